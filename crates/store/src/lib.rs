@@ -1,0 +1,111 @@
+//! The metadata store: what wharf remembers between runs (destinations now; models, syncs, runs
+//! and snapshots later), and the encryption of the secrets among it.
+//!
+//! This crate owns the SQLite database under `$WHARF_HOME`, its migrations (embedded in the
+//! binary), the master key, and AES-256-GCM sealing of secrets bound to their record. PostgreSQL
+//! joins later behind the same `Store` API for deployments where several wharf processes share
+//! work.
+//!
+//! It must not know about S3, Arrow or HTTP: it stores validated `wharf_domain` values and hands
+//! them back validated (every row is re-checked on load, so a hand-edited database cannot smuggle
+//! an invalid bucket or endpoint past the domain rules).
+//!
+//! Rejected alternative: compile-time checked `sqlx::query!` macros. They need a live database
+//! or an offline cache at build time and a proc-macro build of the SQLite driver; the queries here
+//! are few and covered by tests.
+
+mod crypto;
+mod destinations;
+mod error;
+mod master_key;
+mod migrations;
+
+pub use crypto::Cipher;
+pub use destinations::{DestinationRecord, TestOutcome};
+pub use error::StoreError;
+pub use master_key::{MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKey};
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The workspace every object belongs to until multi-workspace deployments arrive.
+pub const DEFAULT_WORKSPACE: &str = "default";
+
+/// File name of the SQLite database inside `$WHARF_HOME`.
+pub const DATABASE_FILE: &str = "wharf.db";
+
+/// An open metadata store.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    cipher: Cipher,
+    home: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `home`: the folder (mode 0700), the database
+    /// (mode 0600, migrated to the latest schema) and the master key.
+    pub async fn open(home: &Path) -> Result<Self, StoreError> {
+        create_private_dir(home)?;
+        let master_key = MasterKey::load_or_create(home)?;
+        let db_path = home.join(DATABASE_FILE);
+        let options = SqliteConnectOptions::new()
+            .filename(&db_path)
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: db_path.clone(),
+                source,
+            })?;
+        restrict_file(&db_path)?;
+        migrations::run(&pool).await?;
+        Ok(Self {
+            pool,
+            cipher: Cipher::new(&master_key),
+            home: home.to_path_buf(),
+        })
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// Closes the pool, checkpointing the write-ahead log.
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let io = |source| StoreError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io)?;
+    }
+    Ok(())
+}
+
+fn restrict_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}

@@ -1,0 +1,35 @@
+//! Schema migrations, embedded in the binary and applied in order at open.
+
+use crate::error::StoreError;
+use sqlx::SqlitePool;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use std::borrow::Cow;
+
+/// Every migration, oldest first. Append only: a released migration is never edited (sqlx checks
+/// a checksum of each applied one and refuses to start if it changed).
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "destinations",
+    include_str!("../migrations/0001_destinations.sql"),
+)];
+
+pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|(version, description, sql)| {
+            Migration::new(
+                *version,
+                Cow::Borrowed(*description),
+                MigrationType::Simple,
+                sqlx::AssertSqlSafe(*sql).into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    Migrator::with_migrations(migrations)
+        .run(pool)
+        .await
+        .map_err(StoreError::Migrate)
+}
+
+use sqlx::SqlSafeStr as _;

@@ -1,0 +1,278 @@
+//! The destination store against a real SQLite file in a temporary `$WHARF_HOME`.
+
+use wharf_domain::destination::S3DestinationSpec;
+use wharf_domain::{ExternalId, S3Auth, S3Destination};
+use wharf_store::{DEFAULT_WORKSPACE, Store, StoreError};
+
+const CANARY: &str = "canary-secret-5d9c1e7b2a";
+
+fn access_key_destination(name: &str) -> S3Destination {
+    let spec: S3DestinationSpec = serde_json::from_value(serde_json::json!({
+        "name": name, "bucket": "acme-exports", "region": "eu-west-3", "prefix": "wharf",
+        "auth": {"type": "access-key", "access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": CANARY},
+        "storage_class": "STANDARD_IA", "checksum": "crc64nvme"
+    }))
+    .expect("spec");
+    spec.validate(
+        || unreachable!("access-key auth needs no External ID"),
+        false,
+    )
+    .expect("valid")
+}
+
+fn role_destination(name: &str) -> S3Destination {
+    let spec: S3DestinationSpec = serde_json::from_value(serde_json::json!({
+        "name": name, "bucket": "acme-exports", "region": "eu-west-3",
+        "auth": {"type": "role", "role_arn": "arn:aws:iam::123456789012:role/wharf-export", "session_duration_seconds": 7200},
+        "sse": "kms", "kms_key_id": "alias/exports"
+    }))
+    .expect("spec");
+    spec.validate(|| ExternalId::generate().expect("random"), false)
+        .expect("valid")
+}
+
+#[tokio::test]
+async fn destinations_round_trip_and_secrets_stay_sealed() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(home.path()).await.expect("open");
+
+    let created = store
+        .create_destination(DEFAULT_WORKSPACE, &access_key_destination("partner"))
+        .await
+        .expect("create");
+    assert!(created.verified_at.is_none());
+    let S3Auth::AccessKey {
+        access_key_id,
+        secret_access_key,
+    } = &created.destination.auth
+    else {
+        panic!("access-key auth expected");
+    };
+    assert_eq!(access_key_id.as_str(), "AKIAIOSFODNN7EXAMPLE");
+    assert_eq!(secret_access_key.expose(), CANARY);
+    assert_eq!(created.destination.prefix.as_str(), "wharf/");
+    assert_eq!(
+        created.destination.delivery.checksum.map(|c| c.as_str()),
+        Some("crc64nvme")
+    );
+
+    let role = store
+        .create_destination(DEFAULT_WORKSPACE, &role_destination("lake"))
+        .await
+        .expect("create role");
+    let S3Auth::AssumeRole {
+        external_id,
+        session_duration_seconds,
+        ..
+    } = &role.destination.auth
+    else {
+        panic!("role auth expected");
+    };
+    assert!(external_id.as_str().starts_with("wharf-"));
+    assert_eq!(*session_duration_seconds, 7200);
+
+    let names: Vec<String> = store
+        .list_destinations(DEFAULT_WORKSPACE)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.destination.name.to_string())
+        .collect();
+    assert_eq!(names, ["lake", "partner"]);
+
+    // Nothing under $WHARF_HOME holds the secret in plain text (database, WAL, key file).
+    store.clone().close().await;
+    for entry in std::fs::read_dir(home.path()).expect("read home") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read file");
+        assert!(
+            !bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()),
+            "{} holds the secret in plain text",
+            path.display()
+        );
+    }
+}
+
+#[tokio::test]
+async fn names_are_unique_and_missing_names_are_explained() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(home.path()).await.expect("open");
+    store
+        .create_destination(DEFAULT_WORKSPACE, &access_key_destination("partner"))
+        .await
+        .expect("create");
+    let err = store
+        .create_destination(DEFAULT_WORKSPACE, &role_destination("partner"))
+        .await
+        .expect_err("duplicate");
+    assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+    assert!(err.to_string().contains("already exists"), "{err}");
+
+    let err = store
+        .destination(DEFAULT_WORKSPACE, "nope")
+        .await
+        .expect_err("missing");
+    assert!(
+        err.to_string().contains("no destination named \"nope\""),
+        "{err}"
+    );
+    store
+        .remove_destination(DEFAULT_WORKSPACE, "partner")
+        .await
+        .expect("rm");
+    assert!(
+        store
+            .destination(DEFAULT_WORKSPACE, "partner")
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .remove_destination(DEFAULT_WORKSPACE, "partner")
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn another_workspace_sees_nothing() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(home.path()).await.expect("open");
+    store
+        .create_destination(DEFAULT_WORKSPACE, &access_key_destination("partner"))
+        .await
+        .expect("create");
+    let err = store
+        .destination("other", "partner")
+        .await
+        .expect_err("isolated");
+    assert!(matches!(err, StoreError::NotFound { .. }));
+    assert!(
+        store
+            .list_destinations("other")
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(store.remove_destination("other", "partner").await.is_err());
+}
+
+#[tokio::test]
+async fn rotation_replaces_the_external_id_and_unverifies() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(home.path()).await.expect("open");
+    let before = store
+        .create_destination(DEFAULT_WORKSPACE, &role_destination("lake"))
+        .await
+        .expect("create");
+    store
+        .record_test(DEFAULT_WORKSPACE, "lake", true)
+        .await
+        .expect("record");
+    let verified = store
+        .destination(DEFAULT_WORKSPACE, "lake")
+        .await
+        .expect("read");
+    assert!(verified.verified_at.is_some());
+    assert_eq!(verified.last_test.map(|t| t.ok), Some(true));
+
+    let new_id = ExternalId::generate().expect("random");
+    let after = store
+        .rotate_external_id(DEFAULT_WORKSPACE, "lake", &new_id)
+        .await
+        .expect("rotate");
+    let id = |r: &wharf_store::DestinationRecord| match &r.destination.auth {
+        S3Auth::AssumeRole { external_id, .. } => external_id.clone(),
+        S3Auth::AccessKey { .. } => panic!("role expected"),
+    };
+    assert_ne!(id(&before), id(&after));
+    assert_eq!(id(&after), new_id);
+    assert!(
+        after.verified_at.is_none(),
+        "rotation must mark the destination unverified"
+    );
+
+    // A failed test does not verify.
+    store
+        .record_test(DEFAULT_WORKSPACE, "lake", false)
+        .await
+        .expect("record");
+    assert!(
+        store
+            .destination(DEFAULT_WORKSPACE, "lake")
+            .await
+            .expect("read")
+            .verified_at
+            .is_none()
+    );
+
+    store
+        .create_destination(DEFAULT_WORKSPACE, &access_key_destination("partner"))
+        .await
+        .expect("create");
+    let err = store
+        .rotate_external_id(DEFAULT_WORKSPACE, "partner", &new_id)
+        .await
+        .expect_err("access-key destinations have no External ID");
+    assert!(err.to_string().contains("only role destinations"), "{err}");
+}
+
+#[tokio::test]
+async fn a_ciphertext_moved_to_another_record_does_not_decrypt() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(home.path()).await.expect("open");
+    store
+        .create_destination(DEFAULT_WORKSPACE, &access_key_destination("victim"))
+        .await
+        .expect("create");
+    store
+        .create_destination(DEFAULT_WORKSPACE, &access_key_destination("attacker"))
+        .await
+        .expect("create");
+
+    // Someone with write access to the database copies the victim's sealed credentials.
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        home.path().join(wharf_store::DATABASE_FILE).display()
+    ))
+    .await
+    .expect("connect");
+    sqlx::query(
+        "UPDATE destinations SET credentials_ciphertext =
+            (SELECT credentials_ciphertext FROM destinations WHERE name = 'victim')
+         WHERE name = 'attacker'",
+    )
+    .execute(&db)
+    .await
+    .expect("tamper");
+
+    let err = store
+        .destination(DEFAULT_WORKSPACE, "attacker")
+        .await
+        .expect_err("bound to its record");
+    assert!(matches!(err, StoreError::Decrypt { .. }), "{err}");
+    assert!(!err.to_string().contains(CANARY));
+    // The victim's own record still opens.
+    assert!(store.destination(DEFAULT_WORKSPACE, "victim").await.is_ok());
+}
+
+#[tokio::test]
+async fn a_different_master_key_cannot_open_secrets() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(home.path()).await.expect("open");
+    store
+        .create_destination(DEFAULT_WORKSPACE, &access_key_destination("partner"))
+        .await
+        .expect("create");
+    store.close().await;
+    let key_file = home.path().join(wharf_store::MASTER_KEY_FILE);
+    std::fs::remove_file(&key_file).expect("remove key");
+    let store = Store::open(home.path())
+        .await
+        .expect("reopen with a new key");
+    let err = store
+        .destination(DEFAULT_WORKSPACE, "partner")
+        .await
+        .expect_err("new key");
+    assert!(err.to_string().contains("cannot be decrypted"), "{err}");
+}
