@@ -1,1 +1,72 @@
-//! placeholder
+//! Test support, never shipped: real peers for wharf's tests, started on 127.0.0.1.
+//!
+//! - [`S3TestServer`]: the local S3 endpoint (s3s) in-process, with per-key deny rules and a
+//!   fault plan that makes chosen operations fail, stall or drop the connection.
+//! - [`Moto`]: a moto server (STS, IAM, S3 with IAM enforcement) in the project's Python venv,
+//!   with users and roles set up the way a wharf customer would.
+//!
+//! A test that needs a peer starts it and fails loudly when it cannot: nothing here skips.
+
+mod moto;
+mod s3;
+
+pub use moto::{Moto, MotoKeys, RoleSpec};
+pub use s3::{FaultPlan, S3TestServer};
+
+/// The repository root (this crate lives in `crates/testkit`).
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+/// An S3 client for a test endpoint, path-style, with the given static keys.
+pub fn s3_client(endpoint: &str, access_key: &str, secret: &str) -> aws_sdk_s3::Client {
+    let credentials =
+        aws_sdk_s3::config::Credentials::new(access_key, secret, None, None, "wharf-testkit");
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(credentials)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Every key and every open multipart upload in a bucket, for "nothing was left behind" checks.
+pub async fn bucket_residue(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> (Vec<String>, Vec<String>) {
+    let objects = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("list objects");
+    let keys = objects
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .collect();
+    let uploads = client
+        .list_multipart_uploads()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("list multipart uploads");
+    let uploads = uploads
+        .uploads()
+        .iter()
+        .map(|u| {
+            format!(
+                "{} ({})",
+                u.key().unwrap_or(""),
+                u.upload_id().unwrap_or("")
+            )
+        })
+        .collect();
+    (keys, uploads)
+}

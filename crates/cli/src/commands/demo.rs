@@ -1,0 +1,186 @@
+//! `wharf demo`: wharf end to end on this machine, with no AWS account and no network.
+
+use super::Context;
+use super::destination::{describe, print_policies, print_report, run_test};
+use crate::error::CliError;
+use crate::output;
+use serde_json::json;
+use wharf_delivery::local_s3::{LocalS3Config, LocalS3Server};
+use wharf_domain::destination::{AuthSpec, S3DestinationSpec};
+use wharf_domain::{ExternalId, S3Auth, Secret, policy};
+use wharf_store::{DEFAULT_WORKSPACE, StoreError};
+
+const BUCKET: &str = "wharf-demo";
+const LOCAL: &str = "demo-local";
+const ROLE: &str = "demo-partner-role";
+/// AWS's documentation account id: the demo has no AWS identity of its own.
+const EXAMPLE_PRINCIPAL: &str = "arn:aws:iam::111122223333:user/wharf";
+const EXAMPLE_ROLE: &str = "arn:aws:iam::444455556666:role/wharf-export";
+
+pub async fn run(context: &Context) -> Result<(), CliError> {
+    let store = context.store().await?;
+    let say = |line: &str| {
+        if !context.json {
+            println!("{line}");
+        }
+    };
+
+    // 1. A local S3 endpoint, in this process, with a fresh key.
+    let access_key = format!(
+        "WHARFDEMO{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..11]
+    )
+    .to_uppercase();
+    let secret = uuid::Uuid::new_v4().simple().to_string();
+    let data = context.home.join("local-s3");
+    std::fs::create_dir_all(data.join(BUCKET))
+        .map_err(|e| CliError::failed(format!("cannot create {}: {e}", data.display())))?;
+    let server = LocalS3Server::start(LocalS3Config {
+        root: data.clone(),
+        port: 0,
+        credentials: vec![(access_key.clone(), secret.clone())],
+        access_rule: None,
+        hook: None,
+    })
+    .await
+    .map_err(|e| CliError::failed(e.to_string()))?;
+    say(&format!(
+        "1. Local S3 endpoint {} serving {}",
+        server.endpoint(),
+        data.display()
+    ));
+
+    // 2. An access-key destination pointing at it (re-created each run: the port changes).
+    match store.remove_destination(DEFAULT_WORKSPACE, LOCAL).await {
+        Ok(()) | Err(StoreError::NotFound { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let spec = S3DestinationSpec {
+        name: LOCAL.into(),
+        bucket: BUCKET.into(),
+        region: "us-east-1".into(),
+        prefix: Some("exports/".into()),
+        auth: AuthSpec::AccessKey {
+            access_key_id: access_key,
+            secret_access_key: Secret::new(secret),
+        },
+        endpoint: Some(server.endpoint()),
+        sse: None,
+        kms_key_id: None,
+        storage_class: None,
+        acl: None,
+        checksum: None,
+        external_id: None,
+    };
+    // The demo's own endpoint is on loopback, which the demo allows for itself only.
+    let destination = spec.validate(
+        || unreachable!("access-key auth needs no External ID"),
+        true,
+    )?;
+    let record = store
+        .create_destination(DEFAULT_WORKSPACE, &destination)
+        .await?;
+    say(&format!(
+        "\n2. Destination {LOCAL} (access key, bucket {BUCKET}, prefix exports/):"
+    ));
+    if !context.json {
+        describe(&record);
+    }
+
+    // 3. The connection test: writes through a multipart upload it aborts, leaves nothing.
+    let demo_context = super::Context {
+        home: context.home.clone(),
+        json: context.json,
+        allow_private_endpoints: true,
+    };
+    let report = run_test(&store, &record, &demo_context).await?;
+    say(&format!(
+        "\n3. Connection test of {LOCAL} (`wharf destination test {LOCAL}`):"
+    ));
+    if !context.json {
+        print_report(&report);
+    }
+    let leftovers = std::fs::read_dir(data.join(BUCKET))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    say(&format!(
+        "   objects left in the bucket by the test: {leftovers}"
+    ));
+
+    // 4. A cross-account role destination and the policies its owner would install.
+    let role_record = match store.destination(DEFAULT_WORKSPACE, ROLE).await {
+        Ok(record) => record,
+        Err(StoreError::NotFound { .. }) => {
+            let external_id = ExternalId::generate()
+                .map_err(|e| CliError::failed(format!("cannot generate an External ID: {e}")))?;
+            let spec = S3DestinationSpec {
+                name: ROLE.into(),
+                bucket: "partner-data-lake".into(),
+                region: "eu-west-3".into(),
+                prefix: Some("from-wharf/".into()),
+                auth: AuthSpec::Role {
+                    role_arn: EXAMPLE_ROLE.into(),
+                    session_duration_seconds: None,
+                },
+                endpoint: None,
+                sse: None,
+                kms_key_id: None,
+                storage_class: None,
+                acl: Some("bucket-owner-full-control".into()),
+                checksum: None,
+                external_id: None,
+            };
+            let destination = spec.validate(|| external_id, false)?;
+            store
+                .create_destination(DEFAULT_WORKSPACE, &destination)
+                .await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let S3Auth::AssumeRole { external_id, .. } = &role_record.destination.auth else {
+        return Err(CliError::failed(format!(
+            "{ROLE} exists but is not a role destination: remove it with `wharf destination rm {ROLE}`"
+        )));
+    };
+    let trust = policy::trust_policy(EXAMPLE_PRINCIPAL, external_id);
+    let permissions = policy::permission_policy(&role_record.destination);
+    if !context.json {
+        println!(
+            "\n4. Role destination {ROLE} (role {EXAMPLE_ROLE}, External ID generated by wharf: {external_id})."
+        );
+        println!(
+            "   Policies its bucket owner installs (`wharf destination policy {ROLE}`; wharf's own principal"
+        );
+        println!("   comes from `wharf whoami`, here the example {EXAMPLE_PRINCIPAL}):\n");
+        print_policies(
+            &role_record.destination,
+            Some(EXAMPLE_PRINCIPAL),
+            Some(&trust),
+            &permissions,
+        );
+        println!("\nNext:");
+        println!("  wharf destination list                      # both destinations");
+        println!("  wharf destination show {ROLE}      # the External ID, never a secret");
+        println!(
+            "  wharf destination add s3 NAME --bucket B --region R --auth role --role-arn ARN"
+        );
+        println!("  wharf destination test NAME                 # against your own bucket");
+    } else {
+        output::json(&json!({
+            "local_s3": server.endpoint(),
+            "destination": LOCAL,
+            "connection_test": report,
+            "objects_left": leftovers,
+            "role_destination": ROLE,
+            "external_id": external_id.as_str(),
+            "trust_policy": trust,
+            "permission_policy": permissions,
+        }));
+    }
+    server.shutdown().await;
+    if report.ok {
+        Ok(())
+    } else {
+        Err(CliError::failed("the demo's connection test failed"))
+    }
+}

@@ -1,0 +1,66 @@
+//! How the CLI fails: bad input (exit 2) or an operation that ran and failed (exit 1).
+
+use std::fmt;
+
+#[derive(Debug)]
+pub enum CliError {
+    /// The user's input is wrong: exit code 2.
+    BadInput(String),
+    /// The operation ran and failed: exit code 1.
+    Failed(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::BadInput(_) => 2,
+            CliError::Failed(_) => 1,
+        }
+    }
+
+    pub fn bad(message: impl Into<String>) -> Self {
+        CliError::BadInput(message.into())
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        CliError::Failed(message.into())
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::BadInput(m) | CliError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<wharf_domain::InvalidValue> for CliError {
+    fn from(e: wharf_domain::InvalidValue) -> Self {
+        // Name the flag the user typed, not the API field.
+        let flag = format!("--{}", e.field.replace('_', "-"));
+        CliError::BadInput(format!("{flag}: {e}"))
+    }
+}
+
+impl From<wharf_store::StoreError> for CliError {
+    fn from(e: wharf_store::StoreError) -> Self {
+        use wharf_store::StoreError as E;
+        match e {
+            E::NotFound { .. } | E::AlreadyExists { .. } | E::NotApplicable(_) => {
+                CliError::BadInput(e.to_string())
+            }
+            other => CliError::Failed(other.to_string()),
+        }
+    }
+}
+
+impl From<wharf_delivery::DeliveryError> for CliError {
+    fn from(e: wharf_delivery::DeliveryError) -> Self {
+        use wharf_delivery::DeliveryError as E;
+        match e {
+            E::EndpointRefused { .. } => CliError::BadInput(e.to_string()),
+            other => CliError::Failed(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! S3 clients for a destination.
+
+use crate::error::DeliveryError;
+use crate::identity::Identity;
+use aws_config::sts::AssumeRoleProvider;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, IdentityCache, Region, RequestChecksumCalculation,
+    ResponseChecksumValidation, SharedCredentialsProvider,
+};
+use std::time::Duration;
+use wharf_domain::endpoint::classify_ip;
+use wharf_domain::{ChecksumChoice, Endpoint, S3Auth, S3Destination};
+
+/// Settings the operator controls, not the destination's owner.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientSettings {
+    /// `--allow-private-endpoints`: custom endpoints may be on loopback or private networks.
+    pub allow_private_endpoints: bool,
+    /// Attempts per request, including the first (retries use exponential backoff with jitter).
+    pub max_attempts: u32,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            allow_private_endpoints: false,
+            max_attempts: 3,
+        }
+    }
+}
+
+/// Refresh assumed-role credentials this long before they expire, so a long upload never signs
+/// a request with credentials that die mid-flight. (The SDK's default is 10 seconds.)
+const CREDENTIAL_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+/// The S3 endpoint the operator configured for the whole process, if any.
+pub fn operator_s3_endpoint() -> Option<String> {
+    let ignore = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    if ignore {
+        return None;
+    }
+    ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+}
+
+/// Refuses an endpoint whose host name resolves to an address the operator has not allowed.
+/// Literal addresses were already checked when the destination was validated; names are
+/// resolved here, before every client is built, because DNS answers change.
+pub async fn check_endpoint(endpoint: &Endpoint, allow_private: bool) -> Result<(), DeliveryError> {
+    let (host, port) = endpoint.host_and_port();
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let addrs = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|source| DeliveryError::EndpointUnresolvable {
+            endpoint: endpoint.to_string(),
+            host: host.clone(),
+            source,
+        })?;
+    for addr in addrs {
+        let class = classify_ip(addr.ip());
+        if !class.permitted(allow_private) {
+            return Err(DeliveryError::EndpointRefused {
+                endpoint: endpoint.to_string(),
+                reason: format!(
+                    "{host} resolves to {}, {}; the operator can allow private endpoints with --allow-private-endpoints",
+                    addr.ip(),
+                    class.describe()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The configuration every S3 client of a destination shares: region, endpoint (the
+/// destination's, else the operator's, else AWS), path-style addressing for custom endpoints,
+/// checksums, timeouts and retries.
+fn base_config(
+    destination: &S3Destination,
+    settings: ClientSettings,
+) -> aws_sdk_s3::config::Builder {
+    let endpoint = destination
+        .endpoint
+        .as_ref()
+        .map(|e| e.as_str().to_string())
+        .or_else(operator_s3_endpoint);
+    let custom_endpoint = endpoint.is_some();
+    let checksum = destination
+        .delivery
+        .effective_checksum(destination.endpoint.is_some());
+    let mut builder = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(destination.region.as_str().to_string()))
+        // Custom endpoints rarely have wildcard DNS for virtual-hosted buckets.
+        .force_path_style(custom_endpoint)
+        .request_checksum_calculation(match checksum {
+            ChecksumChoice::WhenRequired => RequestChecksumCalculation::WhenRequired,
+            ChecksumChoice::Crc32c | ChecksumChoice::Crc64nvme => {
+                RequestChecksumCalculation::WhenSupported
+            }
+        })
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .read_timeout(Duration::from_secs(120))
+                .build(),
+        );
+    builder.set_endpoint_url(endpoint);
+    builder
+}
+
+/// An S3 client signing with the given credentials (static keys, or temporary credentials the
+/// caller obtained).
+pub fn s3_client_with_credentials(
+    destination: &S3Destination,
+    credentials: Credentials,
+    settings: ClientSettings,
+) -> aws_sdk_s3::Client {
+    let config = base_config(destination, settings)
+        .credentials_provider(credentials)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The S3 client of a destination: static keys for access-key auth; for role auth, credentials
+/// from `sts:AssumeRole` on top of wharf's identity, cached by the client and refreshed
+/// [`CREDENTIAL_REFRESH_MARGIN`] before expiry (a handful of STS calls per run, not one per
+/// request). `purpose` ends up in the role session name (`wharf-<destination>-<purpose>`), which
+/// CloudTrail shows to the bucket's owner.
+pub async fn s3_client(
+    destination: &S3Destination,
+    identity: Option<&Identity>,
+    purpose: &str,
+    settings: ClientSettings,
+) -> Result<aws_sdk_s3::Client, DeliveryError> {
+    if let Some(endpoint) = &destination.endpoint {
+        check_endpoint(endpoint, settings.allow_private_endpoints).await?;
+    }
+    match &destination.auth {
+        S3Auth::AccessKey {
+            access_key_id,
+            secret_access_key,
+        } => Ok(s3_client_with_credentials(
+            destination,
+            static_credentials(access_key_id.as_str(), secret_access_key.expose()),
+            settings,
+        )),
+        S3Auth::AssumeRole {
+            role_arn,
+            external_id,
+            session_duration_seconds,
+        } => {
+            let identity = identity.ok_or(DeliveryError::NoIdentity)?;
+            let provider = AssumeRoleProvider::builder(role_arn.as_str())
+                .configure(identity.sdk_config())
+                .session_name(session_name(destination.name.as_str(), purpose))
+                .external_id(external_id.as_str())
+                .session_length(Duration::from_secs(u64::from(*session_duration_seconds)))
+                .build()
+                .await;
+            let cache = IdentityCache::lazy()
+                .buffer_time(CREDENTIAL_REFRESH_MARGIN)
+                .build();
+            let mut builder = base_config(destination, settings).identity_cache(cache);
+            builder.set_credentials_provider(Some(SharedCredentialsProvider::new(provider)));
+            Ok(aws_sdk_s3::Client::from_conf(builder.build()))
+        }
+    }
+}
+
+pub(crate) fn static_credentials(access_key_id: &str, secret: &str) -> Credentials {
+    Credentials::new(access_key_id, secret, None, None, "wharf-destination")
+}
+
+/// `wharf-<destination>-<purpose>`, cut to STS's 64 characters, in its alphabet `[\w+=,.@-]`.
+pub fn session_name(destination: &str, purpose: &str) -> String {
+    let mut name: String = format!("wharf-{destination}-{purpose}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name.truncate(64);
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_fit_sts_rules() {
+        assert_eq!(session_name("partner", "test"), "wharf-partner-test");
+        let long = session_name(&"d".repeat(63), "run-0192d1a3-7c1e-7b0a-9c3e-5f1d2e3a4b5c");
+        assert_eq!(long.len(), 64);
+        assert_eq!(session_name("a", "run/1 x"), "wharf-a-run-1-x");
+    }
+}

@@ -1,0 +1,347 @@
+//! The storage behind the local S3 endpoint: s3s-fs, made to behave like S3 where wharf relies on
+//! S3's behaviour.
+//!
+//! s3s-fs alone (0.14.1) differs from S3 in ways that would hide bugs in wharf:
+//! - ListMultipartUploads answers 501. It is implemented here from a record of open uploads,
+//!   rebuilt from s3s-fs's files at start so that uploads survive a restart, as on S3.
+//! - Unknown upload ids get AccessDenied; S3 says NoSuchUpload, which wharf must handle.
+//! - PutObject and CreateMultipartUpload to a missing bucket create it; S3 says NoSuchBucket.
+//! - DeleteObject leaves checksum side files behind that a later multipart upload to the same key
+//!   inherits, so the object would be served with a stale checksum.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+use s3s_fs::FileSystem;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use time::OffsetDateTime;
+
+#[derive(Clone, Debug)]
+struct OpenUpload {
+    bucket: String,
+    key: String,
+    initiated: OffsetDateTime,
+}
+
+pub(crate) struct Backend {
+    fs: FileSystem,
+    root: PathBuf,
+    /// Open multipart uploads by upload id.
+    uploads: Mutex<BTreeMap<String, OpenUpload>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Backend {
+    pub(crate) fn new(root: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(root)?;
+        let root = root.canonicalize()?;
+        let fs = FileSystem::new(&root).map_err(|e| {
+            std::io::Error::other(format!("cannot serve {}: {e:?}", root.display()))
+        })?;
+        let uploads = recover_uploads(&root)?;
+        Ok(Self {
+            fs,
+            root,
+            uploads: Mutex::new(uploads),
+        })
+    }
+
+    /// `<root>/.bucket-<b64(bucket)>.object-<b64(key)>.<kind>.json`, s3s-fs's side files.
+    fn sidecar(&self, bucket: &str, key: &str, kind: &str) -> PathBuf {
+        self.root.join(format!(
+            ".bucket-{}.object-{}.{kind}.json",
+            URL_SAFE_NO_PAD.encode(bucket),
+            URL_SAFE_NO_PAD.encode(key)
+        ))
+    }
+
+    fn require_bucket(&self, bucket: &str) -> S3Result<()> {
+        if self.root.join(bucket).is_dir() {
+            Ok(())
+        } else {
+            Err(s3_error!(
+                NoSuchBucket,
+                "The specified bucket does not exist"
+            ))
+        }
+    }
+
+    fn require_upload(&self, upload_id: &str) -> S3Result<()> {
+        if lock(&self.uploads).contains_key(upload_id) {
+            Ok(())
+        } else {
+            Err(s3_error!(
+                NoSuchUpload,
+                "The specified upload does not exist"
+            ))
+        }
+    }
+}
+
+/// Rebuilds the open uploads from s3s-fs's files: `.upload-<id>.json` marks an open upload and
+/// `.bucket-<b64>.object-<b64>.upload-<id>.metadata.json` names its bucket and key.
+fn recover_uploads(root: &Path) -> std::io::Result<BTreeMap<String, OpenUpload>> {
+    let mut uploads = BTreeMap::new();
+    for entry in std::fs::read_dir(root)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = name.strip_prefix(".bucket-") else {
+            continue;
+        };
+        let Some(rest) = rest.strip_suffix(".metadata.json") else {
+            continue;
+        };
+        let Some((bucket, rest)) = rest.split_once(".object-") else {
+            continue;
+        };
+        let Some((key, upload_id)) = rest.split_once(".upload-") else {
+            continue;
+        };
+        if !root.join(format!(".upload-{upload_id}.json")).exists() {
+            continue;
+        }
+        let decode = |s: &str| {
+            URL_SAFE_NO_PAD
+                .decode(s)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+        };
+        let (Some(bucket), Some(key)) = (decode(bucket), decode(key)) else {
+            continue;
+        };
+        let initiated = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .map(OffsetDateTime::from)
+            .unwrap_or_else(|_| OffsetDateTime::now_utc());
+        uploads.insert(
+            upload_id.to_string(),
+            OpenUpload {
+                bucket,
+                key,
+                initiated,
+            },
+        );
+    }
+    Ok(uploads)
+}
+
+#[async_trait::async_trait]
+impl S3 for Backend {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.fs.create_bucket(req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.fs.head_bucket(req).await
+    }
+
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        self.fs.list_buckets(req).await
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.fs.delete_bucket(req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.fs.get_bucket_location(req).await
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        self.fs.put_object(req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        self.fs.get_object(req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.fs.head_object(req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let response = self.fs.delete_object(req).await?;
+        for kind in ["internal", "metadata"] {
+            let _ = std::fs::remove_file(self.sidecar(&bucket, &key, kind));
+        }
+        Ok(response)
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.fs.copy_object(req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.fs.list_objects(req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.fs.list_objects_v2(req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        let response = self.fs.create_multipart_upload(req).await?;
+        let out = &response.output;
+        if let (Some(bucket), Some(key), Some(id)) = (&out.bucket, &out.key, &out.upload_id) {
+            lock(&self.uploads).insert(
+                id.clone(),
+                OpenUpload {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    initiated: OffsetDateTime::now_utc(),
+                },
+            );
+        }
+        Ok(response)
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.require_upload(&req.input.upload_id)?;
+        self.fs.upload_part(req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        self.require_upload(&req.input.upload_id)?;
+        let mut response = self.fs.list_parts(req).await?;
+        // s3s-fs lists parts in directory order; S3 lists them by part number.
+        if let Some(parts) = response.output.parts.as_mut() {
+            parts.sort_by_key(|p| p.part_number);
+        }
+        Ok(response)
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let id = req.input.upload_id.clone();
+        self.require_upload(&id)?;
+        let _ = std::fs::remove_file(self.sidecar(&req.input.bucket, &req.input.key, "internal"));
+        let result = self.fs.complete_multipart_upload(req).await;
+        // s3s-fs forgets the upload before assembling it, so even a failed Complete can end it.
+        if result.is_ok() || !self.root.join(format!(".upload-{id}.json")).exists() {
+            lock(&self.uploads).remove(&id);
+        }
+        result
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let id = req.input.upload_id.clone();
+        self.require_upload(&id)?;
+        let response = self.fs.abort_multipart_upload(req).await?;
+        lock(&self.uploads).remove(&id);
+        Ok(response)
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        self.require_bucket(&input.bucket)?;
+        let max = usize::try_from(input.max_uploads.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let mut rows: Vec<(String, OpenUpload)> = lock(&self.uploads)
+            .iter()
+            .filter(|(_, u)| u.bucket == input.bucket && u.key.starts_with(&prefix))
+            .map(|(id, u)| (id.clone(), u.clone()))
+            .collect();
+        rows.sort_by(|a, b| (&a.1.key, &a.0).cmp(&(&b.1.key, &b.0)));
+        if let Some(key_marker) = input.key_marker.as_deref() {
+            let id_marker = input.upload_id_marker.as_deref();
+            rows.retain(|(id, u)| match id_marker {
+                Some(m) => u.key.as_str() > key_marker || (u.key == key_marker && id.as_str() > m),
+                None => u.key.as_str() > key_marker,
+            });
+        }
+        let is_truncated = rows.len() > max;
+        rows.truncate(max);
+        let (next_key_marker, next_upload_id_marker) = match rows.last() {
+            Some((id, u)) if is_truncated => (Some(u.key.clone()), Some(id.clone())),
+            _ => (None, None),
+        };
+        let uploads = rows
+            .into_iter()
+            .map(|(id, u)| MultipartUpload {
+                upload_id: Some(id),
+                key: Some(u.key),
+                initiated: Some(Timestamp::from(u.initiated)),
+                storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            delimiter: input.delimiter,
+            key_marker: input.key_marker,
+            upload_id_marker: input.upload_id_marker,
+            max_uploads: Some(i32::try_from(max).unwrap_or(1000)),
+            is_truncated: Some(is_truncated),
+            next_key_marker,
+            next_upload_id_marker,
+            uploads: Some(uploads),
+            ..Default::default()
+        }))
+    }
+}
