@@ -14,12 +14,15 @@ use wharf_domain::endpoint::classify_ip;
 use wharf_domain::{ChecksumChoice, Endpoint, S3Auth, S3Destination};
 
 /// Settings the operator controls, not the destination's owner.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ClientSettings {
     /// `--allow-private-endpoints`: custom endpoints may be on loopback or private networks.
     pub allow_private_endpoints: bool,
     /// Attempts per request, including the first (retries use exponential backoff with jitter).
     pub max_attempts: u32,
+    /// The operator's S3 endpoint for destinations without one of their own (from
+    /// `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`, see [`operator_s3_endpoint`]); `None`: AWS.
+    pub operator_s3_endpoint: Option<String>,
 }
 
 impl Default for ClientSettings {
@@ -27,6 +30,7 @@ impl Default for ClientSettings {
         Self {
             allow_private_endpoints: false,
             max_attempts: 3,
+            operator_s3_endpoint: None,
         }
     }
 }
@@ -47,21 +51,22 @@ pub fn operator_s3_endpoint() -> Option<String> {
         .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
 }
 
-/// Refuses an endpoint whose host name resolves to an address the operator has not allowed.
-/// Literal addresses were already checked when the destination was validated; names are
-/// resolved here, before every client is built, because DNS answers change.
+/// Refuses an endpoint whose host resolves to an address the operator has not allowed. Runs
+/// before every client is built: the operator's setting may have changed since the destination
+/// was added, and DNS answers change.
 pub async fn check_endpoint(endpoint: &Endpoint, allow_private: bool) -> Result<(), DeliveryError> {
     let (host, port) = endpoint.host_and_port();
-    if host.parse::<std::net::IpAddr>().is_ok() {
-        return Ok(());
-    }
-    let addrs = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|source| DeliveryError::EndpointUnresolvable {
-            endpoint: endpoint.to_string(),
-            host: host.clone(),
-            source,
-        })?;
+    let addrs: Vec<std::net::SocketAddr> = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![std::net::SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|source| DeliveryError::EndpointUnresolvable {
+                endpoint: endpoint.to_string(),
+                host: host.clone(),
+                source,
+            })?
+            .collect(),
+    };
     for addr in addrs {
         let class = classify_ip(addr.ip());
         if !class.permitted(allow_private) {
@@ -83,13 +88,13 @@ pub async fn check_endpoint(endpoint: &Endpoint, allow_private: bool) -> Result<
 /// checksums, timeouts and retries.
 fn base_config(
     destination: &S3Destination,
-    settings: ClientSettings,
+    settings: &ClientSettings,
 ) -> aws_sdk_s3::config::Builder {
     let endpoint = destination
         .endpoint
         .as_ref()
         .map(|e| e.as_str().to_string())
-        .or_else(operator_s3_endpoint);
+        .or_else(|| settings.operator_s3_endpoint.clone());
     let custom_endpoint = endpoint.is_some();
     let checksum = destination
         .delivery
@@ -124,7 +129,7 @@ pub fn s3_client_with_credentials(
     credentials: Credentials,
     settings: ClientSettings,
 ) -> aws_sdk_s3::Client {
-    let config = base_config(destination, settings)
+    let config = base_config(destination, &settings)
         .credentials_provider(credentials)
         .build();
     aws_sdk_s3::Client::from_conf(config)
@@ -169,7 +174,7 @@ pub async fn s3_client(
             let cache = IdentityCache::lazy()
                 .buffer_time(CREDENTIAL_REFRESH_MARGIN)
                 .build();
-            let mut builder = base_config(destination, settings).identity_cache(cache);
+            let mut builder = base_config(destination, &settings).identity_cache(cache);
             builder.set_credentials_provider(Some(SharedCredentialsProvider::new(provider)));
             Ok(aws_sdk_s3::Client::from_conf(builder.build()))
         }

@@ -40,6 +40,11 @@ impl Identity {
         Self { config }
     }
 
+    /// An identity from an explicit configuration (tests, embedding).
+    pub fn from_config(config: SdkConfig) -> Self {
+        Self { config }
+    }
+
     pub fn sdk_config(&self) -> &SdkConfig {
         &self.config
     }

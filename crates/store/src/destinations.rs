@@ -201,7 +201,8 @@ impl Store {
         self.destination(workspace, name).await
     }
 
-    /// Records a connection test; a passing one marks the destination verified.
+    /// Records a connection test: a passing one marks the destination verified, a failing one
+    /// unverified (whatever passed before no longer holds).
     pub async fn record_test(
         &self,
         workspace: &str,
@@ -212,7 +213,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE destinations
              SET last_test_at = ?, last_test_ok = ?,
-                 verified_at = CASE WHEN ? THEN ? ELSE verified_at END
+                 verified_at = CASE WHEN ? THEN ? ELSE NULL END
              WHERE workspace_id = ? AND name = ?",
         )
         .bind(&now)

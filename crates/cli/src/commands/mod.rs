@@ -26,6 +26,7 @@ impl Context {
     pub fn client_settings(&self) -> ClientSettings {
         ClientSettings {
             allow_private_endpoints: self.allow_private_endpoints,
+            operator_s3_endpoint: wharf_delivery::operator_s3_endpoint(),
             ..ClientSettings::default()
         }
     }

@@ -125,7 +125,9 @@ impl Diagnoser<'_> {
     fn endpoint(&self) -> String {
         match &self.destination.endpoint {
             Some(e) => e.to_string(),
-            None => crate::client::operator_s3_endpoint()
+            None => self
+                .operator_endpoint
+                .clone()
                 .unwrap_or_else(|| format!("S3 in {}", self.destination.region)),
         }
     }

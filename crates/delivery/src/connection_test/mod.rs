@@ -103,6 +103,7 @@ pub async fn test_connection(
     let d = Diagnoser {
         destination,
         context,
+        operator_endpoint: settings.operator_s3_endpoint.clone(),
     };
     let credentials = match &destination.auth {
         S3Auth::AccessKey {
@@ -147,6 +148,7 @@ fn finish(steps: Vec<StepReport>) -> ConnectionReport {
 struct Diagnoser<'a> {
     destination: &'a S3Destination,
     context: &'a TestContext,
+    operator_endpoint: Option<String>,
 }
 
 /// Step 1. Returns the role's temporary credentials when wharf may assume it.
