@@ -486,3 +486,177 @@ impl Step {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Diagnoses no test server can produce (wrong region, KMS, ACLs disabled, clock skew), from
+    //! failures shaped like real S3's answers.
+    use super::super::{Diagnoser, Step, TestContext};
+    use crate::aws_error::{AwsFailure, FailureKind};
+    use wharf_domain::destination::S3DestinationSpec;
+    use wharf_domain::{ExternalId, S3Destination};
+
+    fn destination(extra: serde_json::Value) -> S3Destination {
+        let mut spec = serde_json::json!({
+            "name": "lake", "bucket": "acme-lake", "region": "us-east-1", "prefix": "wharf",
+            "auth": {"type": "role", "role_arn": "arn:aws:iam::123456789012:role/wharf-export"},
+        });
+        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        let spec: S3DestinationSpec = serde_json::from_value(spec).expect("spec");
+        spec.validate(|| ExternalId::from_stored("wharf-abc").expect("id"), false)
+            .expect("valid")
+    }
+
+    fn failure(status: u16, code: Option<&str>) -> AwsFailure {
+        AwsFailure {
+            kind: FailureKind::Service,
+            status: Some(status),
+            code: code.map(str::to_string),
+            ..AwsFailure::default()
+        }
+    }
+
+    fn diagnose(d: &S3Destination, step: Step, f: &AwsFailure) -> super::Diagnosis {
+        let context = TestContext::default();
+        Diagnoser {
+            destination: d,
+            context: &context,
+            operator_endpoint: None,
+        }
+        .s3_failure(step, f)
+    }
+
+    #[test]
+    fn wrong_region_names_the_bucket_region() {
+        let d = destination(serde_json::json!({}));
+        let mut f = failure(301, Some("PermanentRedirect"));
+        f.bucket_region = Some("eu-west-1".into());
+        let diagnosis = diagnose(&d, Step::ListMultipartUploads, &f);
+        assert!(diagnosis.fatal);
+        assert_eq!(
+            diagnosis.message,
+            "bucket acme-lake is in region eu-west-1, not us-east-1"
+        );
+        assert!(
+            diagnosis
+                .fix
+                .as_deref()
+                .is_some_and(|f| f.contains("--region eu-west-1"))
+        );
+        // A HEAD-style 301 without a body or header still says which setting is wrong.
+        let diagnosis = diagnose(&d, Step::ListMultipartUploads, &failure(301, None));
+        assert_eq!(
+            diagnosis.message,
+            "bucket acme-lake is not in region us-east-1"
+        );
+    }
+
+    #[test]
+    fn kms_denials_are_told_apart_from_missing_put_object() {
+        let d = destination(serde_json::json!({"sse": "kms", "kms_key_id": "alias/exports"}));
+        let mut f = failure(403, Some("AccessDenied"));
+        f.mentions_kms = true;
+        let diagnosis = diagnose(&d, Step::CreateMultipartUpload, &f);
+        assert!(
+            diagnosis
+                .message
+                .starts_with("KMS refused to encrypt with key alias/exports"),
+            "{}",
+            diagnosis.message
+        );
+        let diagnosis = diagnose(
+            &d,
+            Step::CreateMultipartUpload,
+            &failure(403, Some("AccessDenied")),
+        );
+        assert!(
+            diagnosis.message.contains("missing s3:PutObject"),
+            "{}",
+            diagnosis.message
+        );
+        let diagnosis = diagnose(
+            &d,
+            Step::CreateMultipartUpload,
+            &failure(400, Some("KMS.DisabledException")),
+        );
+        assert!(
+            diagnosis
+                .message
+                .contains("KMS key alias/exports cannot be used (KMS.DisabledException)")
+        );
+    }
+
+    #[test]
+    fn other_named_diagnoses() {
+        let d = destination(serde_json::json!({"acl": "bucket-owner-full-control"}));
+        let cases = [
+            (
+                failure(400, Some("AccessControlListNotSupported")),
+                "has ACLs disabled",
+            ),
+            (
+                failure(403, Some("RequestTimeTooSkewed")),
+                "clock is too far",
+            ),
+            (
+                failure(403, Some("AccessDenied")),
+                "s3:PutObject (and s3:PutObjectAcl",
+            ),
+            (failure(503, Some("SlowDown")), "temporary problem"),
+            (
+                failure(501, Some("NotImplemented")),
+                "does not implement CreateMultipartUpload",
+            ),
+            (failure(400, Some("InvalidToken")), "temporary credentials"),
+        ];
+        for (f, expected) in cases {
+            let diagnosis = diagnose(&d, Step::CreateMultipartUpload, &f);
+            assert!(
+                diagnosis.message.contains(expected),
+                "{f:?}: {}",
+                diagnosis.message
+            );
+        }
+    }
+
+    #[test]
+    fn rotation_is_named_when_sts_cannot_say_more() {
+        let d = destination(serde_json::json!({}));
+        let context = TestContext {
+            principal_arn: Some("arn:aws:iam::111122223333:user/wharf".into()),
+            external_id_rotated: true,
+        };
+        let diagnoser = Diagnoser {
+            destination: &d,
+            context: &context,
+            operator_endpoint: None,
+        };
+        let diagnosis = diagnoser.assume_role(&failure(403, None), false);
+        assert!(
+            diagnosis.message.contains("was rotated"),
+            "{}",
+            diagnosis.message
+        );
+        let context = TestContext {
+            external_id_rotated: false,
+            ..context
+        };
+        let diagnoser = Diagnoser {
+            destination: &d,
+            context: &context,
+            operator_endpoint: None,
+        };
+        let diagnosis = diagnoser.assume_role(&failure(403, None), false);
+        assert!(
+            diagnosis
+                .message
+                .contains("does not name wharf's principal arn:aws:iam::111122223333:user/wharf"),
+            "{}",
+            diagnosis.message
+        );
+        let diagnosis = diagnoser.assume_role(&failure(400, Some("ValidationError")), false);
+        assert!(diagnosis.message.contains("maximum session duration"));
+    }
+}
