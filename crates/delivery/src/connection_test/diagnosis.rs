@@ -477,6 +477,16 @@ impl Diagnoser<'_> {
 }
 
 impl Step {
+    /// The step's name in reports (`wharf destination test --json`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Step::ListMultipartUploads => "list_multipart_uploads",
+            Step::CreateMultipartUpload => "create_multipart_upload",
+            Step::UploadPart => "upload_part",
+            Step::ListParts => "list_parts",
+        }
+    }
+
     pub(crate) fn operation(self) -> &'static str {
         match self {
             Step::ListMultipartUploads => "ListMultipartUploads",

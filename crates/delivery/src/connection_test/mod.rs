@@ -197,8 +197,7 @@ async fn assume_role_steps(
 
     let credentials = match with_id {
         Ok(output) => {
-            let request_id =
-                aws_sdk_sts::operation::RequestId::request_id(&output).map(str::to_string);
+            let request_id = request_id(&output);
             let credentials = output.credentials().map(|c| {
                 Credentials::new(
                     c.access_key_id(),
@@ -261,7 +260,7 @@ async fn upload_steps(d: &Diagnoser<'_>, s3: &aws_sdk_s3::Client, steps: &mut Ve
                 "bucket {bucket} is reachable and wharf may list its multipart uploads under {:?}",
                 prefix
             ),
-            aws_sdk_s3::operation::RequestId::request_id(&output).map(str::to_string),
+            request_id(&output),
         )),
         Err(e) => {
             let failure = AwsFailure::from_sdk(&e);
@@ -311,8 +310,7 @@ async fn upload_steps(d: &Diagnoser<'_>, s3: &aws_sdk_s3::Client, steps: &mut Ve
     }
     let upload_id = match create.send().await {
         Ok(output) => {
-            let request_id =
-                aws_sdk_s3::operation::RequestId::request_id(&output).map(str::to_string);
+            let request_id = request_id(&output);
             match output.upload_id() {
                 Some(id) => {
                     steps.push(StepReport::pass(
@@ -337,11 +335,7 @@ async fn upload_steps(d: &Diagnoser<'_>, s3: &aws_sdk_s3::Client, steps: &mut Ve
         }
         Err(e) => {
             let failure = AwsFailure::from_sdk(&e);
-            steps.push(StepReport::from_diagnosis(
-                "create_multipart_upload",
-                d.s3_failure(Step::CreateMultipartUpload, &failure),
-                Some(&failure),
-            ));
+            steps.push(d.s3_step(Step::CreateMultipartUpload, &failure));
             return;
         }
     };
@@ -364,17 +358,13 @@ async fn upload_steps(d: &Diagnoser<'_>, s3: &aws_sdk_s3::Client, steps: &mut Ve
             steps.push(StepReport::pass(
                 "upload_part",
                 format!("wrote a {}-byte part", body.len()),
-                aws_sdk_s3::operation::RequestId::request_id(&output).map(str::to_string),
+                request_id(&output),
             ));
             true
         }
         Err(e) => {
             let failure = AwsFailure::from_sdk(&e);
-            steps.push(StepReport::from_diagnosis(
-                "upload_part",
-                d.s3_failure(Step::UploadPart, &failure),
-                Some(&failure),
-            ));
+            steps.push(d.s3_step(Step::UploadPart, &failure));
             false
         }
     };
@@ -389,8 +379,7 @@ async fn upload_steps(d: &Diagnoser<'_>, s3: &aws_sdk_s3::Client, steps: &mut Ve
         .await
     {
         Ok(output) => {
-            let request_id =
-                aws_sdk_s3::operation::RequestId::request_id(&output).map(str::to_string);
+            let request_id = request_id(&output);
             let listed = output.parts().iter().any(|p| p.part_number() == Some(1));
             if part_uploaded && !listed {
                 steps.push(StepReport::from_diagnosis(
@@ -411,11 +400,7 @@ async fn upload_steps(d: &Diagnoser<'_>, s3: &aws_sdk_s3::Client, steps: &mut Ve
         }
         Err(e) => {
             let failure = AwsFailure::from_sdk(&e);
-            steps.push(StepReport::from_diagnosis(
-                "list_parts",
-                d.s3_failure(Step::ListParts, &failure),
-                Some(&failure),
-            ));
+            steps.push(d.s3_step(Step::ListParts, &failure));
         }
     }
 
@@ -429,8 +414,7 @@ async fn upload_steps(d: &Diagnoser<'_>, s3: &aws_sdk_s3::Client, steps: &mut Ve
         .await
     {
         Ok(output) => {
-            let request_id =
-                aws_sdk_s3::operation::RequestId::request_id(&output).map(str::to_string);
+            let request_id = request_id(&output);
             let report = match upload_still_open(s3, bucket, &key, &upload_id).await {
                 Some(true) => StepReport::from_diagnosis(
                     "abort_multipart_upload",
@@ -500,6 +484,18 @@ async fn upload_still_open(
             .iter()
             .any(|u| u.upload_id() == Some(upload_id)),
     )
+}
+
+/// The request id of a successful call, for the report.
+fn request_id(output: &impl aws_sdk_s3::operation::RequestId) -> Option<String> {
+    output.request_id().map(str::to_string)
+}
+
+impl Diagnoser<'_> {
+    /// The report of an S3 step that failed with `failure`.
+    fn s3_step(&self, step: Step, failure: &AwsFailure) -> StepReport {
+        StepReport::from_diagnosis(step.name(), self.s3_failure(step, failure), Some(failure))
+    }
 }
 
 /// The S3 steps, for diagnoses that depend on which call failed.
