@@ -36,6 +36,170 @@ pub enum Command {
     /// Add, inspect, test and remove destinations.
     #[command(subcommand)]
     Destination(DestinationCommand),
+    /// Register warehouses that models query.
+    #[command(subcommand)]
+    Source(SourceCommand),
+    /// Define named queries (models) on a source and preview them.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Connect a model to a destination as files, and run it.
+    #[command(subcommand)]
+    Sync(SyncCommand),
+    /// Runs of syncs, newest first: `wharf runs [--sync NAME]`, `wharf runs show RUN_ID`.
+    Runs(RunsArgs),
+    /// What a run of a sync would write (keys, rows), without writing anything.
+    Plan { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// Add a source.
+    #[command(subcommand)]
+    Add(AddSource),
+    /// List sources.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AddSource {
+    /// A folder of .parquet, .csv, .ndjson or .jsonl files (or folders of them); each is a table
+    /// named after the file or folder, queried with SQL in-process.
+    Local {
+        /// Unique name, e.g. warehouse.
+        name: String,
+        /// The folder.
+        #[arg(long)]
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Add a model: a SQL query on a source, with a primary key column. The query is planned (not
+    /// run) to check it.
+    Add {
+        /// Unique name, e.g. customers.
+        name: String,
+        /// The source the query runs on.
+        #[arg(long)]
+        source: String,
+        /// A SELECT query (DataFusion SQL for local sources).
+        #[arg(long)]
+        sql: String,
+        /// The column that identifies a row.
+        #[arg(long)]
+        primary_key: String,
+    },
+    /// List models.
+    List,
+    /// Show a model's query and columns.
+    Show { name: String },
+    /// Print a model's schema and first rows.
+    Preview {
+        name: String,
+        /// Rows to show.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Add a sync: a model's rows as files in a destination.
+    Add(Box<AddSync>),
+    /// List syncs.
+    List,
+    /// Show a sync's settings.
+    Show { name: String },
+    /// Run a sync now: query, encode and upload, with progress; exit 1 if the run fails.
+    Run { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct AddSync {
+    /// Unique name, e.g. customers-daily.
+    pub name: String,
+    /// The model whose rows are exported.
+    #[arg(long)]
+    pub model: String,
+    /// The destination the files go to.
+    #[arg(long)]
+    pub destination: String,
+    /// File format: parquet, csv, ndjson (one object per line), json (one array), xml, avro.
+    #[arg(long)]
+    pub format: String,
+    /// Columns to export, in order, with optional renames: `id,email:contact_email` (default:
+    /// all, as named by the model).
+    #[arg(long)]
+    pub columns: Option<String>,
+    /// Compression of text formats: none, gzip, zstd (sets the extension and Content-Encoding).
+    #[arg(long)]
+    pub compression: Option<String>,
+    /// Parquet codec: snappy, zstd, gzip, lz4, none (default zstd).
+    #[arg(long)]
+    pub parquet_compression: Option<String>,
+    /// Rows per Parquet row group (default 1048576).
+    #[arg(long)]
+    pub parquet_row_group_rows: Option<u64>,
+    /// CSV delimiter, one character (`tab` for a tab; default `,`).
+    #[arg(long)]
+    pub csv_delimiter: Option<String>,
+    /// CSV quote character (default `"`).
+    #[arg(long)]
+    pub csv_quote: Option<String>,
+    /// Write a CSV header line: true or false (default true).
+    #[arg(long)]
+    pub csv_header: Option<bool>,
+    /// Text written for NULL in CSV (default: empty).
+    #[arg(long)]
+    pub csv_null: Option<String>,
+    /// Start CSV files with a UTF-8 byte order mark (for Excel).
+    #[arg(long)]
+    pub csv_bom: bool,
+    /// XML root element name (default rows).
+    #[arg(long)]
+    pub xml_root: Option<String>,
+    /// XML row element name (default row).
+    #[arg(long)]
+    pub xml_row: Option<String>,
+    /// Object key under the destination prefix. Variables: {model} {sync} {run} {YYYY} {YY}
+    /// {MM} {DD} {HH} {mm} {ss} {ms} {X} (unix seconds) {x} (unix ms) {part} {ext}, in UTC.
+    #[arg(long, default_value = wharf_domain::key_template::DEFAULT_KEY_TEMPLATE)]
+    pub key_template: String,
+    /// Start a new file after this many rows.
+    #[arg(long)]
+    pub max_rows_per_file: Option<u64>,
+    /// Start a new file once a file reaches this many bytes (checked every 1024 rows).
+    #[arg(long)]
+    pub max_bytes_per_file: Option<u64>,
+    /// Write `_manifest.json` (files, rows, checksums, schema) after all files of a run.
+    #[arg(long)]
+    pub manifest: bool,
+    /// When the model returns no rows: empty-file, skip or manifest-only.
+    #[arg(long, default_value = "empty-file")]
+    pub on_empty: String,
+    /// Replace existing objects at the same keys (default: an existing key fails the run).
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RunsArgs {
+    /// Only the runs of this sync.
+    #[arg(long)]
+    pub sync: Option<String>,
+    /// How many runs to list.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    #[command(subcommand)]
+    pub command: Option<RunsCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// One run: status, timings, files with checksums, error.
+    Show { run_id: String },
 }
 
 #[derive(Debug, Args)]

@@ -64,3 +64,18 @@ impl From<wharf_delivery::DeliveryError> for CliError {
         }
     }
 }
+
+impl From<wharf_runner::RunnerError> for CliError {
+    fn from(e: wharf_runner::RunnerError) -> Self {
+        use wharf_runner::RunnerError as E;
+        match e {
+            E::Store(e) => e.into(),
+            E::Delivery(e) => e.into(),
+            E::Engine(ref inner) => match inner {
+                wharf_runner::EngineError::Query(_) => CliError::Failed(e.to_string()),
+                _ => CliError::BadInput(e.to_string()),
+            },
+            E::Invalid(m) => CliError::BadInput(m),
+        }
+    }
+}

@@ -13,6 +13,24 @@ pub enum DeliveryError {
         operation: &'static str,
         failure: AwsFailure,
     },
+    /// The key exists and the sync does not overwrite (`If-None-Match: *` failed).
+    #[error(
+        "{operation}: an object already exists at this key and the sync does not overwrite ({}); add {{run}} or a time to the key template, or pass --overwrite",
+        failure.summary()
+    )]
+    KeyExists {
+        operation: &'static str,
+        failure: AwsFailure,
+    },
+    /// The upload was stopped before the object was complete, and aborted.
+    #[error("{0}; the upload was aborted, nothing was written")]
+    Cancelled(String),
+    /// The upload journal (the metadata store) could not record an upload id.
+    #[error("cannot record the upload: {0}")]
+    Journal(String),
+    /// S3 answered something that does not fit the protocol.
+    #[error("{0}")]
+    Protocol(String),
     #[error("endpoint {endpoint} is refused: {reason}")]
     EndpointRefused { endpoint: String, reason: String },
     #[error("endpoint {endpoint}: cannot resolve {host}: {source}")]
@@ -21,4 +39,29 @@ pub enum DeliveryError {
         host: String,
         source: std::io::Error,
     },
+}
+
+impl DeliveryError {
+    /// A stable code for run records and `--json`: `s3.AccessDenied`, `s3.key_exists`,
+    /// `s3.network`...
+    pub fn code(&self) -> String {
+        match self {
+            Self::NoIdentity => "aws.no_identity".into(),
+            Self::Aws { failure, .. } => match (&failure.code, failure.kind) {
+                (Some(code), _) => format!("s3.{code}"),
+                (None, crate::FailureKind::Network) => "s3.network".into(),
+                (None, crate::FailureKind::Timeout) => "s3.timeout".into(),
+                (None, _) => match failure.status {
+                    Some(status) => format!("s3.http_{status}"),
+                    None => "s3.error".into(),
+                },
+            },
+            Self::KeyExists { .. } => "s3.key_exists".into(),
+            Self::Cancelled(_) => "cancelled".into(),
+            Self::Journal(_) => "store.error".into(),
+            Self::Protocol(_) => "s3.protocol".into(),
+            Self::EndpointRefused { .. } => "endpoint.refused".into(),
+            Self::EndpointUnresolvable { .. } => "endpoint.unresolvable".into(),
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! Delivery to S3: clients and credentials, the connection test and its diagnoses, and a local
-//! S3 endpoint for trying wharf without AWS.
+//! Delivery to S3: clients and credentials, streaming uploads (multipart with bounded memory,
+//! checksums, abort on failure) and the janitor, the connection test and its diagnoses, and a
+//! local S3 endpoint for trying wharf without AWS.
 //!
 //! This crate owns every call to AWS (S3 and STS) and what their errors mean. It receives
 //! validated `wharf_domain` destinations and returns plain reports; it must not know about the
@@ -16,6 +17,7 @@ pub mod connection_test;
 mod error;
 mod identity;
 pub mod local_s3;
+pub mod upload;
 
 pub use aws_error::{AwsFailure, FailureKind};
 pub use client::{ClientSettings, check_endpoint, operator_s3_endpoint, s3_client, session_name};

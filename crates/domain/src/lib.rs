@@ -1,7 +1,8 @@
 //! The concepts of wharf as types, and the rules that make a value of each type valid.
 //!
 //! This crate owns: destinations and their parts (bucket names, regions, role ARNs, key prefixes,
-//! KMS key ids, S3-compatible endpoints, External IDs), the `Secret` wrapper, and the IAM policy
+//! KMS key ids, S3-compatible endpoints, External IDs), syncs (file formats and their options,
+//! column mappings, object key templates), the `Secret` wrapper, and the IAM policy
 //! documents wharf asks users to install. Every constructor validates, so a value of these types
 //! is trusted by every other crate; the error says which field, which value and what rule.
 //!
@@ -12,18 +13,24 @@
 //! Rejected alternative: validating in the CLI and API layers. Two front ends would drift; a
 //! `BucketName` that can only be built valid cannot.
 
+mod string_enum;
+
 pub mod arn;
 pub mod bucket;
 pub mod destination;
 pub mod endpoint;
 pub mod error;
 pub mod external_id;
+pub mod key_template;
 pub mod kms;
+pub mod model;
 pub mod name;
 pub mod policy;
 pub mod prefix;
 pub mod region;
 pub mod secret;
+pub mod sync;
+pub mod xml_name;
 
 pub use arn::{Partition, RoleArn};
 pub use bucket::BucketName;
@@ -34,8 +41,14 @@ pub use destination::{
 pub use endpoint::{AddressClass, Endpoint};
 pub use error::InvalidValue;
 pub use external_id::ExternalId;
+pub use key_template::{KeyTemplate, KeyValues, NameLengths};
 pub use kms::KmsKeyId;
+pub use model::{ColumnInfo, SourceConfig};
 pub use name::Name;
 pub use prefix::KeyPrefix;
 pub use region::Region;
 pub use secret::Secret;
+pub use sync::{
+    ColumnMapping, CsvOptions, FileFormat, FileSettings, FileSpec, OnEmpty, ParquetCompression,
+    ParquetOptions, SyncSettings, TextCompression, XmlOptions,
+};

@@ -1,6 +1,37 @@
-//! The warehouse side: a `Warehouse` trait that runs a model's SQL and yields a stream of Arrow
-//! `RecordBatch`es, with the local (DataFusion over files) and PostgreSQL implementations, and
-//! segment filters compiled to each dialect. Empty until the export pipeline issue.
+//! Warehouses: where a model's SQL runs and its rows come from, as a stream of Arrow
+//! `RecordBatch`es.
 //!
-//! It must not know about file formats, S3 or the metadata store: Arrow batches are the only
-//! thing that leaves it.
+//! This crate owns the local warehouse (a folder of Parquet/CSV/NDJSON files queried in-process
+//! with DataFusion, with a memory limit so heavy queries spill to disk), planning and validating
+//! model SQL, counting and previewing results. PostgreSQL and segment compilation join later.
+//!
+//! It must not know about files being written, S3 or the metadata store: it hands out batches
+//! and schemas, and `RecordBatch` is the only type that crosses to `formats` (through `runner`).
+//!
+//! Why DataFusion: an embedded, streaming, spilling SQL engine over Arrow, in Rust, that reads
+//! Parquet, CSV and NDJSON folders. DuckDB would be the alternative; its bundled build alone
+//! takes 22 minutes here and its results would need converting to Arrow anyway.
+
+mod error;
+mod local;
+mod preview;
+
+pub use error::EngineError;
+pub use local::{EngineSettings, LocalWarehouse, QueryStream, TableInfo, discover};
+pub use preview::Preview;
+
+use arrow::datatypes::Schema;
+use wharf_domain::ColumnInfo;
+
+/// The columns of a schema, for the store and for display.
+pub fn columns(schema: &Schema) -> Vec<ColumnInfo> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| ColumnInfo {
+            name: f.name().clone(),
+            data_type: f.data_type().to_string(),
+            nullable: f.is_nullable(),
+        })
+        .collect()
+}

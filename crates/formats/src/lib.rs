@@ -1,4 +1,270 @@
-//! File formats: one encoder per format (Parquet, CSV, NDJSON/JSON, XML, Avro) from Arrow
-//! batches to bytes, plus compression. Empty until the export pipeline issue.
+//! File formats: one encoder per format (Parquet, CSV, NDJSON, JSON array, XML, Avro) from Arrow
+//! batches to bytes written into any `std::io::Write`, plus gzip/zstd compression of text formats.
 //!
-//! It must not know where bytes go (S3, disk) or where batches come from.
+//! This crate owns what a file looks like: its types (see [`normalize::lake_type`]), names,
+//! escaping, headers and footers, and what an empty result produces. It must not know where bytes
+//! go (S3, disk) or where batches come from (a warehouse); the runner connects it to both.
+//!
+//! Rejected alternative: DataFusion's `COPY TO` / `write_*` writers. They write whole files
+//! through `object_store` with no hook for our multipart uploader, checksums, key templates or
+//! file splitting, and no XML or Avro.
+
+mod compress;
+pub mod normalize;
+pub mod xml;
+
+pub use compress::Compressed;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::error::ArrowError;
+use arrow_avro::compression::CompressionCodec;
+use arrow_avro::writer::format::AvroOcfFormat;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use std::io::{self, Write};
+use wharf_domain::{FileFormat, FileSettings, ParquetCompression};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error("cannot write {format}: {source}")]
+    Arrow {
+        format: FileFormat,
+        source: ArrowError,
+    },
+    #[error("cannot write parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("cannot write avro: {0}")]
+    Avro(String),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("{format} cannot hold column {column:?} of type {data_type}{hint}")]
+    Unsupported {
+        format: FileFormat,
+        column: String,
+        data_type: String,
+        hint: &'static str,
+    },
+}
+
+impl FormatError {
+    /// The I/O error underneath, if the failure came from the sink (e.g. the upload stopped).
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            Self::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Largest encoded row group kept in memory before it is written out (Parquet).
+const MAX_ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
+
+enum Inner<W: Write + Send> {
+    Parquet(ArrowWriter<W>),
+    Csv(Box<arrow::csv::Writer<Compressed<W>>>),
+    Ndjson(arrow::json::Writer<Compressed<W>, arrow::json::writer::LineDelimited>),
+    Json(arrow::json::Writer<Compressed<W>, arrow::json::writer::JsonArray>),
+    Xml(xml::XmlWriter<Compressed<W>>),
+    Avro(arrow_avro::writer::Writer<W, AvroOcfFormat>),
+}
+
+/// One file being written. Feed it batches of the schema it was made with; `finish` writes the
+/// footer (Parquet), closing bracket (JSON), root end tag (XML), or header of an empty CSV, and
+/// ends the compressed stream.
+pub struct FileWriter<W: Write + Send> {
+    inner: Inner<W>,
+    format: FileFormat,
+    schema: SchemaRef,
+    rows: u64,
+    wrote_batch: bool,
+}
+
+impl<W: Write + Send> FileWriter<W> {
+    /// `schema` is the schema of the batches that will be written (after column selection and
+    /// renames).
+    pub fn new(settings: &FileSettings, schema: &Schema, mut sink: W) -> Result<Self, FormatError> {
+        let format = settings.format;
+        check_types(format, schema)?;
+        let names: Option<Vec<String>> = match format {
+            FileFormat::Avro => Some(normalize::avro_names(
+                schema.fields().iter().map(|f| f.name().as_str()),
+            )),
+            _ => None,
+        };
+        let file_schema = normalize::file_schema(schema, names.as_deref());
+        let inner = match format {
+            FileFormat::Parquet => {
+                let p = &settings.parquet;
+                let compression = match p.compression {
+                    ParquetCompression::Snappy => Compression::SNAPPY,
+                    ParquetCompression::Zstd => Compression::ZSTD(ZstdLevel::try_new(3)?),
+                    ParquetCompression::Gzip => Compression::GZIP(GzipLevel::default()),
+                    ParquetCompression::Lz4 => Compression::LZ4_RAW,
+                    ParquetCompression::None => Compression::UNCOMPRESSED,
+                };
+                let props = WriterProperties::builder()
+                    .set_compression(compression)
+                    .set_max_row_group_row_count(Some(p.row_group_rows))
+                    .set_max_row_group_bytes(Some(MAX_ROW_GROUP_BYTES))
+                    .set_created_by(format!("wharf {}", env!("CARGO_PKG_VERSION")))
+                    .build();
+                Inner::Parquet(ArrowWriter::try_new(
+                    sink,
+                    file_schema.clone(),
+                    Some(props),
+                )?)
+            }
+            FileFormat::Csv => {
+                let c = &settings.csv;
+                let mut out = Compressed::new(settings.compression, sink)?;
+                if c.bom {
+                    out.write_all(b"\xEF\xBB\xBF")?;
+                }
+                Inner::Csv(Box::new(
+                    arrow::csv::WriterBuilder::new()
+                        .with_header(c.header)
+                        .with_delimiter(c.delimiter)
+                        .with_quote(c.quote)
+                        .with_null(c.null.clone())
+                        .with_line_terminator(arrow::csv::writer::Terminator::CRLF)
+                        .build(out),
+                ))
+            }
+            FileFormat::Ndjson => Inner::Ndjson(
+                arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build(Compressed::new(settings.compression, sink)?),
+            ),
+            FileFormat::Json => Inner::Json(
+                arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build(Compressed::new(settings.compression, sink)?),
+            ),
+            FileFormat::Xml => {
+                let names = wharf_domain::xml_name::xml_names(
+                    schema.fields().iter().map(|f| f.name().as_str()),
+                );
+                Inner::Xml(xml::XmlWriter::new(
+                    Compressed::new(settings.compression, sink)?,
+                    names,
+                    &settings.xml,
+                )?)
+            }
+            FileFormat::Avro => {
+                sink.flush()?;
+                Inner::Avro(
+                    arrow_avro::writer::WriterBuilder::new(file_schema.as_ref().clone())
+                        .with_compression(Some(CompressionCodec::Deflate))
+                        .build::<_, AvroOcfFormat>(sink)
+                        .map_err(|e| FormatError::Avro(e.to_string()))?,
+                )
+            }
+        };
+        Ok(Self {
+            inner,
+            format,
+            schema: file_schema,
+            rows: 0,
+            wrote_batch: false,
+        })
+    }
+
+    /// The schema rows are written with (types normalised, Avro names made valid).
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Bytes held inside the encoder, not yet handed to the sink (a Parquet row group being
+    /// built). Files are split on written + buffered bytes.
+    pub fn buffered_bytes(&self) -> usize {
+        match &self.inner {
+            Inner::Parquet(w) => w.in_progress_size(),
+            _ => 0,
+        }
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), FormatError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let format = self.format;
+        let arrow = |source| FormatError::Arrow { format, source };
+        let batch = normalize::conform(batch, &self.schema).map_err(arrow)?;
+        match &mut self.inner {
+            Inner::Parquet(w) => w.write(&batch)?,
+            Inner::Csv(w) => w.write(&batch).map_err(arrow)?,
+            Inner::Ndjson(w) => w.write(&batch).map_err(arrow)?,
+            Inner::Json(w) => w.write(&batch).map_err(arrow)?,
+            Inner::Xml(w) => w.write(&batch).map_err(arrow)?,
+            Inner::Avro(w) => w
+                .write(&batch)
+                .map_err(|e| FormatError::Avro(e.to_string()))?,
+        }
+        self.rows += batch.num_rows() as u64;
+        self.wrote_batch = true;
+        Ok(())
+    }
+
+    /// Completes the file and returns the sink, with every byte of the file written to it.
+    pub fn finish(self) -> Result<W, FormatError> {
+        let format = self.format;
+        let arrow = |source| FormatError::Arrow { format, source };
+        Ok(match self.inner {
+            Inner::Parquet(w) => w.into_inner()?,
+            Inner::Csv(mut w) => {
+                if !self.wrote_batch {
+                    // The header is written with the first batch; an empty result still has one.
+                    w.write(&RecordBatch::new_empty(self.schema.clone()))
+                        .map_err(arrow)?;
+                }
+                w.into_inner().finish()?
+            }
+            Inner::Ndjson(mut w) => {
+                w.finish().map_err(arrow)?;
+                w.into_inner().finish()?
+            }
+            Inner::Json(mut w) => {
+                w.finish().map_err(arrow)?;
+                w.into_inner().finish()?
+            }
+            Inner::Xml(w) => w.finish()?.finish()?,
+            Inner::Avro(mut w) => {
+                w.finish().map_err(|e| FormatError::Avro(e.to_string()))?;
+                w.into_inner()
+            }
+        })
+    }
+}
+
+/// Refuses, before anything is written, columns a format cannot hold.
+fn check_types(format: FileFormat, schema: &Schema) -> Result<(), FormatError> {
+    for field in schema.fields() {
+        let dt = normalize::lake_type(field.data_type());
+        let unsupported = |hint| {
+            Err(FormatError::Unsupported {
+                format,
+                column: field.name().clone(),
+                data_type: field.data_type().to_string(),
+                hint,
+            })
+        };
+        match format {
+            FileFormat::Csv if dt.is_nested() => {
+                return unsupported(
+                    ": CSV has no lists or structs (cast it to a string in the model's SQL, or use parquet, json or avro)",
+                );
+            }
+            FileFormat::Parquet if matches!(dt, arrow::datatypes::DataType::Union(..)) => {
+                return unsupported(": Parquet has no union type");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

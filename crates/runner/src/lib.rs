@@ -1,3 +1,351 @@
-//! Runs one sync: engine -> formats -> delivery, with diff snapshots and the run record. The only
-//! crate that combines engine, formats, delivery and store. Empty until the export pipeline
-//! issue.
+//! Runs one sync: the model's query (engine) -> encoder (formats) -> streaming upload (delivery),
+//! file splitting and key rendering, the manifest, the janitor, and the run record (store).
+//!
+//! This is the only crate that combines engine, formats, delivery and store. It must not know
+//! about terminals or HTTP: progress goes out through [`RunProgress`] counters that the CLI and
+//! the server read as they like.
+
+mod journal;
+pub mod models;
+mod pipeline;
+mod plan;
+
+pub use pipeline::RunProgress;
+pub use plan::{PlanReport, plan};
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+use time::OffsetDateTime;
+use wharf_delivery::upload::{StaleRef, UploadSettings, UploadTarget};
+use wharf_delivery::{ClientSettings, DeliveryError, Identity};
+use wharf_domain::{KeyTemplate, S3Auth, SyncSettings};
+pub use wharf_engine::{EngineError, Preview, TableInfo};
+use wharf_engine::{EngineSettings, LocalWarehouse};
+use wharf_store::{DestinationRecord, ModelRecord, RunStatus, Store, StoreError, SyncRecord};
+
+/// What a run needs from its environment.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    pub client: ClientSettings,
+    pub upload: UploadSettings,
+    /// Where DataFusion spills (under `$WHARF_HOME`).
+    pub spill_dir: PathBuf,
+    /// DataFusion's memory limit, in bytes.
+    pub query_memory: usize,
+}
+
+impl RunnerSettings {
+    pub fn new(home: &std::path::Path, client: ClientSettings) -> Self {
+        Self {
+            client,
+            upload: UploadSettings::default(),
+            spill_dir: home.join("spill"),
+            query_memory: 512 * 1024 * 1024,
+        }
+    }
+
+    pub(crate) fn engine(&self) -> EngineSettings {
+        let mut settings = EngineSettings::new(self.spill_dir.clone());
+        settings.memory_limit = self.query_memory;
+        settings
+    }
+}
+
+/// A file a run wrote.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FileOutcome {
+    pub key: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub checksum: String,
+}
+
+/// Why a run failed: a stable code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunFailure {
+    pub code: String,
+    pub message: String,
+}
+
+/// The result of `sync run`, in the shape `--json` prints.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunOutcome {
+    pub run_id: String,
+    pub status: &'static str,
+    pub rows: u64,
+    pub bytes: u64,
+    pub files: Vec<FileOutcome>,
+    pub duration_ms: u64,
+    pub error: Option<RunFailure>,
+    /// The manifest's key, when one was written.
+    #[serde(skip)]
+    pub manifest: Option<String>,
+}
+
+/// Errors before a run starts (nothing recorded, nothing written).
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl RunnerError {
+    pub fn code(&self) -> String {
+        match self {
+            Self::Store(StoreError::RunInProgress { .. }) => "run.in_progress".into(),
+            Self::Store(_) => "store.error".into(),
+            Self::Engine(e) => e.code().into(),
+            Self::Delivery(e) => e.code(),
+            Self::Invalid(_) => "sync.invalid".into(),
+        }
+    }
+}
+
+/// Everything a run reads, loaded from the store.
+pub struct SyncContext {
+    pub sync: SyncRecord,
+    pub model: ModelRecord,
+    pub destination: DestinationRecord,
+    pub template: KeyTemplate,
+}
+
+impl SyncContext {
+    pub async fn load(store: &Store, workspace: &str, sync: &str) -> Result<Self, RunnerError> {
+        let sync = store.sync(workspace, sync).await?;
+        let model = store.model_of(&sync).await?;
+        let destination = store.destination(workspace, &sync.destination_name).await?;
+        let (_, template) = SyncSettings::validate(sync.settings.clone())
+            .map_err(|e| RunnerError::Invalid(e.to_string()))?;
+        Ok(Self {
+            sync,
+            model,
+            destination,
+            template,
+        })
+    }
+
+    pub(crate) async fn warehouse(
+        &self,
+        settings: &RunnerSettings,
+    ) -> Result<LocalWarehouse, RunnerError> {
+        models::open(&self.model.source.config, settings).await
+    }
+
+    fn definition(&self) -> String {
+        serde_json::json!({
+            "sync": {"name": self.sync.name, "settings": self.sync.settings},
+            "model": {
+                "name": self.model.name,
+                "source": self.model.source.name,
+                "sql": self.model.sql,
+                "primary_key": self.model.primary_key,
+            },
+            "destination": {
+                "name": self.destination.destination.name.as_str(),
+                "bucket": self.destination.destination.bucket.as_str(),
+                "prefix": self.destination.destination.prefix.as_str(),
+            },
+        })
+        .to_string()
+    }
+}
+
+/// Runs a sync once. Errors that stop the run before it starts (unknown sync, a run already in
+/// progress) are `Err`; a run that started always ends recorded, as `succeeded` or `failed`, and
+/// comes back as `Ok` with its outcome.
+pub async fn run_sync(
+    store: &Store,
+    workspace: &str,
+    sync_name: &str,
+    settings: &RunnerSettings,
+    progress: Arc<RunProgress>,
+) -> Result<RunOutcome, RunnerError> {
+    let ctx = SyncContext::load(store, workspace, sync_name).await?;
+    let started = Instant::now();
+    let started_at = OffsetDateTime::now_utc();
+    let run_id = uuid::Uuid::now_v7().to_string();
+    store
+        .start_run(workspace, &ctx.sync, &run_id, &ctx.definition())
+        .await?;
+    tracing::info!(run = %run_id, sync = %ctx.sync.name, "run started");
+    let heartbeat = spawn_heartbeat(store.clone(), run_id.clone(), progress.clone());
+    let result = execute(store, &ctx, &run_id, started_at, settings, progress.clone()).await;
+    heartbeat.abort();
+    let (files, manifest, failure) = match result {
+        Ok((files, manifest)) => (files, manifest, None),
+        Err((files, failure)) => (files, None, Some(failure)),
+    };
+    let rows = files.iter().map(|f| f.rows).sum();
+    let bytes = files.iter().map(|f| f.bytes).sum();
+    let status = if failure.is_some() {
+        RunStatus::Failed
+    } else {
+        RunStatus::Succeeded
+    };
+    store
+        .finish_run(
+            &run_id,
+            status,
+            rows,
+            bytes,
+            failure
+                .as_ref()
+                .map(|f| (f.code.as_str(), f.message.as_str())),
+        )
+        .await?;
+    match &failure {
+        None => tracing::info!(run = %run_id, rows, bytes, "run succeeded"),
+        Some(f) => tracing::warn!(run = %run_id, code = %f.code, "run failed: {}", f.message),
+    }
+    Ok(RunOutcome {
+        run_id,
+        status: status.as_str(),
+        rows,
+        bytes,
+        files,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        error: failure,
+        manifest,
+    })
+}
+
+fn spawn_heartbeat(
+    store: Store,
+    run_id: String,
+    progress: Arc<RunProgress>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            let rows = progress.rows.load(Ordering::Relaxed);
+            let bytes = progress.upload.bytes.load(Ordering::Relaxed);
+            if let Err(e) = store.heartbeat(&run_id, rows, bytes).await {
+                tracing::warn!(run = %run_id, "cannot record progress: {e}");
+            }
+        }
+    })
+}
+
+type Failed = (Vec<FileOutcome>, RunFailure);
+
+fn failure(code: impl Into<String>, message: impl std::fmt::Display) -> RunFailure {
+    RunFailure {
+        code: code.into(),
+        message: message.to_string(),
+    }
+}
+
+async fn execute(
+    store: &Store,
+    ctx: &SyncContext,
+    run_id: &str,
+    started_at: OffsetDateTime,
+    settings: &RunnerSettings,
+    progress: Arc<RunProgress>,
+) -> Result<(Vec<FileOutcome>, Option<String>), Failed> {
+    let fail = |f: RunFailure| (Vec::new(), f);
+    let destination = &ctx.destination.destination;
+    let identity = match destination.auth {
+        S3Auth::AssumeRole { .. } => Some(Identity::from_environment().await),
+        S3Auth::AccessKey { .. } => None,
+    };
+    let custom_endpoint =
+        destination.endpoint.is_some() || settings.client.operator_s3_endpoint.is_some();
+    let client = wharf_delivery::s3_client(
+        destination,
+        identity.as_ref(),
+        &format!("run-{}", &run_id[..8.min(run_id.len())]),
+        settings.client.clone(),
+    )
+    .await
+    .map_err(|e| fail(failure(e.code(), e)))?;
+    let target = Arc::new(UploadTarget::new(client, destination, custom_endpoint));
+    janitor(store, &ctx.destination.id, &target).await;
+
+    let warehouse = ctx
+        .warehouse(settings)
+        .await
+        .map_err(|e| fail(failure(e.code(), e)))?;
+    let stream = warehouse
+        .query(&ctx.model.sql)
+        .await
+        .map_err(|e| fail(failure(e.code(), e)))?;
+    let journal = Arc::new(journal::StoreJournal::new(
+        store.clone(),
+        run_id.to_string(),
+        ctx.destination.id.clone(),
+    ));
+    let job = pipeline::Job {
+        run_id: run_id.to_string(),
+        started_at,
+        model: ctx.model.name.clone(),
+        sync: ctx.sync.name.clone(),
+        settings: ctx.sync.settings.clone(),
+        template: ctx.template.clone(),
+        prefix: destination.prefix.clone(),
+        target: target.clone(),
+        upload: settings.upload,
+        journal,
+        progress,
+    };
+    let (files, schema) = pipeline::export(job, stream, store.clone()).await?;
+    let manifest = pipeline::write_manifest(ctx, run_id, started_at, &target, &files, &schema)
+        .await
+        .map_err(|f| (files.clone(), f))?;
+    let Some(manifest) = manifest else {
+        return Ok((files, None));
+    };
+    store
+        .add_run_file(run_id, &manifest)
+        .await
+        .map_err(|e| (files.clone(), failure("store.error", e)))?;
+    Ok((files, Some(manifest.key)))
+}
+
+/// Aborts uploads that earlier runs of any sync left open on this destination (wharf killed,
+/// machine lost). Failures are logged and retried by the next run; they never fail this one.
+async fn janitor(store: &Store, destination_id: &str, target: &UploadTarget) {
+    let stale = match store.stale_uploads(destination_id).await {
+        Ok(stale) => stale,
+        Err(e) => {
+            tracing::warn!("janitor: cannot read open uploads: {e}");
+            return;
+        }
+    };
+    if stale.is_empty() {
+        return;
+    }
+    let refs: Vec<StaleRef> = stale
+        .iter()
+        .map(|s| StaleRef {
+            handle: s.id,
+            key: s.key.clone(),
+            upload_id: s.upload_id.clone(),
+        })
+        .collect();
+    for (handle, outcome) in wharf_delivery::upload::abort_stale(target, &refs).await {
+        match outcome {
+            wharf_delivery::upload::JanitorOutcome::Gone => {
+                if let Err(e) = store.upload_finished(handle, false).await {
+                    tracing::warn!("janitor: cannot record an aborted upload: {e}");
+                }
+            }
+            wharf_delivery::upload::JanitorOutcome::Pending(why) => {
+                tracing::warn!("janitor: an upload of an interrupted run is still open: {why}");
+            }
+        }
+    }
+    tracing::info!(
+        count = refs.len(),
+        "janitor: aborted uploads left by interrupted runs"
+    );
+}

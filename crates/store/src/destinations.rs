@@ -32,11 +32,7 @@ pub struct TestOutcome {
 
 const KIND: &str = "destination";
 
-fn now() -> String {
-    OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_default()
-}
+use crate::now;
 
 /// The associated data that binds sealed credentials to their destination.
 fn credentials_aad(id: &str) -> Vec<u8> {

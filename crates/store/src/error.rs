@@ -27,6 +27,11 @@ pub enum StoreError {
     /// External ID).
     #[error("{0}")]
     NotApplicable(String),
+    /// The sync already has a run in progress.
+    #[error(
+        "sync {sync:?} already has a run in progress ({run_id}); wait for it, or see it with `wharf runs show {run_id}`"
+    )]
+    RunInProgress { sync: String, run_id: String },
     /// A secret did not decrypt: the master key changed, or the ciphertext was moved or altered.
     #[error(
         "the stored secret of {record} cannot be decrypted: the master key ({}) differs from the one it was sealed with, or the record was altered",

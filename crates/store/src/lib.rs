@@ -1,5 +1,5 @@
-//! The metadata store: what wharf remembers between runs (destinations now; models, syncs, runs
-//! and snapshots later), and the encryption of the secrets among it.
+//! The metadata store: what wharf remembers between runs (destinations, sources, models, syncs,
+//! runs with their files and uploads; snapshots later), and the encryption of the secrets among it.
 //!
 //! This crate owns the SQLite database under `$WHARF_HOME`, its migrations (embedded in the
 //! binary), the master key, and AES-256-GCM sealing of secrets bound to their record. PostgreSQL
@@ -14,16 +14,20 @@
 //! or an offline cache at build time and a proc-macro build of the SQLite driver; the queries here
 //! are few and covered by tests.
 
+mod catalog;
 mod crypto;
 mod destinations;
 mod error;
 mod master_key;
 mod migrations;
+mod runs;
 
+pub use catalog::{ModelRecord, NewModel, SourceRecord, SyncRecord};
 pub use crypto::Cipher;
 pub use destinations::{DestinationRecord, TestOutcome};
 pub use error::StoreError;
 pub use master_key::{MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKey};
+pub use runs::{NewRunFile, RunRecord, RunStatus, StaleUpload};
 
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
@@ -82,6 +86,14 @@ impl Store {
     pub async fn close(self) {
         self.pool.close().await;
     }
+}
+
+/// Now, as stored: RFC 3339 in UTC.
+pub(crate) fn now() -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default()
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), StoreError> {

@@ -7,11 +7,18 @@ use std::borrow::Cow;
 
 /// Every migration, oldest first. Append only: a released migration is never edited (sqlx checks
 /// a checksum of each applied one and refuses to start if it changed).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "destinations",
-    include_str!("../migrations/0001_destinations.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "destinations",
+        include_str!("../migrations/0001_destinations.sql"),
+    ),
+    (
+        2,
+        "pipeline",
+        include_str!("../migrations/0002_pipeline.sql"),
+    ),
+];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
     let migrations = MIGRATIONS

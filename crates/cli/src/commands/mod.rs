@@ -3,6 +3,10 @@
 mod demo;
 mod destination;
 mod local_s3;
+mod model;
+mod runs;
+mod source;
+mod sync;
 mod whoami;
 
 use crate::args::{Cli, Command};
@@ -21,6 +25,17 @@ pub struct Context {
 impl Context {
     pub async fn store(&self) -> Result<Store, CliError> {
         Ok(Store::open(&self.home).await?)
+    }
+
+    pub fn runner_settings(&self) -> wharf_runner::RunnerSettings {
+        let mut settings = wharf_runner::RunnerSettings::new(&self.home, self.client_settings());
+        if let Some(mb) = std::env::var("WHARF_QUERY_MEMORY_MB")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            settings.query_memory = mb.saturating_mul(1024 * 1024);
+        }
+        settings
     }
 
     pub fn client_settings(&self) -> ClientSettings {
@@ -43,5 +58,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Whoami => whoami::run(&context).await,
         Command::LocalS3(args) => local_s3::run(&context, args).await,
         Command::Destination(command) => destination::run(&context, command).await,
+        Command::Source(command) => source::run(&context, command).await,
+        Command::Model(command) => model::run(&context, command).await,
+        Command::Sync(command) => sync::run(&context, command).await,
+        Command::Runs(args) => runs::run(&context, args).await,
+        Command::Plan { name } => runs::plan(&context, &name).await,
     }
 }

@@ -1,0 +1,158 @@
+//! `wharf model ...`: named queries.
+
+use super::Context;
+use crate::args::ModelCommand;
+use crate::error::CliError;
+use crate::output;
+use serde_json::json;
+use wharf_domain::Name;
+use wharf_store::{DEFAULT_WORKSPACE, ModelRecord};
+
+fn view(m: &ModelRecord) -> serde_json::Value {
+    json!({
+        "name": m.name,
+        "source": m.source.name,
+        "sql": m.sql,
+        "primary_key": m.primary_key,
+        "columns": m.columns,
+        "created_at": m.created_at,
+    })
+}
+
+pub async fn run(context: &Context, command: ModelCommand) -> Result<(), CliError> {
+    let store = context.store().await?;
+    match command {
+        ModelCommand::Add {
+            name,
+            source,
+            sql,
+            primary_key,
+        } => {
+            let name = Name::parse("name", &name)?;
+            let model = wharf_runner::models::add_model(
+                &store,
+                DEFAULT_WORKSPACE,
+                &name,
+                &source,
+                &sql,
+                &primary_key,
+                &context.runner_settings(),
+            )
+            .await?;
+            if context.json {
+                output::json(&view(&model));
+            } else {
+                println!(
+                    "Added model {} on {} ({} columns, primary key {})",
+                    model.name,
+                    model.source.name,
+                    model.columns.len(),
+                    model.primary_key
+                );
+                print_columns(&model);
+            }
+        }
+        ModelCommand::List => {
+            let models = store.list_models(DEFAULT_WORKSPACE).await?;
+            if context.json {
+                output::json(&models.iter().map(view).collect::<Vec<_>>());
+            } else {
+                let rows: Vec<Vec<String>> = models
+                    .iter()
+                    .map(|m| {
+                        vec![
+                            m.name.clone(),
+                            m.source.name.clone(),
+                            m.primary_key.clone(),
+                            m.columns.len().to_string(),
+                        ]
+                    })
+                    .collect();
+                output::table(&["NAME", "SOURCE", "PRIMARY KEY", "COLUMNS"], &rows);
+            }
+        }
+        ModelCommand::Show { name } => {
+            let model = store.model(DEFAULT_WORKSPACE, &name).await?;
+            if context.json {
+                output::json(&view(&model));
+            } else {
+                println!("model       {}", model.name);
+                println!("source      {}", model.source.name);
+                println!("primary key {}", model.primary_key);
+                println!("sql         {}", model.sql);
+                print_columns(&model);
+            }
+        }
+        ModelCommand::Preview { name, limit } => {
+            let preview = wharf_runner::models::preview_model(
+                &store,
+                DEFAULT_WORKSPACE,
+                &name,
+                limit,
+                &context.runner_settings(),
+            )
+            .await?;
+            if context.json {
+                output::json(&preview.rows);
+            } else {
+                let schema: Vec<Vec<String>> = preview
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.name.clone(),
+                            c.data_type.clone(),
+                            if c.nullable { "yes" } else { "no" }.into(),
+                        ]
+                    })
+                    .collect();
+                output::table(&["COLUMN", "TYPE", "NULLABLE"], &schema);
+                println!();
+                let headers: Vec<&str> = preview.columns.iter().map(|c| c.name.as_str()).collect();
+                let rows: Vec<Vec<String>> = preview
+                    .text
+                    .iter()
+                    .map(|row| row.iter().map(|cell| printable(cell)).collect())
+                    .collect();
+                output::table(&headers, &rows);
+                println!("({} rows)", rows.len());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_columns(model: &ModelRecord) {
+    let rows: Vec<Vec<String>> = model
+        .columns
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                c.data_type.clone(),
+                if c.nullable { "yes" } else { "no" }.into(),
+            ]
+        })
+        .collect();
+    output::table(&["COLUMN", "TYPE", "NULLABLE"], &rows);
+}
+
+/// A cell on one line of a terminal: control characters escaped, long text cut.
+fn printable(cell: &str) -> String {
+    let escaped: String = cell
+        .chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    if escaped.chars().count() > 40 {
+        let cut: String = escaped.chars().take(39).collect();
+        format!("{cut}…")
+    } else {
+        escaped
+    }
+}

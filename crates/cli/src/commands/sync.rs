@@ -1,0 +1,312 @@
+//! `wharf sync ...`: model -> destination as files, and running it.
+
+use super::Context;
+use crate::args::{AddSync, SyncCommand};
+use crate::error::CliError;
+use crate::output;
+use serde_json::json;
+use std::io::IsTerminal as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use wharf_domain::key_template::NameLengths;
+use wharf_domain::{ColumnMapping, FileSpec, Name, OnEmpty, SyncSettings};
+use wharf_runner::{RunOutcome, RunProgress};
+use wharf_store::{DEFAULT_WORKSPACE, SyncRecord};
+
+pub async fn run(context: &Context, command: SyncCommand) -> Result<(), CliError> {
+    let store = context.store().await?;
+    match command {
+        SyncCommand::Add(args) => add(context, &store, *args).await,
+        SyncCommand::List => {
+            let syncs = store.list_syncs(DEFAULT_WORKSPACE).await?;
+            if context.json {
+                output::json(&syncs.iter().map(view).collect::<Vec<_>>());
+            } else {
+                let rows: Vec<Vec<String>> = syncs
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            s.name.clone(),
+                            s.model_name.clone(),
+                            s.destination_name.clone(),
+                            s.settings.file.extension(),
+                            s.settings.key_template.clone(),
+                        ]
+                    })
+                    .collect();
+                output::table(
+                    &["NAME", "MODEL", "DESTINATION", "FORMAT", "KEY TEMPLATE"],
+                    &rows,
+                );
+            }
+            Ok(())
+        }
+        SyncCommand::Show { name } => {
+            let sync = store.sync(DEFAULT_WORKSPACE, &name).await?;
+            if context.json {
+                output::json(&view(&sync));
+            } else {
+                describe(&sync);
+            }
+            Ok(())
+        }
+        SyncCommand::Run { name } => run_now(context, &store, &name).await,
+    }
+}
+
+fn view(s: &SyncRecord) -> serde_json::Value {
+    json!({
+        "name": s.name,
+        "model": s.model_name,
+        "destination": s.destination_name,
+        "settings": s.settings,
+        "created_at": s.created_at,
+    })
+}
+
+fn describe(s: &SyncRecord) {
+    let st = &s.settings;
+    println!("sync          {}", s.name);
+    println!("model         {}", s.model_name);
+    println!("destination   {}", s.destination_name);
+    println!("format        {}", st.file.extension());
+    println!("key template  {}", st.key_template);
+    if !st.columns.is_empty() {
+        let cols: Vec<String> = st
+            .columns
+            .iter()
+            .map(|c| {
+                if c.source == c.target {
+                    c.source.clone()
+                } else {
+                    format!("{} -> {}", c.source, c.target)
+                }
+            })
+            .collect();
+        println!("columns       {}", cols.join(", "));
+    }
+    if let Some(n) = st.max_rows_per_file {
+        println!("rows per file {n}");
+    }
+    if let Some(n) = st.max_bytes_per_file {
+        println!("bytes per file {n}");
+    }
+    println!("manifest      {}", if st.manifest { "yes" } else { "no" });
+    println!("on empty      {}", st.on_empty);
+    println!("overwrite     {}", if st.overwrite { "yes" } else { "no" });
+}
+
+async fn add(context: &Context, store: &wharf_store::Store, a: AddSync) -> Result<(), CliError> {
+    let name = Name::parse("name", &a.name)?;
+    let file = FileSpec {
+        format: a.format,
+        compression: a.compression,
+        parquet_compression: a.parquet_compression,
+        parquet_row_group_rows: a.parquet_row_group_rows,
+        csv_delimiter: a.csv_delimiter,
+        csv_quote: a.csv_quote,
+        csv_header: a.csv_header,
+        csv_null: a.csv_null,
+        csv_bom: a.csv_bom,
+        xml_root: a.xml_root,
+        xml_row: a.xml_row,
+    }
+    .validate()?;
+    let columns = match &a.columns {
+        Some(list) => ColumnMapping::parse_list(list)?,
+        None => Vec::new(),
+    };
+    let (settings, template) = SyncSettings {
+        file,
+        columns,
+        key_template: a.key_template,
+        max_rows_per_file: a.max_rows_per_file,
+        max_bytes_per_file: a.max_bytes_per_file,
+        manifest: a.manifest,
+        on_empty: OnEmpty::parse(&a.on_empty)?,
+        overwrite: a.overwrite,
+    }
+    .validate()?;
+    let model = store.model(DEFAULT_WORKSPACE, &a.model).await?;
+    let destination = store.destination(DEFAULT_WORKSPACE, &a.destination).await?;
+    for mapping in &settings.columns {
+        if !model.columns.iter().any(|c| c.name == mapping.source) {
+            let names: Vec<&str> = model.columns.iter().map(|c| c.name.as_str()).collect();
+            return Err(CliError::bad(format!(
+                "--columns: model {} has no column {:?}; its columns are: {}",
+                model.name,
+                mapping.source,
+                names.join(", ")
+            )));
+        }
+    }
+    template.check_length(
+        &destination.destination.prefix,
+        &NameLengths {
+            model: model.name.len(),
+            sync: name.as_str().len(),
+        },
+    )?;
+    let sync = store
+        .create_sync(
+            DEFAULT_WORKSPACE,
+            &name,
+            &model.name,
+            &destination.destination.name.to_string(),
+            &settings,
+        )
+        .await?;
+    if context.json {
+        output::json(&view(&sync));
+    } else {
+        println!("Added sync {}", sync.name);
+        describe(&sync);
+        println!(
+            "\nPreview its keys with `wharf plan {0}`; run it with `wharf sync run {0}`.",
+            sync.name
+        );
+    }
+    Ok(())
+}
+
+async fn run_now(
+    context: &Context,
+    store: &wharf_store::Store,
+    name: &str,
+) -> Result<(), CliError> {
+    let progress = Arc::new(RunProgress::default());
+    let settings = context.runner_settings();
+    let bar = (!context.json && std::io::stderr().is_terminal())
+        .then(|| ProgressLine::new(progress.clone()));
+    let run = wharf_runner::run_sync(store, DEFAULT_WORKSPACE, name, &settings, progress.clone());
+    tokio::pin!(run);
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut interrupted = false;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut run => break outcome?,
+            _ = tokio::signal::ctrl_c(), if !interrupted => {
+                interrupted = true;
+                eprintln!("\ninterrupted: aborting the upload (press Ctrl-C again to quit at once)");
+                progress.cancel();
+                tokio::spawn(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                    std::process::exit(130);
+                });
+            }
+            _ = tick.tick() => {
+                if let Some(bar) = &bar {
+                    bar.draw();
+                }
+            }
+        }
+    };
+    if let Some(bar) = &bar {
+        bar.clear();
+    }
+    report(context, &outcome);
+    if outcome.error.is_some() {
+        return Err(CliError::Failed(String::new()));
+    }
+    Ok(())
+}
+
+pub fn report(context: &Context, outcome: &RunOutcome) {
+    if context.json {
+        output::json(outcome);
+        return;
+    }
+    let seconds = outcome.duration_ms as f64 / 1000.0;
+    match &outcome.error {
+        None => println!(
+            "run {} succeeded: {} rows, {} files, {} in {seconds:.1} s",
+            outcome.run_id,
+            outcome.rows,
+            outcome.files.len(),
+            human_bytes(outcome.bytes),
+        ),
+        Some(e) => println!(
+            "run {} failed after {seconds:.1} s [{}]: {}",
+            outcome.run_id, e.code, e.message
+        ),
+    }
+    if !outcome.files.is_empty() {
+        let rows: Vec<Vec<String>> = outcome
+            .files
+            .iter()
+            .map(|f| {
+                vec![
+                    f.key.clone(),
+                    f.rows.to_string(),
+                    f.bytes.to_string(),
+                    f.checksum.clone(),
+                ]
+            })
+            .collect();
+        output::table(&["KEY", "ROWS", "BYTES", "CHECKSUM"], &rows);
+    }
+    if let Some(manifest) = &outcome.manifest {
+        println!("manifest: {manifest}");
+    }
+    if outcome.error.is_some() && !outcome.files.is_empty() {
+        println!(
+            "(files above were completed before the failure; no manifest marks this run complete)"
+        );
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A one-line progress display on a terminal: rows, bytes uploaded, parts, throughput.
+struct ProgressLine {
+    progress: Arc<RunProgress>,
+    bar: indicatif::ProgressBar,
+    started: Instant,
+}
+
+impl ProgressLine {
+    fn new(progress: Arc<RunProgress>) -> Self {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        Self {
+            progress,
+            bar,
+            started: Instant::now(),
+        }
+    }
+
+    fn draw(&self) {
+        let rows = self.progress.rows.load(Ordering::Relaxed);
+        let bytes = self.progress.upload.bytes.load(Ordering::Relaxed);
+        let parts = self.progress.upload.parts.load(Ordering::Relaxed);
+        let files = self.progress.files.load(Ordering::Relaxed);
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        self.bar.set_message(format!(
+            "{rows} rows · {} uploaded · {parts} parts · {files} files · {}/s",
+            human_bytes(bytes),
+            human_bytes((bytes as f64 / secs) as u64)
+        ));
+        self.bar.tick();
+    }
+
+    fn clear(&self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -1,0 +1,653 @@
+//! Streaming uploads: one object from a stream of bytes, with bounded memory, checksums S3
+//! verifies, retries, and no partial object or open upload left behind on failure.
+//!
+//! The encoder writes into a [`PartSink`] on a blocking thread; an async task owned by
+//! [`ObjectUpload`] turns what it receives into a PutObject (small files) or a multipart upload
+//! (bounded number of parts in flight), records the upload id through an [`UploadJournal`]
+//! before the first part, completes with `If-None-Match: *` unless overwriting is allowed, and
+//! aborts on any failure, including the sink being dropped unfinished.
+
+mod janitor;
+mod sink;
+
+pub use janitor::{JanitorOutcome, StaleRef, abort_stale};
+pub use sink::PartSink;
+
+use crate::aws_error::AwsFailure;
+use crate::error::DeliveryError;
+use aws_sdk_s3::operation::RequestId as _;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart, ObjectCannedAcl,
+    ServerSideEncryption as SdkSse, StorageClass as SdkStorageClass,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use crc_fast::CrcAlgorithm;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::task::JoinSet;
+use wharf_domain::{ChecksumChoice, DeliveryOptions, S3Destination, ServerSideEncryption};
+
+/// S3's smallest non-last part.
+pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+/// S3's largest part.
+pub const MAX_PART_SIZE: usize = 5 * 1024 * 1024 * 1024;
+/// S3's most parts per upload.
+pub const MAX_PARTS: u32 = 10_000;
+/// The part size doubles every this many parts (see [`part_size_for`]).
+const PARTS_PER_SIZE_STEP: u32 = 1_000;
+
+/// The size of part `number` (from 1): `base` for the first 1,000 parts, then doubling every
+/// 1,000 parts up to S3's 5 GiB. A stream's length is unknown when its first parts go up, so
+/// the size grows instead: with an 8 MiB base, 10,000 parts hold about 8 TiB, more than S3's
+/// 5 TiB object limit, while small exports keep small parts (and small memory).
+pub fn part_size_for(number: u32, base: usize) -> usize {
+    let step = number.saturating_sub(1) / PARTS_PER_SIZE_STEP;
+    base.max(MIN_PART_SIZE)
+        .saturating_mul(1usize << step.min(20))
+        .min(MAX_PART_SIZE)
+}
+
+/// How uploads are cut and paced.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadSettings {
+    /// The size of the first parts; also the largest object sent as one PutObject.
+    pub part_size: usize,
+    /// Parts uploading at once, per object. Memory is about (this + 2) x part size per object.
+    pub max_in_flight: usize,
+}
+
+impl Default for UploadSettings {
+    fn default() -> Self {
+        Self {
+            part_size: 8 * 1024 * 1024,
+            max_in_flight: 4,
+        }
+    }
+}
+
+/// One object to write.
+#[derive(Debug, Clone)]
+pub struct ObjectSpec {
+    pub key: String,
+    pub content_type: String,
+    pub content_encoding: Option<String>,
+    /// Replace an existing object. Off: the write carries `If-None-Match: *` and fails with
+    /// [`DeliveryError::KeyExists`] if the key exists.
+    pub overwrite: bool,
+}
+
+/// A destination's bucket, client and delivery options: what every object write needs.
+#[derive(Debug, Clone)]
+pub struct UploadTarget {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    delivery: DeliveryOptions,
+    checksum: ChecksumChoice,
+}
+
+impl UploadTarget {
+    /// `custom_endpoint`: the destination is served by an S3-compatible endpoint (which decides
+    /// the default checksum, see [`DeliveryOptions::effective_checksum`]).
+    pub fn new(
+        client: aws_sdk_s3::Client,
+        destination: &S3Destination,
+        custom_endpoint: bool,
+    ) -> Self {
+        Self {
+            client,
+            bucket: destination.bucket.as_str().to_string(),
+            delivery: destination.delivery.clone(),
+            checksum: destination.delivery.effective_checksum(custom_endpoint),
+        }
+    }
+
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The algorithm wharf computes (always) and sends (unless `when-required`).
+    fn algorithm(&self) -> (CrcAlgorithm, &'static str) {
+        match self.checksum {
+            ChecksumChoice::Crc64nvme => (CrcAlgorithm::Crc64Nvme, "crc64nvme"),
+            ChecksumChoice::Crc32c | ChecksumChoice::WhenRequired => {
+                (CrcAlgorithm::Crc32Iscsi, "crc32c")
+            }
+        }
+    }
+
+    fn sends_checksum(&self) -> bool {
+        self.checksum != ChecksumChoice::WhenRequired
+    }
+
+    fn encode_crc(&self, crc: u64) -> String {
+        match self.algorithm().0 {
+            CrcAlgorithm::Crc64Nvme => STANDARD.encode(crc.to_be_bytes()),
+            _ => STANDARD.encode((crc as u32).to_be_bytes()),
+        }
+    }
+}
+
+/// Where an upload records its multipart upload ids (the store, through the runner), so that an
+/// upload interrupted by a crash can be found and aborted later.
+#[async_trait::async_trait]
+pub trait UploadJournal: Send + Sync {
+    /// Before CreateMultipartUpload: the key about to get an upload. Returns a handle.
+    async fn intent(&self, key: &str) -> Result<i64, String>;
+    /// After CreateMultipartUpload, before the first part.
+    async fn created(&self, handle: i64, upload_id: &str) -> Result<(), String>;
+    /// Completed (`true`) or aborted.
+    async fn finished(&self, handle: i64, completed: bool);
+}
+
+/// Counters the caller reads to show progress.
+#[derive(Debug, Default)]
+pub struct UploadProgress {
+    /// Bytes S3 acknowledged.
+    pub bytes: AtomicU64,
+    /// Parts (and single-request objects) S3 acknowledged.
+    pub parts: AtomicU64,
+}
+
+/// An object S3 holds now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedObject {
+    pub key: String,
+    pub bytes: u64,
+    /// 1 for a PutObject.
+    pub parts: u32,
+    /// `crc32c:<base64>` or `crc64nvme:<base64>`, of the whole object.
+    pub checksum: String,
+    pub request_id: Option<String>,
+}
+
+pub(crate) enum Chunk {
+    Part {
+        number: u32,
+        body: Bytes,
+        crc: u64,
+    },
+    Last {
+        number: u32,
+        body: Bytes,
+        crc: u64,
+        full_crc: u64,
+        total: u64,
+    },
+}
+
+/// The async half of an upload; await [`ObjectUpload::finish`] after finishing the sink.
+pub struct ObjectUpload {
+    handle: tokio::task::JoinHandle<Result<UploadedObject, DeliveryError>>,
+}
+
+impl ObjectUpload {
+    /// The uploaded object, or why it is not there. When the sink was dropped unfinished this
+    /// is [`DeliveryError::Cancelled`], after the upload was aborted.
+    pub async fn finish(self) -> Result<UploadedObject, DeliveryError> {
+        match self.handle.await {
+            Ok(result) => result,
+            Err(e) => Err(DeliveryError::Cancelled(format!(
+                "the upload task ended: {e}"
+            ))),
+        }
+    }
+}
+
+/// Starts writing one object. Must be called inside a Tokio runtime; the sink is used from a
+/// blocking thread.
+pub fn start(
+    target: Arc<UploadTarget>,
+    object: ObjectSpec,
+    settings: UploadSettings,
+    journal: Arc<dyn UploadJournal>,
+    progress: Arc<UploadProgress>,
+) -> (PartSink, ObjectUpload) {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let algorithm = target.algorithm().0;
+    let part_size = settings.part_size.max(MIN_PART_SIZE);
+    let sink = PartSink {
+        tx,
+        buf: Vec::with_capacity(part_size.min(64 * 1024 * 1024) + 64 * 1024),
+        base_part_size: part_size,
+        part: 1,
+        algorithm,
+        shipped_crc: 0,
+        shipped: 0,
+        written: Arc::default(),
+    };
+    let task = Upload {
+        target,
+        object,
+        max_in_flight: settings.max_in_flight.max(1),
+        journal,
+        progress,
+    };
+    let handle = tokio::spawn(task.run(rx));
+    (sink, ObjectUpload { handle })
+}
+
+/// Writes a small object from memory (a manifest) with one PutObject, with the same checksum,
+/// encryption and overwrite rules as streamed files.
+pub async fn put_bytes(
+    target: &Arc<UploadTarget>,
+    object: &ObjectSpec,
+    body: Bytes,
+) -> Result<UploadedObject, DeliveryError> {
+    let crc = crc_fast::checksum(target.algorithm().0, &body);
+    let total = body.len() as u64;
+    let upload = Upload {
+        target: target.clone(),
+        object: object.clone(),
+        max_in_flight: 1,
+        journal: Arc::new(NoJournal),
+        progress: Arc::default(),
+    };
+    upload.put(body, crc, total).await
+}
+
+/// For single-request writes, which have no upload id to record.
+struct NoJournal;
+
+#[async_trait::async_trait]
+impl UploadJournal for NoJournal {
+    async fn intent(&self, _key: &str) -> Result<i64, String> {
+        Ok(0)
+    }
+    async fn created(&self, _handle: i64, _upload_id: &str) -> Result<(), String> {
+        Ok(())
+    }
+    async fn finished(&self, _handle: i64, _completed: bool) {}
+}
+
+struct Upload {
+    target: Arc<UploadTarget>,
+    object: ObjectSpec,
+    max_in_flight: usize,
+    journal: Arc<dyn UploadJournal>,
+    progress: Arc<UploadProgress>,
+}
+
+fn aws<E>(
+    operation: &'static str,
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> DeliveryError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let failure = AwsFailure::from_sdk(err);
+    if failure.status == Some(412) || failure.is_code(&["PreconditionFailed"]) {
+        return DeliveryError::KeyExists { operation, failure };
+    }
+    DeliveryError::Aws { operation, failure }
+}
+
+const CANCELLED: &str = "the export stopped before the file was complete";
+
+impl Upload {
+    async fn run(
+        self,
+        mut rx: tokio::sync::mpsc::Receiver<Chunk>,
+    ) -> Result<UploadedObject, DeliveryError> {
+        match rx.recv().await {
+            None => Err(DeliveryError::Cancelled(CANCELLED.into())),
+            Some(Chunk::Last {
+                body,
+                full_crc,
+                total,
+                ..
+            }) => self.put(body, full_crc, total).await,
+            Some(first) => self.multipart(first, rx).await,
+        }
+    }
+
+    async fn put(
+        &self,
+        body: Bytes,
+        crc: u64,
+        total: u64,
+    ) -> Result<UploadedObject, DeliveryError> {
+        let t = &self.target;
+        let checksum = t.encode_crc(crc);
+        let mut req = t
+            .client
+            .put_object()
+            .bucket(&t.bucket)
+            .key(&self.object.key)
+            .content_type(&self.object.content_type)
+            .set_content_encoding(self.object.content_encoding.clone())
+            .content_length(i64::try_from(total).unwrap_or(i64::MAX))
+            .set_server_side_encryption(sse(&t.delivery))
+            .set_ssekms_key_id(kms_key(&t.delivery))
+            .set_storage_class(storage_class(&t.delivery))
+            .set_acl(acl(&t.delivery))
+            .body(ByteStream::from(body));
+        if !self.object.overwrite {
+            req = req.if_none_match("*");
+        }
+        if t.sends_checksum() {
+            req = match t.algorithm().0 {
+                CrcAlgorithm::Crc64Nvme => req.checksum_crc64_nvme(&checksum),
+                _ => req.checksum_crc32_c(&checksum),
+            };
+        }
+        let out = req.send().await.map_err(|e| aws("PutObject", &e))?;
+        self.progress.bytes.fetch_add(total, Ordering::Relaxed);
+        self.progress.parts.fetch_add(1, Ordering::Relaxed);
+        Ok(UploadedObject {
+            key: self.object.key.clone(),
+            bytes: total,
+            parts: 1,
+            checksum: format!("{}:{checksum}", t.algorithm().1),
+            request_id: out.request_id().map(str::to_owned),
+        })
+    }
+
+    async fn multipart(
+        &self,
+        first: Chunk,
+        rx: tokio::sync::mpsc::Receiver<Chunk>,
+    ) -> Result<UploadedObject, DeliveryError> {
+        let t = &self.target;
+        let handle = self
+            .journal
+            .intent(&self.object.key)
+            .await
+            .map_err(DeliveryError::Journal)?;
+        let mut create = t
+            .client
+            .create_multipart_upload()
+            .bucket(&t.bucket)
+            .key(&self.object.key)
+            .content_type(&self.object.content_type)
+            .set_content_encoding(self.object.content_encoding.clone())
+            .set_server_side_encryption(sse(&t.delivery))
+            .set_ssekms_key_id(kms_key(&t.delivery))
+            .set_storage_class(storage_class(&t.delivery))
+            .set_acl(acl(&t.delivery));
+        if t.sends_checksum() {
+            create = create
+                .checksum_algorithm(match t.algorithm().0 {
+                    CrcAlgorithm::Crc64Nvme => ChecksumAlgorithm::Crc64Nvme,
+                    _ => ChecksumAlgorithm::Crc32C,
+                })
+                .checksum_type(ChecksumType::FullObject);
+        }
+        let created = match create.send().await {
+            Ok(out) => out,
+            Err(e) => {
+                self.journal.finished(handle, false).await;
+                return Err(aws("CreateMultipartUpload", &e));
+            }
+        };
+        let Some(upload_id) = created.upload_id().map(str::to_owned) else {
+            self.journal.finished(handle, false).await;
+            return Err(DeliveryError::Protocol(
+                "CreateMultipartUpload answered without an upload id".into(),
+            ));
+        };
+        if let Err(e) = self.journal.created(handle, &upload_id).await {
+            self.abort(&upload_id).await;
+            self.journal.finished(handle, false).await;
+            return Err(DeliveryError::Journal(e));
+        }
+        match self.parts(&upload_id, first, rx).await {
+            Ok(done) => {
+                self.journal.finished(handle, true).await;
+                Ok(done)
+            }
+            Err(e) => {
+                let aborted = self.abort(&upload_id).await;
+                if aborted {
+                    self.journal.finished(handle, false).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Uploads parts (at most `max_in_flight` at once) until the last, then completes.
+    async fn parts(
+        &self,
+        upload_id: &str,
+        first: Chunk,
+        mut rx: tokio::sync::mpsc::Receiver<Chunk>,
+    ) -> Result<UploadedObject, DeliveryError> {
+        let mut in_flight: JoinSet<Result<CompletedPart, DeliveryError>> = JoinSet::new();
+        let mut done: Vec<CompletedPart> = Vec::new();
+        let mut next = Some(first);
+        let mut last: Option<(u64, u64)> = None;
+        while last.is_none() {
+            let chunk = match next.take() {
+                Some(chunk) => chunk,
+                None if in_flight.len() >= self.max_in_flight => {
+                    // Full: wait for a part before taking another (the sink blocks meanwhile).
+                    if let Some(result) = in_flight.join_next().await {
+                        done.push(joined(result)?);
+                    }
+                    continue;
+                }
+                None => tokio::select! {
+                    chunk = rx.recv() => chunk.ok_or_else(|| DeliveryError::Cancelled(CANCELLED.into()))?,
+                    Some(result) = in_flight.join_next(), if !in_flight.is_empty() => {
+                        done.push(joined(result)?);
+                        continue;
+                    }
+                },
+            };
+            let (number, body, crc) = match chunk {
+                Chunk::Part { number, body, crc } => (number, body, crc),
+                Chunk::Last {
+                    number,
+                    body,
+                    crc,
+                    full_crc,
+                    total,
+                } => {
+                    last = Some((full_crc, total));
+                    (number, body, crc)
+                }
+            };
+            if number > MAX_PARTS {
+                return Err(DeliveryError::Protocol(format!(
+                    "the object needs more than {MAX_PARTS} parts"
+                )));
+            }
+            in_flight.spawn(upload_part(
+                self.target.clone(),
+                self.object.key.clone(),
+                upload_id.to_string(),
+                number,
+                body,
+                crc,
+                self.progress.clone(),
+            ));
+        }
+        while let Some(result) = in_flight.join_next().await {
+            done.push(joined(result)?);
+        }
+        let (full_crc, total) = last.unwrap_or_default();
+        self.complete(upload_id, done, full_crc, total).await
+    }
+
+    async fn complete(
+        &self,
+        upload_id: &str,
+        mut parts: Vec<CompletedPart>,
+        full_crc: u64,
+        total: u64,
+    ) -> Result<UploadedObject, DeliveryError> {
+        let t = &self.target;
+        parts.sort_by_key(|p| p.part_number());
+        let count = parts.len() as u32;
+        let checksum = t.encode_crc(full_crc);
+        let mut req = t
+            .client
+            .complete_multipart_upload()
+            .bucket(&t.bucket)
+            .key(&self.object.key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            );
+        if !self.object.overwrite {
+            req = req.if_none_match("*");
+        }
+        if t.sends_checksum() {
+            req = req
+                .checksum_type(ChecksumType::FullObject)
+                .mpu_object_size(i64::try_from(total).unwrap_or(i64::MAX));
+            req = match t.algorithm().0 {
+                CrcAlgorithm::Crc64Nvme => req.checksum_crc64_nvme(&checksum),
+                _ => req.checksum_crc32_c(&checksum),
+            };
+        }
+        // A 200 whose body is an <Error> is turned into an error by the SDK (and retried when
+        // the code is retryable), so `Ok` here means S3 assembled the object.
+        let out = req
+            .send()
+            .await
+            .map_err(|e| aws("CompleteMultipartUpload", &e))?;
+        Ok(UploadedObject {
+            key: self.object.key.clone(),
+            bytes: total,
+            parts: count,
+            checksum: format!("{}:{checksum}", t.algorithm().1),
+            request_id: out.request_id().map(str::to_owned),
+        })
+    }
+
+    /// Aborts the upload; `true` when S3 confirms it is gone (or never knew it).
+    async fn abort(&self, upload_id: &str) -> bool {
+        abort_upload(&self.target, &self.object.key, upload_id).await
+    }
+}
+
+pub(crate) async fn abort_upload(target: &UploadTarget, key: &str, upload_id: &str) -> bool {
+    match target
+        .client
+        .abort_multipart_upload()
+        .bucket(&target.bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .send()
+        .await
+    {
+        Ok(_) => true,
+        Err(e) => {
+            let failure = AwsFailure::from_sdk(&e);
+            if failure.is_code(&["NoSuchUpload"]) {
+                return true;
+            }
+            tracing::warn!(
+                key,
+                failure = %failure.summary(),
+                "could not abort the multipart upload; the next run's janitor will retry"
+            );
+            false
+        }
+    }
+}
+
+fn joined(
+    result: Result<Result<CompletedPart, DeliveryError>, tokio::task::JoinError>,
+) -> Result<CompletedPart, DeliveryError> {
+    result.map_err(|e| DeliveryError::Cancelled(format!("a part upload ended: {e}")))?
+}
+
+async fn upload_part(
+    target: Arc<UploadTarget>,
+    key: String,
+    upload_id: String,
+    number: u32,
+    body: Bytes,
+    crc: u64,
+    progress: Arc<UploadProgress>,
+) -> Result<CompletedPart, DeliveryError> {
+    let len = body.len() as u64;
+    let checksum = target.encode_crc(crc);
+    let number = i32::try_from(number).unwrap_or(i32::MAX);
+    // The body is `Bytes`: the SDK's retries resend it without copying.
+    let mut req = target
+        .client
+        .upload_part()
+        .bucket(&target.bucket)
+        .key(&key)
+        .upload_id(&upload_id)
+        .part_number(number)
+        .content_length(i64::try_from(len).unwrap_or(i64::MAX))
+        .body(ByteStream::from(body));
+    let sends = target.sends_checksum();
+    let crc64 = matches!(target.algorithm().0, CrcAlgorithm::Crc64Nvme);
+    if sends {
+        req = if crc64 {
+            req.checksum_crc64_nvme(&checksum)
+        } else {
+            req.checksum_crc32_c(&checksum)
+        };
+    }
+    let out = req.send().await.map_err(|e| aws("UploadPart", &e))?;
+    progress.bytes.fetch_add(len, Ordering::Relaxed);
+    progress.parts.fetch_add(1, Ordering::Relaxed);
+    let mut part = CompletedPart::builder()
+        .part_number(number)
+        .set_e_tag(out.e_tag().map(str::to_owned));
+    if sends {
+        part = if crc64 {
+            part.checksum_crc64_nvme(checksum)
+        } else {
+            part.checksum_crc32_c(checksum)
+        };
+    }
+    Ok(part.build())
+}
+
+fn sse(d: &DeliveryOptions) -> Option<SdkSse> {
+    d.sse.as_ref().map(|s| match s {
+        ServerSideEncryption::Aes256 => SdkSse::Aes256,
+        ServerSideEncryption::Kms { .. } => SdkSse::AwsKms,
+    })
+}
+
+fn kms_key(d: &DeliveryOptions) -> Option<String> {
+    match &d.sse {
+        Some(ServerSideEncryption::Kms { key_id }) => Some(key_id.as_str().to_string()),
+        _ => None,
+    }
+}
+
+fn storage_class(d: &DeliveryOptions) -> Option<SdkStorageClass> {
+    d.storage_class.map(|c| SdkStorageClass::from(c.as_str()))
+}
+
+fn acl(d: &DeliveryOptions) -> Option<ObjectCannedAcl> {
+    d.acl.map(|a| ObjectCannedAcl::from(a.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_sizes_grow_so_10000_parts_hold_5_tib() {
+        let base = 8 * 1024 * 1024;
+        assert_eq!(part_size_for(1, base), base);
+        assert_eq!(part_size_for(1000, base), base);
+        assert_eq!(part_size_for(1001, base), 2 * base);
+        let total: u128 = (1..=MAX_PARTS)
+            .map(|n| part_size_for(n, base) as u128)
+            .sum();
+        assert!(total >= 5 * (1u128 << 40), "{total}");
+        // Never below S3's minimum, never above its maximum.
+        assert_eq!(part_size_for(1, 1024), MIN_PART_SIZE);
+        assert_eq!(part_size_for(MAX_PARTS, MAX_PART_SIZE), MAX_PART_SIZE);
+    }
+}

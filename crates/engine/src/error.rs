@@ -1,0 +1,91 @@
+//! The engine's one public error.
+
+use datafusion::error::DataFusionError;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The SQL does not parse or plan. `line`/`column` (1-based) point into the SQL when known.
+    #[error("{message}{}", position(*line, *column))]
+    Sql {
+        message: String,
+        line: Option<u64>,
+        column: Option<u64>,
+    },
+    #[error(
+        "the primary key column {column:?} is not in the query's result; its columns are: {available}"
+    )]
+    MissingKey { column: String, available: String },
+    #[error("{path}: {message}")]
+    Source { path: PathBuf, message: String },
+    /// The query failed while running (a bad file, a cast that fails on some row, memory).
+    #[error("the query failed: {0}")]
+    Query(String),
+}
+
+fn position(line: Option<u64>, column: Option<u64>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(" (at line {l}, column {c})"),
+        _ => String::new(),
+    }
+}
+
+impl EngineError {
+    /// A planning or parsing error, with the position DataFusion knows.
+    pub(crate) fn sql(e: DataFusionError) -> Self {
+        let (line, column) = sql_position(&e).unzip();
+        Self::Sql {
+            message: clean_message(&e),
+            line,
+            column,
+        }
+    }
+
+    pub(crate) fn query(e: DataFusionError) -> Self {
+        Self::Query(clean_message(&e))
+    }
+
+    /// A stable code for run records: `query.sql`, `query.failed`...
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Sql { .. } => "query.sql",
+            Self::MissingKey { .. } => "model.primary_key",
+            Self::Source { .. } => "source.unreadable",
+            Self::Query(_) => "query.failed",
+        }
+    }
+}
+
+/// DataFusion's message without its backtrace, and without the Debug wrapping of parser errors
+/// (`SQL error: ParserError("...")`).
+fn clean_message(e: &DataFusionError) -> String {
+    if let DataFusionError::SQL(parser, _) = e.find_root() {
+        let text = parser.to_string();
+        let text = text.strip_prefix("sql parser error: ").unwrap_or(&text);
+        return format!("SQL syntax error: {text}");
+    }
+    if let Some(d) = e.diagnostic() {
+        let mut message = d.message.clone();
+        for help in &d.helps {
+            message.push_str("; ");
+            message.push_str(&help.message);
+        }
+        return message;
+    }
+    e.strip_backtrace()
+}
+
+/// Where in the SQL an error is: a diagnostic's span, or the parser's "at Line: L, Column: C".
+fn sql_position(e: &DataFusionError) -> Option<(u64, u64)> {
+    if let Some(span) = e.diagnostic().and_then(|d| d.span) {
+        return Some((span.start.line, span.start.column));
+    }
+    if let DataFusionError::SQL(parser, _) = e.find_root() {
+        let text = parser.to_string();
+        let at = text.rfind(" at Line: ")?;
+        let (line, column) = text[at + 10..].split_once(", Column: ")?;
+        let column: String = column.chars().take_while(char::is_ascii_digit).collect();
+        return Some((line.trim().parse().ok()?, column.parse().ok()?));
+    }
+    None
+}

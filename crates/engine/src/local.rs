@@ -1,0 +1,429 @@
+//! The local warehouse: a folder of files, queried with DataFusion.
+
+use crate::error::EngineError;
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::common::TableReference;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{
+    CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions, SQLOptions, SessionConfig,
+    SessionContext,
+};
+use futures::Stream;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// How much the engine may use.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Memory for sorts, joins and aggregations; beyond it they spill to `spill_dir`.
+    pub memory_limit: usize,
+    /// Where spill files go (created if missing).
+    pub spill_dir: PathBuf,
+    /// Parallel partitions of a query (0: one per core).
+    pub target_partitions: usize,
+    /// Rows per batch.
+    pub batch_size: usize,
+}
+
+impl EngineSettings {
+    pub fn new(spill_dir: PathBuf) -> Self {
+        Self {
+            memory_limit: 512 * 1024 * 1024,
+            spill_dir,
+            target_partitions: 0,
+            batch_size: 8192,
+        }
+    }
+}
+
+/// A table of the local warehouse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableInfo {
+    pub name: String,
+    pub path: PathBuf,
+    pub format: &'static str,
+}
+
+/// A folder of Parquet, CSV and NDJSON files; each file (or folder of files of one format) is a
+/// table named after it: `customers.parquet` and `orders/part-*.csv` give `customers` and
+/// `orders`.
+pub struct LocalWarehouse {
+    ctx: SessionContext,
+    tables: Vec<TableInfo>,
+}
+
+/// Only queries: `CREATE`, `COPY`, `INSERT`, `SET` would run while planning, which a model's
+/// validation must never do.
+fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+fn format_of(path: &Path) -> Option<&'static str> {
+    match path.extension()?.to_str()? {
+        "parquet" => Some("parquet"),
+        "csv" => Some("csv"),
+        "ndjson" => Some("ndjson"),
+        "jsonl" => Some("jsonl"),
+        _ => None,
+    }
+}
+
+/// The tables of `dir`, sorted by name.
+pub fn discover(dir: &Path) -> Result<Vec<TableInfo>, EngineError> {
+    let unreadable = |path: &Path, e: std::io::Error| EngineError::Source {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| unreadable(dir, e))?;
+    let mut tables = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| unreadable(dir, e))?;
+        let path = entry.path();
+        let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            let mut formats: Vec<&'static str> = std::fs::read_dir(&path)
+                .map_err(|e| unreadable(&path, e))?
+                .filter_map(|e| e.ok().and_then(|e| format_of(&e.path())))
+                .collect();
+            formats.sort_unstable();
+            formats.dedup();
+            match formats.as_slice() {
+                [] => continue,
+                [format] => tables.push(TableInfo {
+                    name: entry.file_name().to_string_lossy().into_owned(),
+                    path,
+                    format,
+                }),
+                _ => {
+                    return Err(EngineError::Source {
+                        path,
+                        message: format!(
+                            "a table folder holds files of one format; this one has {}",
+                            formats.join(", ")
+                        ),
+                    });
+                }
+            }
+        } else if let Some(format) = format_of(&path) {
+            tables.push(TableInfo { name, path, format });
+        }
+    }
+    tables.sort_by(|a, b| a.name.cmp(&b.name));
+    for pair in tables.windows(2) {
+        if pair[0].name == pair[1].name {
+            return Err(EngineError::Source {
+                path: pair[1].path.clone(),
+                message: format!(
+                    "two tables are named {:?} ({} and {}); rename one",
+                    pair[0].name,
+                    pair[0].path.display(),
+                    pair[1].path.display()
+                ),
+            });
+        }
+    }
+    Ok(tables)
+}
+
+/// Rows read to infer a CSV table's column types.
+const CSV_INFER_ROWS: usize = 10_000;
+
+/// A CSV table's schema, from its first rows (of its first file, for a folder), read with a
+/// full CSV parser. (DataFusion's own inference cuts files into chunks at line ends and loses
+/// track of quotes when a quoted value holds both `""` and a line break.)
+fn infer_csv_schema(path: &Path) -> Result<arrow::datatypes::Schema, EngineError> {
+    let file = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| EngineError::Source {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| format_of(p) == Some("csv"))
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| path.to_path_buf())
+    } else {
+        path.to_path_buf()
+    };
+    let unreadable = |message: String| EngineError::Source {
+        path: file.clone(),
+        message,
+    };
+    let reader = std::fs::File::open(&file).map_err(|e| unreadable(e.to_string()))?;
+    let (schema, _) = arrow::csv::reader::Format::default()
+        .with_header(true)
+        .infer_schema(std::io::BufReader::new(reader), Some(CSV_INFER_ROWS))
+        .map_err(|e| unreadable(e.to_string()))?;
+    Ok(schema)
+}
+
+impl LocalWarehouse {
+    /// Opens the folder: finds its tables and reads their schemas (CSV and NDJSON schemas are
+    /// inferred from their first rows).
+    pub async fn open(dir: &Path, settings: &EngineSettings) -> Result<Self, EngineError> {
+        if !dir.is_dir() {
+            return Err(EngineError::Source {
+                path: dir.to_path_buf(),
+                message: "is not a folder (a local source is a folder of .parquet, .csv, .ndjson or .jsonl files)".into(),
+            });
+        }
+        std::fs::create_dir_all(&settings.spill_dir).map_err(|e| EngineError::Source {
+            path: settings.spill_dir.clone(),
+            message: e.to_string(),
+        })?;
+        let pool = TrackConsumersPool::new(
+            FairSpillPool::new(settings.memory_limit),
+            NonZeroUsize::MIN.saturating_add(4),
+        );
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(pool))
+            .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(
+                DiskManagerMode::Directories(vec![settings.spill_dir.clone()]),
+            ))
+            .build_arc()
+            .map_err(EngineError::query)?;
+        let mut config = SessionConfig::new()
+            .with_target_partitions(settings.target_partitions)
+            .with_batch_size(settings.batch_size.max(1));
+        let options = config.options_mut();
+        options.sql_parser.collect_spans = true;
+        // Plain strings: every writer and reader handles them; view types would be cast later.
+        options.execution.parquet.schema_force_view_types = false;
+        options.sql_parser.map_string_types_to_utf8view = false;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let tables = discover(dir)?;
+        for table in &tables {
+            let reference = TableReference::bare(table.name.as_str());
+            let path = table.path.to_string_lossy();
+            let registered = match table.format {
+                "parquet" => {
+                    ctx.register_parquet(reference, path.as_ref(), ParquetReadOptions::default())
+                        .await
+                }
+                "csv" => {
+                    let schema = infer_csv_schema(&table.path)?;
+                    ctx.register_csv(
+                        reference,
+                        path.as_ref(),
+                        CsvReadOptions::new()
+                            .has_header(true)
+                            .newlines_in_values(true)
+                            .schema(&schema),
+                    )
+                    .await
+                }
+                ext => {
+                    let extension = if ext == "jsonl" { ".jsonl" } else { ".ndjson" };
+                    ctx.register_json(
+                        reference,
+                        path.as_ref(),
+                        JsonReadOptions::default()
+                            .file_extension(extension)
+                            .schema_infer_max_records(10_000),
+                    )
+                    .await
+                }
+            };
+            registered.map_err(|e| EngineError::Source {
+                path: table.path.clone(),
+                message: e.strip_backtrace(),
+            })?;
+        }
+        Ok(Self { ctx, tables })
+    }
+
+    pub fn tables(&self) -> &[TableInfo] {
+        &self.tables
+    }
+
+    async fn dataframe(&self, sql: &str) -> Result<DataFrame, EngineError> {
+        self.ctx
+            .sql_with_options(sql, read_only())
+            .await
+            .map_err(EngineError::sql)
+    }
+
+    /// Plans `sql` without running it and returns its result's schema.
+    pub async fn plan(&self, sql: &str) -> Result<SchemaRef, EngineError> {
+        let df = self.dataframe(sql).await?;
+        Ok(Arc::new(df.schema().as_arrow().clone()))
+    }
+
+    /// Plans `sql` and checks that `primary_key` is one of its columns.
+    pub async fn validate_model(
+        &self,
+        sql: &str,
+        primary_key: &str,
+    ) -> Result<SchemaRef, EngineError> {
+        let schema = self.plan(sql).await?;
+        if schema.field_with_name(primary_key).is_err() {
+            let available: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            return Err(EngineError::MissingKey {
+                column: primary_key.to_string(),
+                available: available.join(", "),
+            });
+        }
+        Ok(schema)
+    }
+
+    /// Runs `sql`, streaming its result.
+    pub async fn query(&self, sql: &str) -> Result<QueryStream, EngineError> {
+        let df = self.dataframe(sql).await?;
+        let inner = df.execute_stream().await.map_err(EngineError::query)?;
+        Ok(QueryStream {
+            schema: inner.schema(),
+            inner,
+        })
+    }
+
+    /// The number of rows `sql` returns (the query runs, its rows are only counted).
+    pub async fn count(&self, sql: &str) -> Result<u64, EngineError> {
+        let df = self.dataframe(sql).await?;
+        let n = df.count().await.map_err(EngineError::query)?;
+        Ok(n as u64)
+    }
+
+    /// The schema and first `limit` rows of `sql`.
+    pub async fn preview(&self, sql: &str, limit: usize) -> Result<crate::Preview, EngineError> {
+        let df = self.dataframe(sql).await?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = df
+            .limit(0, Some(limit))
+            .map_err(EngineError::query)?
+            .collect()
+            .await
+            .map_err(EngineError::query)?;
+        crate::preview::build(&schema, &batches)
+    }
+}
+
+/// A query's result as it is produced.
+pub struct QueryStream {
+    schema: SchemaRef,
+    inner: SendableRecordBatchStream,
+}
+
+impl QueryStream {
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+impl Stream for QueryStream {
+    type Item = Result<RecordBatch, EngineError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner
+            .as_mut()
+            .poll_next(cx)
+            .map(|item| item.map(|r| r.map_err(EngineError::query)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    async fn warehouse() -> (tempfile::TempDir, LocalWarehouse) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("people.csv"),
+            "id,name,city\n1,Ada,\"Paris\nFrance\"\n2,Bob,\n",
+        )
+        .expect("write");
+        std::fs::create_dir(dir.path().join("events")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("events/a.ndjson"),
+            "{\"id\":1,\"kind\":\"x\"}\n",
+        )
+        .expect("write");
+        std::fs::write(
+            dir.path().join("events/b.ndjson"),
+            "{\"id\":2,\"kind\":null}\n",
+        )
+        .expect("write");
+        let settings = EngineSettings::new(dir.path().join(".spill"));
+        let w = LocalWarehouse::open(dir.path(), &settings)
+            .await
+            .expect("opens");
+        (dir, w)
+    }
+
+    #[tokio::test]
+    async fn files_and_folders_are_tables() {
+        let (_dir, w) = warehouse().await;
+        let names: Vec<&str> = w.tables().iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["events", "people"]);
+        let mut stream = w
+            .query("SELECT id, city FROM people ORDER BY id")
+            .await
+            .expect("query");
+        let mut rows = 0;
+        while let Some(batch) = stream.next().await {
+            rows += batch.expect("batch").num_rows();
+        }
+        assert_eq!(rows, 2);
+        assert_eq!(w.count("SELECT * FROM events").await.expect("count"), 2);
+    }
+
+    #[tokio::test]
+    async fn bad_sql_says_where() {
+        let (_dir, w) = warehouse().await;
+        let err = w
+            .plan("SELECT id FROM people WHERE")
+            .await
+            .expect_err("bad");
+        assert!(matches!(err, EngineError::Sql { .. }), "{err}");
+        let err = w.plan("SELEC id FROM people").await.expect_err("bad");
+        assert!(err.to_string().contains("line 1, column 1"), "{err}");
+        let err = w
+            .plan("SELECT id,\n  nope FROM people")
+            .await
+            .expect_err("bad");
+        let text = err.to_string();
+        assert!(
+            text.contains("nope") && text.contains("line 2, column 3"),
+            "{text}"
+        );
+        let err = w.plan("SELECT * FROM missing").await.expect_err("bad");
+        assert!(err.to_string().contains("missing"), "{err}");
+        let err = w
+            .validate_model("SELECT id AS key FROM people", "id")
+            .await
+            .expect_err("no key");
+        assert!(err.to_string().contains("its columns are: key"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn statements_that_write_are_refused() {
+        let (dir, w) = warehouse().await;
+        for sql in [
+            "CREATE TABLE t AS SELECT 1",
+            "COPY people TO '/tmp/x.csv'",
+            "SET datafusion.execution.batch_size = 1",
+        ] {
+            assert!(w.plan(sql).await.is_err(), "{sql}");
+        }
+        assert!(!dir.path().join("t").exists());
+    }
+}

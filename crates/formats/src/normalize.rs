@@ -1,0 +1,141 @@
+//! Types and names every format's readers accept: the schema a file is written with.
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
+use std::sync::Arc;
+
+/// The type a column is written as:
+/// - timestamps in microseconds (Athena, Spark, Hive and Avro 1.11 readers do not read
+///   nanoseconds; seconds have no Parquet logical type), with `UTC` as the zone of any
+///   zone-aware timestamp (the instant is unchanged: Arrow stores UTC);
+/// - view types, dictionaries and small decimals as their plain forms, which every writer and
+///   reader supports;
+/// - the `Null` type (a column of only `NULL` literals) as a nullable string.
+pub fn lake_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Timestamp(_, tz) => {
+            DataType::Timestamp(TimeUnit::Microsecond, tz.as_ref().map(|_| Arc::from("UTC")))
+        }
+        DataType::Utf8View => DataType::Utf8,
+        DataType::BinaryView => DataType::Binary,
+        DataType::Dictionary(_, value) => lake_type(value),
+        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) => DataType::Decimal128(*p, *s),
+        DataType::Null => DataType::Utf8,
+        DataType::List(field) => DataType::List(Arc::new(lake_field(field, field.name()))),
+        DataType::LargeList(field) => {
+            DataType::LargeList(Arc::new(lake_field(field, field.name())))
+        }
+        DataType::Struct(fields) => DataType::Struct(
+            fields
+                .iter()
+                .map(|f| lake_field(f, f.name()))
+                .collect::<Vec<_>>()
+                .into(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn lake_field(field: &Field, name: &str) -> Field {
+    Field::new(
+        name,
+        lake_type(field.data_type()),
+        field.is_nullable() || field.data_type() == &DataType::Null,
+    )
+}
+
+/// The schema a file is written with: [`lake_type`] for every column, and `names` (same length)
+/// as column names when given.
+pub fn file_schema(schema: &Schema, names: Option<&[String]>) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let name = names
+                .and_then(|n| n.get(i))
+                .map_or(f.name().as_str(), String::as_str);
+            lake_field(f, name)
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// `batch` in `schema` (from [`file_schema`] of the batch's schema): columns cast where the type
+/// changed, untouched (no copy) where it did not.
+pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    let columns: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() {
+                Ok(column.clone())
+            } else {
+                cast(column, field.data_type())
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
+}
+
+/// Avro names: `[A-Za-z_][A-Za-z0-9_]*`, other characters as `_`, made unique with `_2`, `_3`...
+pub fn avro_names<'a>(columns: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for column in columns {
+        let mut base: String = column
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if !base.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            base.insert(0, '_');
+        }
+        let mut name = base.clone();
+        let mut n = 2;
+        while out.contains(&name) {
+            name = format!("{base}_{n}");
+            n += 1;
+        }
+        out.push(name);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lake_types() {
+        assert_eq!(
+            lake_type(&DataType::Timestamp(
+                TimeUnit::Nanosecond,
+                Some("+02:00".into())
+            )),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        );
+        assert_eq!(
+            lake_type(&DataType::Timestamp(TimeUnit::Second, None)),
+            DataType::Timestamp(TimeUnit::Microsecond, None)
+        );
+        assert_eq!(
+            lake_type(&DataType::Dictionary(
+                Box::new(DataType::Int32),
+                Box::new(DataType::Utf8View)
+            )),
+            DataType::Utf8
+        );
+        assert_eq!(
+            avro_names(["count(*)", "a b", "a_b", "1st", "é"]),
+            ["count___", "a_b", "a_b_2", "_1st", "_"]
+        );
+    }
+}

@@ -1,0 +1,497 @@
+//! The data path of a run: batches from the query, projected and renamed, cut into files,
+//! encoded on a blocking thread and streamed to S3; then the manifest.
+
+use crate::{Failed, FileOutcome, RunFailure, SyncContext, failure};
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use futures::StreamExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::{mpsc, watch};
+use wharf_delivery::upload::{
+    self, ObjectSpec, ObjectUpload, PartSink, UploadJournal, UploadProgress, UploadSettings,
+    UploadTarget,
+};
+use wharf_domain::{KeyPrefix, KeyTemplate, KeyValues, OnEmpty, SyncSettings};
+use wharf_engine::QueryStream;
+use wharf_formats::FileWriter;
+use wharf_store::{NewRunFile, Store};
+
+/// Live counters of a run, for progress bars and the API; and its cancel switch.
+pub struct RunProgress {
+    /// Rows handed to the encoder.
+    pub rows: AtomicU64,
+    /// Files completed.
+    pub files: AtomicU64,
+    /// Bytes and parts S3 acknowledged.
+    pub upload: Arc<UploadProgress>,
+    cancel: watch::Sender<bool>,
+}
+
+impl Default for RunProgress {
+    fn default() -> Self {
+        Self {
+            rows: AtomicU64::new(0),
+            files: AtomicU64::new(0),
+            upload: Arc::default(),
+            cancel: watch::channel(false).0,
+        }
+    }
+}
+
+impl RunProgress {
+    /// Stops the run: the current upload is aborted, the run is recorded as failed
+    /// (`cancelled`).
+    pub fn cancel(&self) {
+        self.cancel.send_replace(true);
+    }
+
+    fn cancelled(&self) -> bool {
+        *self.cancel.borrow()
+    }
+}
+
+pub(crate) struct Job {
+    pub run_id: String,
+    pub started_at: OffsetDateTime,
+    pub model: String,
+    pub sync: String,
+    pub settings: SyncSettings,
+    pub template: KeyTemplate,
+    pub prefix: KeyPrefix,
+    pub target: Arc<UploadTarget>,
+    pub upload: UploadSettings,
+    pub journal: Arc<dyn UploadJournal>,
+    pub progress: Arc<RunProgress>,
+}
+
+impl Job {
+    pub(crate) fn key(&self, part: u32) -> Result<String, RunFailure> {
+        let ext = self.settings.file.extension();
+        self.template
+            .render(
+                &self.prefix,
+                &KeyValues {
+                    model: &self.model,
+                    sync: &self.sync,
+                    run: &self.run_id,
+                    started_at: self.started_at,
+                    part,
+                    ext: &ext,
+                },
+            )
+            .map_err(|e| failure("sync.key_template", e))
+    }
+}
+
+/// Column selection and renames, resolved against the query's schema.
+struct Projection {
+    indices: Vec<usize>,
+    schema: SchemaRef,
+}
+
+impl Projection {
+    fn new(settings: &SyncSettings, source: &Schema) -> Result<Self, RunFailure> {
+        if settings.columns.is_empty() {
+            return Ok(Self {
+                indices: (0..source.fields().len()).collect(),
+                schema: Arc::new(source.clone()),
+            });
+        }
+        let mut indices = Vec::new();
+        let mut fields = Vec::new();
+        for mapping in &settings.columns {
+            let Ok(index) = source.index_of(&mapping.source) else {
+                let available: Vec<&str> =
+                    source.fields().iter().map(|f| f.name().as_str()).collect();
+                return Err(failure(
+                    "sync.columns",
+                    format!(
+                        "the model has no column {:?} (its columns are: {}); fix the sync's --columns",
+                        mapping.source,
+                        available.join(", ")
+                    ),
+                ));
+            };
+            let field = source.field(index);
+            indices.push(index);
+            fields.push(Field::new(
+                &mapping.target,
+                field.data_type().clone(),
+                field.is_nullable(),
+            ));
+        }
+        Ok(Self {
+            indices,
+            schema: Arc::new(Schema::new(fields)),
+        })
+    }
+
+    fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch, RunFailure> {
+        let columns = self
+            .indices
+            .iter()
+            .map(|&i| batch.column(i).clone())
+            .collect();
+        RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| {
+            failure(
+                "query.schema",
+                format!("the query returned an unexpected batch: {e}"),
+            )
+        })
+    }
+}
+
+type Batch = Result<RecordBatch, RunFailure>;
+
+/// Streams the query into files. Returns the files written and the schema they were written
+/// with; on failure, the files completed before it.
+pub(crate) async fn export(
+    job: Job,
+    stream: QueryStream,
+    store: Store,
+) -> Result<(Vec<FileOutcome>, SchemaRef), Failed> {
+    let projection =
+        Projection::new(&job.settings, &stream.schema()).map_err(|f| (Vec::new(), f))?;
+    // A few batches of read-ahead: the query runs while the encoder works.
+    let (tx, rx) = mpsc::channel::<Batch>(4);
+    let reader = tokio::spawn(read_query(stream, tx, job.progress.cancel.subscribe()));
+    let runtime = tokio::runtime::Handle::current();
+    let schema = projection.schema.clone();
+    let encoded = tokio::task::spawn_blocking(move || {
+        let mut files = FileLoop {
+            job: &job,
+            runtime: &runtime,
+            store: &store,
+            schema: &projection.schema,
+            done: Vec::new(),
+            current: None,
+            next_part: 0,
+        };
+        files
+            .run(rx, &projection)
+            .map_err(|f| (files.done.clone(), f))?;
+        Ok(files.done)
+    })
+    .await;
+    reader.abort();
+    let files = match encoded {
+        Ok(result) => result?,
+        Err(e) => {
+            return Err((
+                Vec::new(),
+                failure("internal", format!("the encoder stopped: {e}")),
+            ));
+        }
+    };
+    Ok((files, schema))
+}
+
+async fn read_query(
+    mut stream: QueryStream,
+    tx: mpsc::Sender<Batch>,
+    mut cancel: watch::Receiver<bool>,
+) {
+    loop {
+        let item = tokio::select! {
+            _ = cancel.wait_for(|c| *c) => Some(Err(cancelled())),
+            item = stream.next() => item.map(|r| r.map_err(|e| failure(e.code(), e))),
+        };
+        let Some(item) = item else { return };
+        let stop = item.is_err();
+        if tx.send(item).await.is_err() || stop {
+            return;
+        }
+    }
+}
+
+fn cancelled() -> RunFailure {
+    failure("cancelled", "the run was cancelled; its upload was aborted")
+}
+
+struct OpenFile {
+    key: String,
+    part: u32,
+    writer: FileWriter<PartSink>,
+    upload: ObjectUpload,
+    written: Arc<AtomicU64>,
+}
+
+struct FileLoop<'a> {
+    job: &'a Job,
+    runtime: &'a tokio::runtime::Handle,
+    store: &'a Store,
+    schema: &'a SchemaRef,
+    done: Vec<FileOutcome>,
+    current: Option<OpenFile>,
+    next_part: u32,
+}
+
+/// Rows per slice when files are split by size: the size is checked between slices.
+const SIZE_CHECK_ROWS: usize = 1024;
+
+impl FileLoop<'_> {
+    fn run(
+        &mut self,
+        mut rx: mpsc::Receiver<Batch>,
+        projection: &Projection,
+    ) -> Result<(), RunFailure> {
+        let settings = &self.job.settings;
+        let mut total_rows = 0u64;
+        while let Some(item) = rx.blocking_recv() {
+            let batch = match item {
+                Ok(batch) => projection.apply(&batch),
+                Err(f) => Err(f),
+            };
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(f) => return Err(self.abandon(f)),
+            };
+            if self.job.progress.cancelled() {
+                return Err(self.abandon(cancelled()));
+            }
+            let mut offset = 0;
+            while offset < batch.num_rows() {
+                if self.current.is_none() {
+                    self.open()?;
+                }
+                let Some(file) = self.current.as_mut() else {
+                    break;
+                };
+                let mut take = batch.num_rows() - offset;
+                if let Some(max) = settings.max_rows_per_file {
+                    let room = max.saturating_sub(file.writer.rows());
+                    take = take.min(usize::try_from(room).unwrap_or(usize::MAX));
+                }
+                if settings.max_bytes_per_file.is_some() {
+                    take = take.min(SIZE_CHECK_ROWS);
+                }
+                if let Err(e) = file.writer.write(&batch.slice(offset, take)) {
+                    return Err(self.write_failed(e));
+                }
+                offset += take;
+                total_rows += take as u64;
+                self.job
+                    .progress
+                    .rows
+                    .fetch_add(take as u64, Ordering::Relaxed);
+                let full_rows = settings
+                    .max_rows_per_file
+                    .is_some_and(|max| file.writer.rows() >= max);
+                let full_bytes = settings.max_bytes_per_file.is_some_and(|max| {
+                    file.written.load(Ordering::Relaxed) + file.writer.buffered_bytes() as u64
+                        >= max
+                });
+                if full_rows || full_bytes {
+                    self.close()?;
+                }
+            }
+        }
+        if self.current.is_some() {
+            self.close()?;
+        } else if total_rows == 0 && self.done.is_empty() && settings.on_empty == OnEmpty::EmptyFile
+        {
+            self.open()?;
+            self.close()?;
+        }
+        Ok(())
+    }
+
+    fn open(&mut self) -> Result<(), RunFailure> {
+        let part = self.next_part;
+        self.next_part += 1;
+        let key = self.job.key(part)?;
+        let file = &self.job.settings.file;
+        let object = ObjectSpec {
+            key: key.clone(),
+            content_type: file.format.content_type().to_string(),
+            content_encoding: file.compression.content_encoding().map(str::to_owned),
+            overwrite: self.job.settings.overwrite,
+        };
+        let (sink, upload) = {
+            let _runtime = self.runtime.enter();
+            upload::start(
+                self.job.target.clone(),
+                object,
+                self.job.upload,
+                self.job.journal.clone(),
+                self.job.progress.upload.clone(),
+            )
+        };
+        let written = sink.written_counter();
+        let writer = match FileWriter::new(file, self.schema, sink) {
+            Ok(writer) => writer,
+            Err(e) => {
+                // The sink was dropped: the upload ends as cancelled, with nothing written.
+                let _ = self.runtime.block_on(upload.finish());
+                return Err(failure("format.error", e));
+            }
+        };
+        self.current = Some(OpenFile {
+            key,
+            part,
+            writer,
+            upload,
+            written,
+        });
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), RunFailure> {
+        let Some(file) = self.current.take() else {
+            return Ok(());
+        };
+        let rows = file.writer.rows();
+        let sink = match file.writer.finish() {
+            Ok(sink) => sink,
+            Err(e) => return Err(self.upload_or(file.upload, failure("format.error", e))),
+        };
+        if sink.finish().is_err() {
+            return Err(self.upload_or(file.upload, failure("internal", "the upload stopped")));
+        }
+        let uploaded = self
+            .runtime
+            .block_on(file.upload.finish())
+            .map_err(|e| failure(e.code(), e))?;
+        let outcome = FileOutcome {
+            key: file.key,
+            rows,
+            bytes: uploaded.bytes,
+            checksum: uploaded.checksum,
+        };
+        self.runtime
+            .block_on(self.store.add_run_file(
+                &self.job.run_id,
+                &NewRunFile {
+                    part: i64::from(file.part),
+                    key: outcome.key.clone(),
+                    rows,
+                    bytes: outcome.bytes,
+                    checksum: outcome.checksum.clone(),
+                    request_id: uploaded.request_id,
+                },
+            ))
+            .map_err(|e| failure("store.error", e))?;
+        self.job.progress.files.fetch_add(1, Ordering::Relaxed);
+        self.done.push(outcome);
+        Ok(())
+    }
+
+    /// A write failed. If the upload failed first (the sink reports a broken pipe), its error
+    /// is the cause; otherwise the encoder's.
+    fn write_failed(&mut self, e: wharf_formats::FormatError) -> RunFailure {
+        let cause = failure("format.error", &e);
+        match self.current.take() {
+            Some(file) => {
+                drop(file.writer);
+                self.upload_or(file.upload, cause)
+            }
+            None => cause,
+        }
+    }
+
+    /// Stops the open file (its upload is aborted) and returns `why`.
+    fn abandon(&mut self, why: RunFailure) -> RunFailure {
+        if let Some(file) = self.current.take() {
+            drop(file.writer);
+            let _ = self.runtime.block_on(file.upload.finish());
+        }
+        why
+    }
+
+    /// Waits for an upload whose sink is gone; its error if it had one, else `otherwise`.
+    fn upload_or(&self, upload: ObjectUpload, otherwise: RunFailure) -> RunFailure {
+        match self.runtime.block_on(upload.finish()) {
+            Err(e) if !matches!(e, wharf_delivery::DeliveryError::Cancelled(_)) => {
+                failure(e.code(), e)
+            }
+            _ => otherwise,
+        }
+    }
+}
+
+/// Writes `_manifest.json` next to the run's files, after all of them, when the sync asks for
+/// one (or for `manifest-only` on an empty result). Returns its key.
+pub(crate) async fn write_manifest(
+    ctx: &SyncContext,
+    run_id: &str,
+    started_at: OffsetDateTime,
+    target: &Arc<UploadTarget>,
+    files: &[FileOutcome],
+    schema: &SchemaRef,
+) -> Result<Option<NewRunFile>, RunFailure> {
+    let s = &ctx.sync.settings;
+    let rows: u64 = files.iter().map(|f| f.rows).sum();
+    let wanted = s.manifest || (s.on_empty == OnEmpty::ManifestOnly && rows == 0);
+    if !wanted {
+        return Ok(None);
+    }
+    let first_key = match files.first() {
+        Some(f) => f.key.clone(),
+        None => {
+            let ext = s.file.extension();
+            ctx.template
+                .render(
+                    &ctx.destination.destination.prefix,
+                    &KeyValues {
+                        model: &ctx.model.name,
+                        sync: &ctx.sync.name,
+                        run: run_id,
+                        started_at,
+                        part: 0,
+                        ext: &ext,
+                    },
+                )
+                .map_err(|e| failure("sync.key_template", e))?
+        }
+    };
+    let key = match first_key.rsplit_once('/') {
+        Some((folder, _)) => format!("{folder}/_manifest.json"),
+        None => "_manifest.json".to_string(),
+    };
+    let columns: Vec<serde_json::Value> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "name": f.name(),
+                "type": wharf_formats::normalize::lake_type(f.data_type()).to_string(),
+                "nullable": f.is_nullable(),
+            })
+        })
+        .collect();
+    let body = serde_json::json!({
+        "run_id": run_id,
+        "sync": ctx.sync.name,
+        "model": ctx.model.name,
+        "mode": "all",
+        "format": s.file.format.as_str(),
+        "compression": s.file.compression.as_str(),
+        "started_at": started_at.format(&Rfc3339).unwrap_or_default(),
+        "rows": rows,
+        "files": files,
+        "schema": columns,
+    });
+    let mut text = serde_json::to_vec_pretty(&body).map_err(|e| failure("internal", e))?;
+    text.push(b'\n');
+    let object = ObjectSpec {
+        key: key.clone(),
+        content_type: "application/json".into(),
+        content_encoding: None,
+        overwrite: s.overwrite,
+    };
+    let uploaded = upload::put_bytes(target, &object, text.into())
+        .await
+        .map_err(|e| failure(e.code(), e))?;
+    tracing::debug!(key = %uploaded.key, "manifest written");
+    Ok(Some(NewRunFile {
+        part: -1,
+        key,
+        rows,
+        bytes: uploaded.bytes,
+        checksum: uploaded.checksum,
+        request_id: uploaded.request_id,
+    }))
+}

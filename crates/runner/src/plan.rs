@@ -1,0 +1,79 @@
+//! `wharf plan`: what a run would write, without writing.
+
+use crate::{RunnerError, RunnerSettings, SyncContext};
+use time::OffsetDateTime;
+use wharf_domain::{KeyValues, OnEmpty};
+use wharf_store::Store;
+
+/// The keys a run would write now, and how many rows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlanReport {
+    pub sync: String,
+    pub rows: u64,
+    /// Keys of the data files, in order. With `--max-bytes-per-file` only the first is known
+    /// before encoding; `more_files_possible` says so.
+    pub keys: Vec<String>,
+    pub more_files_possible: bool,
+    pub manifest: Option<String>,
+    pub format: String,
+    pub bucket: String,
+}
+
+/// Placeholder shown where a run's id goes: ids are assigned when a run starts.
+const RUN_PLACEHOLDER: &str = "RUN-ID";
+
+/// Runs the model's query to count its rows, and renders the keys a run started now would use.
+pub async fn plan(
+    store: &Store,
+    workspace: &str,
+    sync: &str,
+    settings: &RunnerSettings,
+) -> Result<PlanReport, RunnerError> {
+    let ctx = SyncContext::load(store, workspace, sync).await?;
+    let warehouse = ctx.warehouse(settings).await?;
+    let rows = warehouse.count(&ctx.model.sql).await?;
+    let s = &ctx.sync.settings;
+    let files: u64 = match (rows, s.max_rows_per_file) {
+        (0, _) if s.on_empty == OnEmpty::EmptyFile => 1,
+        (0, _) => 0,
+        (n, Some(max)) => n.div_ceil(max),
+        (_, None) => 1,
+    };
+    let ext = s.file.extension();
+    let now = OffsetDateTime::now_utc();
+    let prefix = &ctx.destination.destination.prefix;
+    let mut keys = Vec::new();
+    for part in 0..files.min(1000) {
+        let key = ctx
+            .template
+            .render(
+                prefix,
+                &KeyValues {
+                    model: &ctx.model.name,
+                    sync: &ctx.sync.name,
+                    run: RUN_PLACEHOLDER,
+                    started_at: now,
+                    part: u32::try_from(part).unwrap_or(u32::MAX),
+                    ext: &ext,
+                },
+            )
+            .map_err(|e| RunnerError::Invalid(e.to_string()))?;
+        keys.push(key);
+    }
+    let manifest = (s.manifest || (s.on_empty == OnEmpty::ManifestOnly && rows == 0)).then(|| {
+        let first = keys.first().cloned().unwrap_or_default();
+        match first.rsplit_once('/') {
+            Some((folder, _)) => format!("{folder}/_manifest.json"),
+            None => "_manifest.json".into(),
+        }
+    });
+    Ok(PlanReport {
+        sync: ctx.sync.name.clone(),
+        rows,
+        more_files_possible: s.max_bytes_per_file.is_some() && rows > 0,
+        keys,
+        manifest,
+        format: ext,
+        bucket: ctx.destination.destination.bucket.as_str().to_string(),
+    })
+}

@@ -1,0 +1,310 @@
+//! Sources, models and syncs: the objects a user defines before anything runs.
+
+use crate::Store;
+use crate::error::StoreError;
+use sqlx::AssertSqlSafe;
+use sqlx::Row as _;
+use sqlx::sqlite::SqliteRow;
+use wharf_domain::{ColumnInfo, Name, SourceConfig, SyncSettings};
+
+#[derive(Debug, Clone)]
+pub struct SourceRecord {
+    pub id: String,
+    pub name: String,
+    pub config: SourceConfig,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelRecord {
+    pub id: String,
+    pub name: String,
+    pub source: SourceRecord,
+    pub sql: String,
+    pub primary_key: String,
+    pub columns: Vec<ColumnInfo>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncRecord {
+    pub id: String,
+    pub name: String,
+    pub model_id: String,
+    pub model_name: String,
+    pub destination_id: String,
+    pub destination_name: String,
+    pub settings: SyncSettings,
+    pub created_at: String,
+}
+
+/// A new model, planned by the engine before it is stored.
+#[derive(Debug, Clone)]
+pub struct NewModel<'a> {
+    pub name: &'a Name,
+    pub source: &'a str,
+    pub sql: &'a str,
+    pub primary_key: &'a str,
+    pub columns: &'a [ColumnInfo],
+}
+
+pub(crate) fn json<T: serde::Serialize>(value: &T, record: &str) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt {
+        record: record.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    record: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        record: record.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+/// Maps a unique violation to "already exists", other errors through.
+fn inserted(
+    result: Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>,
+    kind: &'static str,
+    name: &str,
+) -> Result<(), StoreError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(StoreError::AlreadyExists {
+                kind,
+                name: name.to_string(),
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn source_from_row(row: &SqliteRow, column_prefix: &str) -> Result<SourceRecord, StoreError> {
+    let col = |c: &str| format!("{column_prefix}{c}");
+    let name: String = row.try_get(col("name").as_str())?;
+    let config: String = row.try_get(col("config").as_str())?;
+    Ok(SourceRecord {
+        id: row.try_get(col("id").as_str())?,
+        config: from_json(&config, &format!("source {name:?}"))?,
+        name,
+        created_at: row.try_get(col("created_at").as_str())?,
+    })
+}
+
+const MODEL_SELECT: &str = "SELECT m.id, m.name, m.sql, m.primary_key, m.columns, m.created_at,
+        s.id AS s_id, s.name AS s_name, s.config AS s_config, s.created_at AS s_created_at
+    FROM models m JOIN sources s ON s.id = m.source_id";
+
+fn model_from_row(row: &SqliteRow) -> Result<ModelRecord, StoreError> {
+    let name: String = row.try_get("name")?;
+    let columns: String = row.try_get("columns")?;
+    Ok(ModelRecord {
+        id: row.try_get("id")?,
+        source: source_from_row(row, "s_")?,
+        sql: row.try_get("sql")?,
+        primary_key: row.try_get("primary_key")?,
+        columns: from_json(&columns, &format!("model {name:?}"))?,
+        created_at: row.try_get("created_at")?,
+        name,
+    })
+}
+
+const SYNC_SELECT: &str = "SELECT y.id, y.name, y.settings, y.created_at, y.model_id,
+        m.name AS model_name, y.destination_id, d.name AS destination_name
+    FROM syncs y JOIN models m ON m.id = y.model_id JOIN destinations d ON d.id = y.destination_id";
+
+fn sync_from_row(row: &SqliteRow) -> Result<SyncRecord, StoreError> {
+    let name: String = row.try_get("name")?;
+    let settings: String = row.try_get("settings")?;
+    let record = format!("sync {name:?}");
+    let settings: SyncSettings = from_json(&settings, &record)?;
+    let (settings, _) = settings.validate().map_err(|e| StoreError::Corrupt {
+        record,
+        detail: e.to_string(),
+    })?;
+    Ok(SyncRecord {
+        id: row.try_get("id")?,
+        model_id: row.try_get("model_id")?,
+        model_name: row.try_get("model_name")?,
+        destination_id: row.try_get("destination_id")?,
+        destination_name: row.try_get("destination_name")?,
+        settings,
+        created_at: row.try_get("created_at")?,
+        name,
+    })
+}
+
+impl Store {
+    pub async fn create_source(
+        &self,
+        workspace: &str,
+        name: &Name,
+        config: &SourceConfig,
+    ) -> Result<SourceRecord, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO sources (id, workspace_id, name, kind, config, created_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(workspace)
+        .bind(name.as_str())
+        .bind(config.kind())
+        .bind(json(config, "source")?)
+        .bind(crate::now())
+        .execute(&self.pool)
+        .await;
+        inserted(result, "source", name.as_str())?;
+        self.source(workspace, name.as_str()).await
+    }
+
+    pub async fn source(&self, workspace: &str, name: &str) -> Result<SourceRecord, StoreError> {
+        let row = sqlx::query("SELECT * FROM sources WHERE workspace_id = ? AND name = ?")
+            .bind(workspace)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "source",
+                name: name.to_string(),
+            })?;
+        source_from_row(&row, "")
+    }
+
+    pub async fn list_sources(&self, workspace: &str) -> Result<Vec<SourceRecord>, StoreError> {
+        sqlx::query("SELECT * FROM sources WHERE workspace_id = ? ORDER BY name")
+            .bind(workspace)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| source_from_row(row, ""))
+            .collect()
+    }
+
+    pub async fn create_model(
+        &self,
+        workspace: &str,
+        model: &NewModel<'_>,
+    ) -> Result<ModelRecord, StoreError> {
+        let source = self.source(workspace, model.source).await?;
+        let now = crate::now();
+        let result = sqlx::query(
+            "INSERT INTO models (id, workspace_id, name, source_id, sql, primary_key, columns,
+                created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(workspace)
+        .bind(model.name.as_str())
+        .bind(&source.id)
+        .bind(model.sql)
+        .bind(model.primary_key)
+        .bind(json(&model.columns, "model")?)
+        .bind(&now)
+        .bind(&now)
+        .execute(&self.pool)
+        .await;
+        inserted(result, "model", model.name.as_str())?;
+        self.model(workspace, model.name.as_str()).await
+    }
+
+    pub async fn model(&self, workspace: &str, name: &str) -> Result<ModelRecord, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "{MODEL_SELECT} WHERE m.workspace_id = ? AND m.name = ?"
+        )))
+        .bind(workspace)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            kind: "model",
+            name: name.to_string(),
+        })?;
+        model_from_row(&row)
+    }
+
+    pub(crate) async fn model_by_id(&self, id: &str) -> Result<ModelRecord, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!("{MODEL_SELECT} WHERE m.id = ?")))
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        model_from_row(&row)
+    }
+
+    pub async fn list_models(&self, workspace: &str) -> Result<Vec<ModelRecord>, StoreError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "{MODEL_SELECT} WHERE m.workspace_id = ? ORDER BY m.name"
+        )))
+        .bind(workspace)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(model_from_row)
+        .collect()
+    }
+
+    pub async fn create_sync(
+        &self,
+        workspace: &str,
+        name: &Name,
+        model: &str,
+        destination: &str,
+        settings: &SyncSettings,
+    ) -> Result<SyncRecord, StoreError> {
+        let model = self.model(workspace, model).await?;
+        let destination = self.destination(workspace, destination).await?;
+        let now = crate::now();
+        let result = sqlx::query(
+            "INSERT INTO syncs (id, workspace_id, name, model_id, destination_id, settings,
+                created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(workspace)
+        .bind(name.as_str())
+        .bind(&model.id)
+        .bind(&destination.id)
+        .bind(json(settings, "sync")?)
+        .bind(&now)
+        .bind(&now)
+        .execute(&self.pool)
+        .await;
+        inserted(result, "sync", name.as_str())?;
+        self.sync(workspace, name.as_str()).await
+    }
+
+    pub async fn sync(&self, workspace: &str, name: &str) -> Result<SyncRecord, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "{SYNC_SELECT} WHERE y.workspace_id = ? AND y.name = ?"
+        )))
+        .bind(workspace)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            kind: "sync",
+            name: name.to_string(),
+        })?;
+        sync_from_row(&row)
+    }
+
+    pub async fn list_syncs(&self, workspace: &str) -> Result<Vec<SyncRecord>, StoreError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "{SYNC_SELECT} WHERE y.workspace_id = ? ORDER BY y.name"
+        )))
+        .bind(workspace)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(sync_from_row)
+        .collect()
+    }
+
+    /// The model a sync reads, by the sync's record.
+    pub async fn model_of(&self, sync: &SyncRecord) -> Result<ModelRecord, StoreError> {
+        self.model_by_id(&sync.model_id).await
+    }
+}

@@ -1,0 +1,345 @@
+//! Runs, the files they completed, and the multipart uploads they started.
+
+use crate::Store;
+use crate::catalog::SyncRecord;
+use crate::error::StoreError;
+use sqlx::Row as _;
+use sqlx::sqlite::SqliteRow;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "running" => Ok(Self::Running),
+            "succeeded" => Ok(Self::Succeeded),
+            "failed" => Ok(Self::Failed),
+            other => Err(StoreError::Corrupt {
+                record: "run".into(),
+                detail: format!("unknown status {other:?}"),
+            }),
+        }
+    }
+}
+
+/// A file a run completed. `part` is the file's number in the run; the manifest has `-1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRunFile {
+    pub part: i64,
+    pub key: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub checksum: String,
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub id: String,
+    pub sync_name: String,
+    pub status: RunStatus,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub rows: u64,
+    pub bytes: u64,
+    pub error: Option<(String, String)>,
+    /// The sync and model as they were when the run started (JSON).
+    pub definition: String,
+    pub files: Vec<NewRunFile>,
+}
+
+/// A multipart upload wharf started and never completed or aborted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleUpload {
+    pub id: i64,
+    pub upload_id: Option<String>,
+    pub key: String,
+    pub run_id: String,
+}
+
+/// How long a running run may go without a heartbeat before the next run of its sync closes it.
+pub const STALE_AFTER: time::Duration = time::Duration::seconds(120);
+
+fn count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn db_count(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+const RUN_SELECT: &str =
+    "SELECT r.*, y.name AS sync_name FROM runs r JOIN syncs y ON y.id = r.sync_id";
+
+impl Store {
+    /// Records the start of a run. Fails with [`StoreError::RunInProgress`] when the sync has a
+    /// live run; a run whose heartbeat stopped more than [`STALE_AFTER`] ago is closed as failed
+    /// first (its uploads stay `open` for the janitor).
+    pub async fn start_run(
+        &self,
+        workspace: &str,
+        sync: &SyncRecord,
+        run_id: &str,
+        definition: &str,
+    ) -> Result<(), StoreError> {
+        let now = crate::now();
+        let stale_before = (OffsetDateTime::now_utc() - STALE_AFTER)
+            .format(&Rfc3339)
+            .unwrap_or_default();
+        sqlx::query(
+            "UPDATE runs SET status = 'failed', finished_at = ?, error_code = 'interrupted',
+                error_message = 'wharf stopped during this run (process killed or machine lost); its uploads were aborted by the next run'
+             WHERE sync_id = ? AND status = 'running' AND heartbeat_at < ?",
+        )
+        .bind(&now)
+        .bind(&sync.id)
+        .bind(&stale_before)
+        .execute(&self.pool)
+        .await?;
+        let result = sqlx::query(
+            "INSERT INTO runs (id, workspace_id, sync_id, status, started_at, heartbeat_at, definition)
+             VALUES (?, ?, ?, 'running', ?, ?, ?)",
+        )
+        .bind(run_id)
+        .bind(workspace)
+        .bind(&sync.id)
+        .bind(&now)
+        .bind(&now)
+        .bind(definition)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                let running: String = sqlx::query_scalar(
+                    "SELECT id FROM runs WHERE sync_id = ? AND status = 'running'",
+                )
+                .bind(&sync.id)
+                .fetch_one(&self.pool)
+                .await?;
+                Err(StoreError::RunInProgress {
+                    sync: sync.name.clone(),
+                    run_id: running,
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Marks the run alive and stores its progress so far.
+    pub async fn heartbeat(&self, run_id: &str, rows: u64, bytes: u64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE runs SET heartbeat_at = ?, rows = ?, bytes = ? WHERE id = ? AND status = 'running'",
+        )
+        .bind(crate::now())
+        .bind(db_count(rows))
+        .bind(db_count(bytes))
+        .bind(run_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn finish_run(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        rows: u64,
+        bytes: u64,
+        error: Option<(&str, &str)>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE runs SET status = ?, finished_at = ?, rows = ?, bytes = ?, error_code = ?,
+                error_message = ?
+             WHERE id = ?",
+        )
+        .bind(status.as_str())
+        .bind(crate::now())
+        .bind(db_count(rows))
+        .bind(db_count(bytes))
+        .bind(error.map(|e| e.0))
+        .bind(error.map(|e| e.1))
+        .bind(run_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn add_run_file(&self, run_id: &str, file: &NewRunFile) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO run_files (run_id, part, key, rows, bytes, checksum, request_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(run_id)
+        .bind(file.part)
+        .bind(&file.key)
+        .bind(db_count(file.rows))
+        .bind(db_count(file.bytes))
+        .bind(&file.checksum)
+        .bind(&file.request_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records that a multipart upload of `key` is about to be created; returns the record's id.
+    pub async fn upload_intent(
+        &self,
+        run_id: &str,
+        destination_id: &str,
+        key: &str,
+    ) -> Result<i64, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO uploads (run_id, destination_id, key, state, started_at)
+             VALUES (?, ?, ?, 'creating', ?) RETURNING id",
+        )
+        .bind(run_id)
+        .bind(destination_id)
+        .bind(key)
+        .bind(crate::now())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Records the upload id S3 gave, before the first part is sent.
+    pub async fn upload_created(&self, id: i64, upload_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE uploads SET upload_id = ?, state = 'open' WHERE id = ?")
+            .bind(upload_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records that an upload was completed (`completed = true`) or aborted (or never created).
+    pub async fn upload_finished(&self, id: i64, completed: bool) -> Result<(), StoreError> {
+        sqlx::query("UPDATE uploads SET state = ?, finished_at = ? WHERE id = ?")
+            .bind(if completed { "completed" } else { "aborted" })
+            .bind(crate::now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Uploads to `destination_id` not finished although their run is over: what the janitor
+    /// aborts. `upload_id` is `None` when wharf stopped between recording the intent and
+    /// receiving the id.
+    pub async fn stale_uploads(
+        &self,
+        destination_id: &str,
+    ) -> Result<Vec<StaleUpload>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT u.id, u.upload_id, u.key, u.run_id FROM uploads u JOIN runs r ON r.id = u.run_id
+             WHERE u.destination_id = ? AND u.state IN ('creating', 'open') AND r.status <> 'running'
+             ORDER BY u.id",
+        )
+        .bind(destination_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StaleUpload {
+                    id: row.try_get("id")?,
+                    upload_id: row.try_get("upload_id")?,
+                    key: row.try_get("key")?,
+                    run_id: row.try_get("run_id")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn run(&self, workspace: &str, run_id: &str) -> Result<RunRecord, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{RUN_SELECT} WHERE r.workspace_id = ? AND r.id = ?"
+        )))
+        .bind(workspace)
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            kind: "run",
+            name: run_id.to_string(),
+        })?;
+        let mut run = run_from_row(&row)?;
+        run.files = self.run_files(run_id).await?;
+        Ok(run)
+    }
+
+    async fn run_files(&self, run_id: &str) -> Result<Vec<NewRunFile>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM run_files WHERE run_id = ? ORDER BY part = -1, part")
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(NewRunFile {
+                    part: row.try_get("part")?,
+                    key: row.try_get("key")?,
+                    rows: count(row.try_get("rows")?),
+                    bytes: count(row.try_get("bytes")?),
+                    checksum: row.try_get("checksum")?,
+                    request_id: row.try_get("request_id")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Runs, newest first, of one sync or of all.
+    pub async fn list_runs(
+        &self,
+        workspace: &str,
+        sync: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        if let Some(sync) = sync {
+            // Say "no sync named ..." rather than show an empty list for a typo.
+            self.sync(workspace, sync).await?;
+        }
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{RUN_SELECT} WHERE r.workspace_id = ? AND (? IS NULL OR y.name = ?)
+             ORDER BY r.started_at DESC, r.id DESC LIMIT ?"
+        )))
+        .bind(workspace)
+        .bind(sync)
+        .bind(sync)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+}
+
+fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
+    let status: String = row.try_get("status")?;
+    let code: Option<String> = row.try_get("error_code")?;
+    let message: Option<String> = row.try_get("error_message")?;
+    Ok(RunRecord {
+        id: row.try_get("id")?,
+        sync_name: row.try_get("sync_name")?,
+        status: RunStatus::parse(&status)?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        rows: count(row.try_get("rows")?),
+        bytes: count(row.try_get("bytes")?),
+        error: code.map(|c| (c, message.unwrap_or_default())),
+        definition: row.try_get("definition")?,
+        files: Vec::new(),
+    })
+}
