@@ -49,6 +49,27 @@ pub enum Command {
     Runs(RunsArgs),
     /// What a run of a sync would write (keys, rows), without writing anything.
     Plan { name: String },
+    /// Write deterministic sample tables (as `wharf demo` and `scripts/bench` use) to Parquet.
+    #[command(subcommand, hide = true)]
+    Sample(SampleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SampleCommand {
+    /// The 12-column customers table, ids 1..=ROWS.
+    Customers {
+        #[arg(long)]
+        rows: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// About three orders per customer of 1..=CUSTOMERS.
+    Orders {
+        #[arg(long)]
+        customers: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ mod journal;
 pub mod models;
 mod pipeline;
 mod plan;
+pub mod sample;
 
 pub use pipeline::RunProgress;
 pub use plan::{PlanReport, plan};

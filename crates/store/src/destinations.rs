@@ -47,40 +47,8 @@ impl Store {
     ) -> Result<DestinationRecord, StoreError> {
         let id = uuid::Uuid::new_v4().to_string();
         let d = destination;
-        let (fingerprint, ciphertext, role_arn, external_id, session_duration) = match &d.auth {
-            S3Auth::AccessKey {
-                access_key_id,
-                secret_access_key,
-            } => {
-                let mut plaintext = serde_json::json!({
-                    "access_key_id": access_key_id.as_str(),
-                    "secret_access_key": secret_access_key.expose(),
-                })
-                .to_string();
-                let sealed = self
-                    .cipher
-                    .seal(plaintext.as_bytes(), &credentials_aad(&id));
-                zeroize::Zeroize::zeroize(&mut plaintext);
-                (
-                    Some(access_key_id.fingerprint()),
-                    Some(sealed),
-                    None,
-                    None,
-                    None,
-                )
-            }
-            S3Auth::AssumeRole {
-                role_arn,
-                external_id,
-                session_duration_seconds,
-            } => (
-                None,
-                None,
-                Some(role_arn.as_str().to_string()),
-                Some(external_id.as_str().to_string()),
-                Some(i64::from(*session_duration_seconds)),
-            ),
-        };
+        let (fingerprint, ciphertext, role_arn, external_id, session_duration) =
+            self.auth_columns(&id, &d.auth);
         let delivery = serde_json::to_string(&d.delivery).map_err(|e| StoreError::Corrupt {
             record: format!("destination {:?}", d.name.as_str()),
             detail: e.to_string(),
@@ -156,6 +124,20 @@ impl Store {
     }
 
     pub async fn remove_destination(&self, workspace: &str, name: &str) -> Result<(), StoreError> {
+        let users: Vec<String> = sqlx::query_scalar(
+            "SELECT y.name FROM syncs y JOIN destinations d ON d.id = y.destination_id
+             WHERE d.workspace_id = ? AND d.name = ? ORDER BY y.name",
+        )
+        .bind(workspace)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
+        if !users.is_empty() {
+            return Err(StoreError::NotApplicable(format!(
+                "destination {name:?} is used by sync {}; remove the sync first",
+                users.join(", ")
+            )));
+        }
         let done = sqlx::query("DELETE FROM destinations WHERE workspace_id = ? AND name = ?")
             .bind(workspace)
             .bind(name)
@@ -321,4 +303,90 @@ struct StoredCredentials {
 
 fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(text, &Rfc3339).map_err(|e| format!("timestamp {text:?}: {e}"))
+}
+
+/// The auth columns of a destination row: fingerprint, sealed credentials, role ARN, External ID,
+/// session duration.
+type AuthColumns = (
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+
+impl Store {
+    fn auth_columns(&self, id: &str, auth: &S3Auth) -> AuthColumns {
+        match auth {
+            S3Auth::AccessKey {
+                access_key_id,
+                secret_access_key,
+            } => {
+                let mut plaintext = serde_json::json!({
+                    "access_key_id": access_key_id.as_str(),
+                    "secret_access_key": secret_access_key.expose(),
+                })
+                .to_string();
+                let sealed = self.cipher.seal(plaintext.as_bytes(), &credentials_aad(id));
+                zeroize::Zeroize::zeroize(&mut plaintext);
+                (
+                    Some(access_key_id.fingerprint()),
+                    Some(sealed),
+                    None,
+                    None,
+                    None,
+                )
+            }
+            S3Auth::AssumeRole {
+                role_arn,
+                external_id,
+                session_duration_seconds,
+            } => (
+                None,
+                None,
+                Some(role_arn.as_str().to_string()),
+                Some(external_id.as_str().to_string()),
+                Some(i64::from(*session_duration_seconds)),
+            ),
+        }
+    }
+
+    /// Replaces a destination's settings in place, keeping its id (and so the syncs that use
+    /// it). It becomes unverified until its next connection test.
+    pub async fn replace_destination(
+        &self,
+        workspace: &str,
+        destination: &S3Destination,
+    ) -> Result<DestinationRecord, StoreError> {
+        let d = destination;
+        let id = self.destination(workspace, d.name.as_str()).await?.id;
+        let (fingerprint, ciphertext, role_arn, external_id, session_duration) =
+            self.auth_columns(&id, &d.auth);
+        let delivery = serde_json::to_string(&d.delivery).map_err(|e| StoreError::Corrupt {
+            record: format!("destination {:?}", d.name.as_str()),
+            detail: e.to_string(),
+        })?;
+        sqlx::query(
+            "UPDATE destinations SET bucket = ?, region = ?, prefix = ?, endpoint = ?, auth_type = ?,
+                access_key_fingerprint = ?, credentials_ciphertext = ?, role_arn = ?, external_id = ?,
+                session_duration_seconds = ?, delivery = ?, verified_at = NULL, updated_at = ?
+             WHERE id = ?",
+        )
+        .bind(d.bucket.as_str())
+        .bind(d.region.as_str())
+        .bind(d.prefix.as_str())
+        .bind(d.endpoint.as_ref().map(|e| e.as_str().to_string()))
+        .bind(d.auth.kind())
+        .bind(fingerprint)
+        .bind(ciphertext)
+        .bind(role_arn)
+        .bind(external_id)
+        .bind(session_duration)
+        .bind(delivery)
+        .bind(now())
+        .bind(&id)
+        .execute(&self.pool)
+        .await?;
+        self.destination(workspace, d.name.as_str()).await
+    }
 }

@@ -1,6 +1,7 @@
 //! One module per command group; each turns parsed arguments into library calls and output.
 
 mod demo;
+mod demo_exports;
 mod destination;
 mod local_s3;
 mod model;
@@ -63,5 +64,22 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sync(command) => sync::run(&context, command).await,
         Command::Runs(args) => runs::run(&context, args).await,
         Command::Plan { name } => runs::plan(&context, &name).await,
+        Command::Sample(command) => sample(command),
     }
+}
+
+fn sample(command: crate::args::SampleCommand) -> Result<(), CliError> {
+    use crate::args::SampleCommand;
+    use wharf_runner::sample;
+    match command {
+        SampleCommand::Customers { rows, out } => {
+            sample::write_customers(&out, rows).map_err(CliError::failed)?;
+            eprintln!("wrote {rows} customers to {}", out.display());
+        }
+        SampleCommand::Orders { customers, out } => {
+            let n = sample::write_orders(&out, customers).map_err(CliError::failed)?;
+            eprintln!("wrote {n} orders to {}", out.display());
+        }
+    }
+    Ok(())
 }

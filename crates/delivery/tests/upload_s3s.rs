@@ -1,0 +1,408 @@
+//! Streaming uploads against the in-process S3 server: object sizes around the part size,
+//! transient faults retried into exactly one object, fatal ones failing fast, a stream that
+//! stops mid-way or a server that dies leaving no object and no open upload.
+
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use wharf_delivery::ClientSettings;
+use wharf_delivery::local_s3::Fault;
+use wharf_delivery::upload::{
+    self, MIN_PART_SIZE, ObjectSpec, UploadJournal, UploadProgress, UploadSettings, UploadTarget,
+    UploadedObject,
+};
+use wharf_delivery::{DeliveryError, s3_client};
+use wharf_domain::destination::S3DestinationSpec;
+use wharf_domain::{ExternalId, S3Destination};
+use wharf_testkit::{S3TestServer, bucket_residue};
+
+const BUCKET: &str = "wharf-upload";
+
+fn destination(server: &S3TestServer, checksum: &str) -> S3Destination {
+    let spec: S3DestinationSpec = serde_json::from_value(serde_json::json!({
+        "name": "up", "bucket": BUCKET, "region": "us-east-1", "prefix": "exports",
+        "endpoint": server.endpoint(), "checksum": checksum,
+        "auth": {"type": "access-key", "access_key_id": server.access_key, "secret_access_key": server.secret_key},
+    }))
+    .expect("spec");
+    spec.validate(
+        || ExternalId::from_stored("wharf-unused").expect("id"),
+        true,
+    )
+    .expect("valid destination")
+}
+
+/// Records what the uploader tells the journal.
+#[derive(Default)]
+struct Journal {
+    events: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl UploadJournal for Journal {
+    async fn intent(&self, key: &str) -> Result<i64, String> {
+        let mut events = self.events.lock().expect("lock");
+        events.push(format!("intent {key}"));
+        Ok(events.len() as i64)
+    }
+    async fn created(&self, _handle: i64, upload_id: &str) -> Result<(), String> {
+        self.events
+            .lock()
+            .expect("lock")
+            .push(format!("created {}", !upload_id.is_empty()));
+        Ok(())
+    }
+    async fn finished(&self, _handle: i64, completed: bool) {
+        self.events
+            .lock()
+            .expect("lock")
+            .push(format!("finished {completed}"));
+    }
+}
+
+struct Harness {
+    server: S3TestServer,
+    target: Arc<UploadTarget>,
+    journal: Arc<Journal>,
+}
+
+impl Harness {
+    async fn start(checksum: &str) -> Self {
+        let server = S3TestServer::start().await;
+        server.create_bucket(BUCKET).await;
+        let d = destination(&server, checksum);
+        let settings = ClientSettings {
+            allow_private_endpoints: true,
+            max_attempts: 4,
+            ..ClientSettings::default()
+        };
+        let client = s3_client(&d, None, "test", settings).await.expect("client");
+        Self {
+            target: Arc::new(UploadTarget::new(client, &d, true)),
+            server,
+            journal: Arc::default(),
+        }
+    }
+
+    /// Streams `data` in 64 KiB writes; `stop_after` drops the sink after that many bytes
+    /// instead of finishing (a source that fails mid-stream).
+    async fn upload(
+        &self,
+        key: &str,
+        data: Vec<u8>,
+        stop_after: Option<usize>,
+    ) -> Result<UploadedObject, DeliveryError> {
+        let (mut sink, upload) = upload::start(
+            self.target.clone(),
+            ObjectSpec {
+                key: key.into(),
+                content_type: "text/csv; charset=utf-8".into(),
+                content_encoding: None,
+                overwrite: false,
+            },
+            UploadSettings {
+                part_size: MIN_PART_SIZE,
+                max_in_flight: 2,
+            },
+            self.journal.clone(),
+            Arc::new(UploadProgress::default()),
+        );
+        tokio::task::spawn_blocking(move || {
+            let limit = stop_after.unwrap_or(data.len());
+            for chunk in data[..limit].chunks(64 * 1024) {
+                if sink.write_all(chunk).is_err() {
+                    return;
+                }
+            }
+            if stop_after.is_none() {
+                let _ = sink.finish();
+            }
+        })
+        .await
+        .expect("writer thread");
+        upload.finish().await
+    }
+
+    async fn object(&self, key: &str) -> Vec<u8> {
+        self.server
+            .admin()
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .expect("get object")
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .to_vec()
+    }
+
+    async fn residue(&self) -> (Vec<String>, Vec<String>) {
+        bucket_residue(&self.server.admin(), BUCKET).await
+    }
+}
+
+/// Bytes that differ at every position, so a part out of order or repeated shows.
+fn data(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
+}
+
+fn crc32c(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    let crc = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, bytes) as u32;
+    format!(
+        "crc32c:{}",
+        base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes())
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sizes_around_the_part_size_round_trip_byte_for_byte() {
+    let h = Harness::start("crc32c").await;
+    let cases = [
+        (0, 0, 1),
+        (1, 0, 1),
+        (MIN_PART_SIZE, 0, 1),
+        (MIN_PART_SIZE + 1, 2, 2),
+        (3 * MIN_PART_SIZE + 7, 4, 4),
+    ];
+    for (len, uploaded_parts, parts) in cases {
+        let key = format!("exports/size-{len}.bin");
+        let before = h.server.faults.seen("UploadPart");
+        let bytes = data(len);
+        let object = h.upload(&key, bytes.clone(), None).await.expect("uploads");
+        assert_eq!(object.bytes, len as u64, "{key}");
+        assert_eq!(object.parts, parts, "{key}");
+        assert_eq!(
+            h.server.faults.seen("UploadPart") - before,
+            uploaded_parts,
+            "{key}"
+        );
+        assert_eq!(object.checksum, crc32c(&bytes), "{key}: recorded checksum");
+        assert!(h.object(&key).await == bytes, "{key}: stored bytes differ");
+    }
+    let (_, uploads) = h.residue().await;
+    assert!(uploads.is_empty(), "{uploads:?}");
+    // Single-request objects carry the checksum S3 verified and stored.
+    let head = h
+        .server
+        .admin()
+        .head_object()
+        .bucket(BUCKET)
+        .key("exports/size-1.bin")
+        .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(
+        head.checksum_crc32_c().map(|c| format!("crc32c:{c}")),
+        Some(crc32c(&data(1)))
+    );
+    assert_eq!(head.content_type(), Some("text/csv; charset=utf-8"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_faults_on_every_step_retry_into_exactly_one_object() {
+    let faults = [
+        Fault::Error {
+            code: "SlowDown".into(),
+            status: 503,
+        },
+        Fault::Error {
+            code: "InternalError".into(),
+            status: 500,
+        },
+        Fault::Drop,
+    ];
+    for (i, fault) in faults.into_iter().enumerate() {
+        let h = Harness::start("crc32c").await;
+        for operation in [
+            "CreateMultipartUpload",
+            "UploadPart",
+            "CompleteMultipartUpload",
+        ] {
+            h.server.faults.inject(operation, fault.clone(), 2);
+        }
+        let key = format!("exports/retried-{i}.csv");
+        let bytes = data(2 * MIN_PART_SIZE + 5);
+        let object = h
+            .upload(&key, bytes.clone(), None)
+            .await
+            .unwrap_or_else(|e| panic!("{fault:?}: {e}"));
+        assert_eq!(object.parts, 3);
+        assert!(h.object(&key).await == bytes, "{fault:?}: bytes differ");
+        let (objects, uploads) = h.residue().await;
+        assert_eq!(objects, vec![key.clone()], "{fault:?}: exactly one object");
+        assert!(uploads.is_empty(), "{fault:?}: {uploads:?}");
+        assert!(
+            h.server.faults.seen("CompleteMultipartUpload") >= 3,
+            "{fault:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_with_an_error_body_on_complete_is_not_success() {
+    let h = Harness::start("crc32c").await;
+    // More than the SDK retries: the upload must fail, not be reported as written.
+    h.server
+        .faults
+        .inject("CompleteMultipartUpload", Fault::OkWithErrorBody, 10);
+    let err = h
+        .upload("exports/error-body.csv", data(MIN_PART_SIZE + 1), None)
+        .await
+        .expect_err("an <Error> body is a failure");
+    assert_eq!(err.code(), "s3.InternalError", "{err}");
+    let (objects, uploads) = h.residue().await;
+    assert!(objects.is_empty(), "{objects:?}");
+    assert!(uploads.is_empty(), "aborted: {uploads:?}");
+    assert_eq!(
+        h.journal
+            .events
+            .lock()
+            .expect("lock")
+            .last()
+            .map(String::as_str),
+        Some("finished false")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_denied_fails_fast_and_leaves_nothing() {
+    let h = Harness::start("crc32c").await;
+    h.server.deny(&h.server.access_key.clone(), "UploadPart");
+    let err = h
+        .upload("exports/denied.csv", data(3 * MIN_PART_SIZE), None)
+        .await
+        .expect_err("denied");
+    assert_eq!(err.code(), "s3.AccessDenied", "{err}");
+    // Fails fast: no retries of a 403.
+    assert!(
+        h.server.faults.seen("UploadPart") <= 2,
+        "{}",
+        h.server.faults.seen("UploadPart")
+    );
+    let (objects, uploads) = h.residue().await;
+    assert!(
+        objects.is_empty() && uploads.is_empty(),
+        "{objects:?} {uploads:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_stops_mid_way_leaves_no_object_and_no_upload() {
+    let h = Harness::start("crc32c").await;
+    let err = h
+        .upload(
+            "exports/stopped.csv",
+            data(3 * MIN_PART_SIZE),
+            Some(2 * MIN_PART_SIZE + 10),
+        )
+        .await
+        .expect_err("cancelled");
+    assert!(matches!(err, DeliveryError::Cancelled(_)), "{err}");
+    assert!(
+        h.server.faults.seen("UploadPart") >= 1,
+        "parts were sent before the stop"
+    );
+    let (objects, uploads) = h.residue().await;
+    assert!(
+        objects.is_empty() && uploads.is_empty(),
+        "{objects:?} {uploads:?}"
+    );
+    let events = h.journal.events.lock().expect("lock").clone();
+    assert_eq!(
+        events,
+        [
+            "intent exports/stopped.csv",
+            "created true",
+            "finished false"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_key_is_an_error_not_a_silent_replace() {
+    let h = Harness::start("crc32c").await;
+    let key = "exports/once.csv";
+    h.upload(key, data(10), None).await.expect("first write");
+    let err = h
+        .upload(key, data(20), None)
+        .await
+        .expect_err("second write");
+    assert!(matches!(err, DeliveryError::KeyExists { .. }), "{err}");
+    let err = h
+        .upload(key, data(MIN_PART_SIZE + 20), None)
+        .await
+        .expect_err("second write, multipart");
+    assert!(matches!(err, DeliveryError::KeyExists { .. }), "{err}");
+    assert!(
+        h.object(key).await == data(10),
+        "the first object is untouched"
+    );
+    let (_, uploads) = h.residue().await;
+    assert!(uploads.is_empty(), "{uploads:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_upload_leaves_no_object() {
+    let h = Harness::start("crc32c").await;
+    // Parts stall; the server dies while they do.
+    h.server.faults.inject(
+        "UploadPart",
+        Fault::Delay(std::time::Duration::from_secs(30)),
+        10,
+    );
+    let target = h.target.clone();
+    let journal = h.journal.clone();
+    let (mut sink, upload) = upload::start(
+        target,
+        ObjectSpec {
+            key: "exports/killed.csv".into(),
+            content_type: "text/csv".into(),
+            content_encoding: None,
+            overwrite: false,
+        },
+        UploadSettings {
+            part_size: MIN_PART_SIZE,
+            max_in_flight: 2,
+        },
+        journal,
+        Arc::new(UploadProgress::default()),
+    );
+    let writer = tokio::task::spawn_blocking(move || {
+        let bytes = data(3 * MIN_PART_SIZE);
+        for chunk in bytes.chunks(64 * 1024) {
+            if sink.write_all(chunk).is_err() {
+                return;
+            }
+        }
+        let _ = sink.finish();
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let root = h.server.root.path().to_path_buf();
+    h.server.stop().await;
+    let err = upload.finish().await.expect_err("the server is gone");
+    assert!(err.code().starts_with("s3."), "{err}");
+    writer.await.expect("writer");
+    // Nothing at the final key; the upload id is in the journal for the janitor.
+    assert!(!root.join(BUCKET).join("exports/killed.csv").exists());
+    let events = h.journal.events.lock().expect("lock").clone();
+    assert_eq!(
+        events[..2],
+        [
+            "intent exports/killed.csv".to_string(),
+            "created true".to_string()
+        ]
+    );
+}
+
+#[test]
+fn data_is_not_periodic() {
+    let d = data(1 << 20);
+    assert_ne!(d[..4096], d[4096..8192]);
+}
