@@ -546,6 +546,27 @@ fn demo_runs_end_to_end_and_again() {
             "{out}"
         );
         assert!(out.contains("\"Version\": \"2012-10-17\""), "{out}");
+        for sync in ["parquet", "csv", "ndjson", "json", "xml", "avro"] {
+            assert!(
+                out.contains(&format!("demo-{sync}")) && !out.contains("FAILED"),
+                "{out}"
+            );
+        }
+        assert_eq!(out.matches("100000 rows").count(), 6, "{out}");
+    }
+    let output = run(wharf(home.path()).args(["--json", "runs"]));
+    let runs = json(&output);
+    let runs = runs.as_array().expect("runs");
+    assert_eq!(runs.len(), 12, "two demos, six syncs each");
+    for r in runs {
+        assert_eq!(r["status"], "succeeded", "{r}");
+        assert_eq!(r["rows"], 100_000, "{r}");
+        assert!(
+            r["manifest"]
+                .as_str()
+                .is_some_and(|m| m.ends_with("/_manifest.json")),
+            "{r}"
+        );
     }
     let output = run(wharf(home.path()).args(["--json", "destination", "list"]));
     let names: Vec<String> = json(&output)

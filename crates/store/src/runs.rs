@@ -322,7 +322,11 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(run_from_row).collect()
+        let mut runs: Vec<RunRecord> = rows.iter().map(run_from_row).collect::<Result<_, _>>()?;
+        for run in &mut runs {
+            run.files = self.run_files(&run.id).await?;
+        }
+        Ok(runs)
     }
 }
 

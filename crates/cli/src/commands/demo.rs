@@ -99,6 +99,7 @@ pub async fn run(context: &Context) -> Result<(), CliError> {
         json: context.json,
         allow_private_endpoints: true,
     };
+    let before = count_files(&data.join(BUCKET));
     let report = run_test(&store, &record, &demo_context).await?;
     say(&format!(
         "\n3. Connection test of {LOCAL} (`wharf destination test {LOCAL}`):"
@@ -106,9 +107,7 @@ pub async fn run(context: &Context) -> Result<(), CliError> {
     if !context.json {
         print_report(&report);
     }
-    let leftovers = std::fs::read_dir(data.join(BUCKET))
-        .map(|d| d.count())
-        .unwrap_or(0);
+    let leftovers = count_files(&data.join(BUCKET)).saturating_sub(before);
     say(&format!(
         "   objects left in the bucket by the test: {leftovers}"
     ));
@@ -196,4 +195,19 @@ pub async fn run(context: &Context) -> Result<(), CliError> {
         return Err(CliError::failed("a demo export failed"));
     }
     Ok(())
+}
+
+/// Files under `dir`, recursively (objects of the local S3 endpoint, earlier demo runs' included).
+fn count_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| {
+                    let path = e.path();
+                    if path.is_dir() { count_files(&path) } else { 1 }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
