@@ -190,7 +190,8 @@ pub struct AddSync {
     /// Start a new file after this many rows.
     #[arg(long)]
     pub max_rows_per_file: Option<u64>,
-    /// Start a new file once a file reaches this many bytes (checked every 1024 rows).
+    /// Start a new file once a file reaches this many bytes (checked as rows are written; a file
+    /// may pass it by about one row, and compressed files by what the compressor holds).
     #[arg(long)]
     pub max_bytes_per_file: Option<u64>,
     /// Write `_manifest.json` (files, rows, checksums, schema) after all files of a run.

@@ -11,19 +11,22 @@
 
 mod compress;
 pub mod normalize;
+mod parquet;
+mod text;
 pub mod xml;
 
 pub use compress::Compressed;
 
+use ::parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use ::parquet::file::properties::WriterProperties;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow_avro::compression::CompressionCodec;
 use arrow_avro::writer::format::AvroOcfFormat;
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, GzipLevel, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::ParallelParquetWriter;
 use std::io::{self, Write};
+use text::{ParallelText, TextKind};
 use wharf_domain::{FileFormat, FileSettings, ParquetCompression};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +37,7 @@ pub enum FormatError {
         source: ArrowError,
     },
     #[error("cannot write parquet: {0}")]
-    Parquet(#[from] parquet::errors::ParquetError),
+    Parquet(#[from] ::parquet::errors::ParquetError),
     #[error("cannot write avro: {0}")]
     Avro(String),
     #[error("{0}")]
@@ -62,9 +65,8 @@ impl FormatError {
 const MAX_ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
 
 enum Inner<W: Write + Send> {
-    Parquet(ArrowWriter<W>),
-    Csv(Box<arrow::csv::Writer<Compressed<W>>>),
-    Ndjson(arrow::json::Writer<Compressed<W>, arrow::json::writer::LineDelimited>),
+    Parquet(Box<ParallelParquetWriter<W>>),
+    Text(ParallelText<W>),
     Json(arrow::json::Writer<Compressed<W>, arrow::json::writer::JsonArray>),
     Xml(xml::XmlWriter<Compressed<W>>),
     Avro(arrow_avro::writer::Writer<W, AvroOcfFormat>),
@@ -94,6 +96,7 @@ impl<W: Write + Send> FileWriter<W> {
             _ => None,
         };
         let file_schema = normalize::file_schema(schema, names.as_deref());
+        let threads = encoding_threads();
         let inner = match format {
             FileFormat::Parquet => {
                 let p = &settings.parquet;
@@ -107,14 +110,16 @@ impl<W: Write + Send> FileWriter<W> {
                 let props = WriterProperties::builder()
                     .set_compression(compression)
                     .set_max_row_group_row_count(Some(p.row_group_rows))
-                    .set_max_row_group_bytes(Some(MAX_ROW_GROUP_BYTES))
                     .set_created_by(format!("wharf {}", env!("CARGO_PKG_VERSION")))
                     .build();
-                Inner::Parquet(ArrowWriter::try_new(
+                Inner::Parquet(Box::new(ParallelParquetWriter::try_new(
                     sink,
                     file_schema.clone(),
-                    Some(props),
-                )?)
+                    props,
+                    p.row_group_rows,
+                    MAX_ROW_GROUP_BYTES,
+                    threads,
+                )?))
             }
             FileFormat::Csv => {
                 let c = &settings.csv;
@@ -122,21 +127,24 @@ impl<W: Write + Send> FileWriter<W> {
                 if c.bom {
                     out.write_all(b"\xEF\xBB\xBF")?;
                 }
-                Inner::Csv(Box::new(
-                    arrow::csv::WriterBuilder::new()
-                        .with_header(c.header)
-                        .with_delimiter(c.delimiter)
-                        .with_quote(c.quote)
-                        .with_null(c.null.clone())
-                        .with_line_terminator(arrow::csv::writer::Terminator::CRLF)
-                        .build(out),
+                let builder = arrow::csv::WriterBuilder::new()
+                    .with_delimiter(c.delimiter)
+                    .with_quote(c.quote)
+                    .with_null(c.null.clone())
+                    .with_line_terminator(arrow::csv::writer::Terminator::CRLF);
+                Inner::Text(ParallelText::new(
+                    out,
+                    TextKind::Csv(builder),
+                    c.header,
+                    threads,
                 ))
             }
-            FileFormat::Ndjson => Inner::Ndjson(
-                arrow::json::WriterBuilder::new()
-                    .with_explicit_nulls(true)
-                    .build(Compressed::new(settings.compression, sink)?),
-            ),
+            FileFormat::Ndjson => Inner::Text(ParallelText::new(
+                Compressed::new(settings.compression, sink)?,
+                TextKind::Ndjson,
+                false,
+                threads,
+            )),
             FileFormat::Json => Inner::Json(
                 arrow::json::WriterBuilder::new()
                     .with_explicit_nulls(true)
@@ -198,8 +206,7 @@ impl<W: Write + Send> FileWriter<W> {
         let batch = normalize::conform(batch, &self.schema).map_err(arrow)?;
         match &mut self.inner {
             Inner::Parquet(w) => w.write(&batch)?,
-            Inner::Csv(w) => w.write(&batch).map_err(arrow)?,
-            Inner::Ndjson(w) => w.write(&batch).map_err(arrow)?,
+            Inner::Text(w) => w.write(&batch).map_err(arrow)?,
             Inner::Json(w) => w.write(&batch).map_err(arrow)?,
             Inner::Xml(w) => w.write(&batch).map_err(arrow)?,
             Inner::Avro(w) => w
@@ -217,18 +224,7 @@ impl<W: Write + Send> FileWriter<W> {
         let arrow = |source| FormatError::Arrow { format, source };
         Ok(match self.inner {
             Inner::Parquet(w) => w.into_inner()?,
-            Inner::Csv(mut w) => {
-                if !self.wrote_batch {
-                    // The header is written with the first batch; an empty result still has one.
-                    w.write(&RecordBatch::new_empty(self.schema.clone()))
-                        .map_err(arrow)?;
-                }
-                w.into_inner().finish()?
-            }
-            Inner::Ndjson(mut w) => {
-                w.finish().map_err(arrow)?;
-                w.into_inner().finish()?
-            }
+            Inner::Text(w) => w.finish(&self.schema).map_err(arrow)?,
             Inner::Json(mut w) => {
                 w.finish().map_err(arrow)?;
                 w.into_inner().finish()?
@@ -240,6 +236,16 @@ impl<W: Write + Send> FileWriter<W> {
             }
         })
     }
+}
+
+/// Threads that encode one file: the machine's cores, at most 4 (the query, compression and
+/// uploads need some too). `WHARF_ENCODE_THREADS` overrides.
+fn encoding_threads() -> usize {
+    std::env::var("WHARF_ENCODE_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
+        .max(1)
 }
 
 /// Refuses, before anything is written, columns a format cannot hold.

@@ -25,7 +25,7 @@ pub struct RunProgress {
     pub rows: AtomicU64,
     /// Files completed.
     pub files: AtomicU64,
-    /// Bytes and parts S3 acknowledged.
+    /// Bytes and parts S3 acknowledged; the cancel switch of the run's uploads.
     pub upload: Arc<UploadProgress>,
     cancel: watch::Sender<bool>,
 }
@@ -42,10 +42,11 @@ impl Default for RunProgress {
 }
 
 impl RunProgress {
-    /// Stops the run: the current upload is aborted, the run is recorded as failed
-    /// (`cancelled`).
+    /// Stops the run: the query stops, the open upload is aborted, and the run is recorded as
+    /// failed (`cancelled`).
     pub fn cancel(&self) {
         self.cancel.send_replace(true);
+        self.upload.cancel();
     }
 
     fn cancelled(&self) -> bool {
@@ -229,7 +230,8 @@ struct FileLoop<'a> {
     next_part: u32,
 }
 
-/// Rows per slice when files are split by size: the size is checked between slices.
+/// Most rows per slice when files are split by size: the size is checked between slices,
+/// which are cut to the rows that fit by the average row size so far.
 const SIZE_CHECK_ROWS: usize = 1024;
 
 impl FileLoop<'_> {
@@ -265,8 +267,13 @@ impl FileLoop<'_> {
                     let room = max.saturating_sub(file.writer.rows());
                     take = take.min(usize::try_from(room).unwrap_or(usize::MAX));
                 }
-                if settings.max_bytes_per_file.is_some() {
-                    take = take.min(SIZE_CHECK_ROWS);
+                if let Some(max) = settings.max_bytes_per_file {
+                    // Rows that should fit in the room left, from the average row so far.
+                    let size =
+                        file.written.load(Ordering::Relaxed) + file.writer.buffered_bytes() as u64;
+                    let per_row = size.checked_div(file.writer.rows()).unwrap_or(256).max(1);
+                    let fits = max.saturating_sub(size) / per_row;
+                    take = take.min((fits as usize).clamp(1, SIZE_CHECK_ROWS));
                 }
                 if let Err(e) = file.writer.write(&batch.slice(offset, take)) {
                     return Err(self.write_failed(e));
@@ -351,10 +358,11 @@ impl FileLoop<'_> {
         if sink.finish().is_err() {
             return Err(self.upload_or(file.upload, failure("internal", "the upload stopped")));
         }
-        let uploaded = self
-            .runtime
-            .block_on(file.upload.finish())
-            .map_err(|e| failure(e.code(), e))?;
+        let uploaded = match self.runtime.block_on(file.upload.finish()) {
+            Ok(uploaded) => uploaded,
+            Err(_) if self.job.progress.cancelled() => return Err(cancelled()),
+            Err(e) => return Err(failure(e.code(), e)),
+        };
         let outcome = FileOutcome {
             key: file.key,
             rows,
@@ -403,7 +411,11 @@ impl FileLoop<'_> {
 
     /// Waits for an upload whose sink is gone; its error if it had one, else `otherwise`.
     fn upload_or(&self, upload: ObjectUpload, otherwise: RunFailure) -> RunFailure {
-        match self.runtime.block_on(upload.finish()) {
+        let result = self.runtime.block_on(upload.finish());
+        if self.job.progress.cancelled() {
+            return cancelled();
+        }
+        match result {
             Err(e) if !matches!(e, wharf_delivery::DeliveryError::Cancelled(_)) => {
                 failure(e.code(), e)
             }

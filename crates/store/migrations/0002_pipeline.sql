@@ -83,6 +83,7 @@ CREATE TABLE uploads (
     state          TEXT NOT NULL CHECK (state IN ('creating', 'open', 'completed', 'aborted')),
     started_at     TEXT NOT NULL,
     finished_at    TEXT,
-    CHECK ((state = 'creating') = (upload_id IS NULL))
+    CHECK (state <> 'creating' OR upload_id IS NULL),
+    CHECK (state <> 'open' OR upload_id IS NOT NULL)
 );
 CREATE INDEX uploads_unfinished ON uploads (destination_id) WHERE state IN ('creating', 'open');

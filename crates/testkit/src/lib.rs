@@ -2,15 +2,19 @@
 //!
 //! - [`S3TestServer`]: the local S3 endpoint (s3s) in-process, with per-key deny rules and a
 //!   fault plan that makes chosen operations fail, stall or drop the connection.
+//! - [`check_export`]: reads exported files back with readers wharf did not write (pyarrow,
+//!   duckdb, polars, fastavro, Python's csv/json/xml) and compares them with the source rows.
 //! - [`Moto`]: a moto server (STS, IAM, S3 with IAM enforcement) in the project's Python venv,
 //!   with users and roles set up the way a wharf customer would.
 //!
 //! A test that needs a peer starts it and fails loudly when it cannot: nothing here skips.
 
 mod moto;
+mod readers;
 mod s3;
 
 pub use moto::{Moto, MotoKeys, RoleSpec};
+pub use readers::check_export;
 pub use s3::{FaultPlan, S3TestServer};
 
 /// The repository root (this crate lives in `crates/testkit`).

@@ -46,7 +46,8 @@ pub struct Moto {
     python: PathBuf,
 }
 
-fn pyenv() -> PathBuf {
+/// The project's Python venv (made by `scripts/pyenv` when `WHARF_PYENV` does not name one).
+pub(crate) fn pyenv() -> PathBuf {
     if let Ok(venv) = std::env::var("WHARF_PYENV")
         && PathBuf::from(&venv).join("bin/python").exists()
     {

@@ -4,9 +4,8 @@ use super::Context;
 use super::sync::human_bytes;
 use crate::error::CliError;
 use std::path::Path;
-use std::sync::Arc;
 use wharf_domain::{FileSpec, Name, OnEmpty, SyncSettings};
-use wharf_runner::{RunOutcome, RunProgress, sample};
+use wharf_runner::{RunOutcome, sample};
 use wharf_store::{DEFAULT_WORKSPACE, Store, StoreError};
 
 const SOURCE: &str = "demo-warehouse";
@@ -119,9 +118,7 @@ pub async fn run(
                 .create_sync(DEFAULT_WORKSPACE, &name, MODEL, destination, &settings)
                 .await?;
         }
-        let progress = Arc::new(RunProgress::default());
-        let outcome =
-            wharf_runner::run_sync(store, DEFAULT_WORKSPACE, sync, &settings, progress).await?;
+        let outcome = super::sync::run_with_progress(context, store, sync).await?;
         let error = outcome
             .error
             .as_ref()

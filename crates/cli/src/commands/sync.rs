@@ -175,17 +175,32 @@ async fn run_now(
     store: &wharf_store::Store,
     name: &str,
 ) -> Result<(), CliError> {
+    let outcome = run_with_progress(context, store, name).await?;
+    report(context, &outcome);
+    if outcome.error.is_some() {
+        return Err(CliError::Failed(String::new()));
+    }
+    Ok(())
+}
+
+/// Runs a sync, drawing a progress line on a terminal (nothing otherwise). Ctrl-C cancels the
+/// run: its upload is aborted and it is recorded as failed; a second Ctrl-C quits at once.
+pub async fn run_with_progress(
+    context: &Context,
+    store: &wharf_store::Store,
+    name: &str,
+) -> Result<RunOutcome, CliError> {
     let progress = Arc::new(RunProgress::default());
     let settings = context.runner_settings();
     let bar = (!context.json && std::io::stderr().is_terminal())
-        .then(|| ProgressLine::new(progress.clone()));
+        .then(|| ProgressLine::new(progress.clone(), name));
     let run = wharf_runner::run_sync(store, DEFAULT_WORKSPACE, name, &settings, progress.clone());
     tokio::pin!(run);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut interrupted = false;
     let outcome = loop {
         tokio::select! {
-            outcome = &mut run => break outcome?,
+            outcome = &mut run => break outcome,
             _ = tokio::signal::ctrl_c(), if !interrupted => {
                 interrupted = true;
                 eprintln!("\ninterrupted: aborting the upload (press Ctrl-C again to quit at once)");
@@ -205,11 +220,7 @@ async fn run_now(
     if let Some(bar) = &bar {
         bar.clear();
     }
-    report(context, &outcome);
-    if outcome.error.is_some() {
-        return Err(CliError::Failed(String::new()));
-    }
-    Ok(())
+    Ok(outcome?)
 }
 
 pub fn report(context: &Context, outcome: &RunOutcome) {
@@ -274,12 +285,13 @@ pub fn human_bytes(n: u64) -> String {
 /// A one-line progress display on a terminal: rows, bytes uploaded, parts, throughput.
 struct ProgressLine {
     progress: Arc<RunProgress>,
+    name: String,
     bar: indicatif::ProgressBar,
     started: Instant,
 }
 
 impl ProgressLine {
-    fn new(progress: Arc<RunProgress>) -> Self {
+    fn new(progress: Arc<RunProgress>, name: &str) -> Self {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(
             indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
@@ -287,6 +299,7 @@ impl ProgressLine {
         );
         Self {
             progress,
+            name: name.to_string(),
             bar,
             started: Instant::now(),
         }
@@ -299,7 +312,8 @@ impl ProgressLine {
         let files = self.progress.files.load(Ordering::Relaxed);
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
         self.bar.set_message(format!(
-            "{rows} rows · {} uploaded · {parts} parts · {files} files · {}/s",
+            "{}: {rows} rows · {} uploaded · {parts} parts · {files} files · {}/s",
+            self.name,
             human_bytes(bytes),
             human_bytes((bytes as f64 / secs) as u64)
         ));

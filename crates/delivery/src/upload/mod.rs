@@ -146,13 +146,35 @@ pub trait UploadJournal: Send + Sync {
     async fn finished(&self, handle: i64, completed: bool);
 }
 
-/// Counters the caller reads to show progress.
-#[derive(Debug, Default)]
+/// Counters the caller reads to show progress, and a switch that cancels every upload started
+/// with it: each aborts its multipart upload and ends with [`DeliveryError::Cancelled`].
+#[derive(Debug)]
 pub struct UploadProgress {
     /// Bytes S3 acknowledged.
     pub bytes: AtomicU64,
     /// Parts (and single-request objects) S3 acknowledged.
     pub parts: AtomicU64,
+    cancel: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for UploadProgress {
+    fn default() -> Self {
+        Self {
+            bytes: AtomicU64::new(0),
+            parts: AtomicU64::new(0),
+            cancel: tokio::sync::watch::channel(false).0,
+        }
+    }
+}
+
+impl UploadProgress {
+    pub fn cancel(&self) {
+        self.cancel.send_replace(true);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        *self.cancel.borrow()
+    }
 }
 
 /// An object S3 holds now.
@@ -419,6 +441,7 @@ impl Upload {
         first: Chunk,
         mut rx: tokio::sync::mpsc::Receiver<Chunk>,
     ) -> Result<UploadedObject, DeliveryError> {
+        let mut cancel = self.progress.cancel.subscribe();
         let mut in_flight: JoinSet<Result<CompletedPart, DeliveryError>> = JoinSet::new();
         let mut done: Vec<CompletedPart> = Vec::new();
         let mut next = Some(first);
@@ -428,12 +451,14 @@ impl Upload {
                 Some(chunk) => chunk,
                 None if in_flight.len() >= self.max_in_flight => {
                     // Full: wait for a part before taking another (the sink blocks meanwhile).
-                    if let Some(result) = in_flight.join_next().await {
-                        done.push(joined(result)?);
+                    tokio::select! {
+                        _ = cancel.wait_for(|c| *c) => return Err(DeliveryError::Cancelled("the run was cancelled".into())),
+                        Some(result) = in_flight.join_next() => done.push(joined(result)?),
                     }
                     continue;
                 }
                 None => tokio::select! {
+                    _ = cancel.wait_for(|c| *c) => return Err(DeliveryError::Cancelled("the run was cancelled".into())),
                     chunk = rx.recv() => chunk.ok_or_else(|| DeliveryError::Cancelled(CANCELLED.into()))?,
                     Some(result) = in_flight.join_next(), if !in_flight.is_empty() => {
                         done.push(joined(result)?);
@@ -469,8 +494,14 @@ impl Upload {
                 self.progress.clone(),
             ));
         }
-        while let Some(result) = in_flight.join_next().await {
-            done.push(joined(result)?);
+        loop {
+            tokio::select! {
+                _ = cancel.wait_for(|c| *c) => return Err(DeliveryError::Cancelled("the run was cancelled".into())),
+                result = in_flight.join_next() => match result {
+                    Some(result) => done.push(joined(result)?),
+                    None => break,
+                },
+            }
         }
         let (full_crc, total) = last.unwrap_or_default();
         self.complete(upload_id, done, full_crc, total).await

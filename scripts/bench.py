@@ -1,0 +1,898 @@
+#!/usr/bin/env python3
+"""wharf's export benchmark (issue 3). Run it through scripts/bench, which prepares the venv and
+builds wharf.
+
+In one run, for each row count: generate the deterministic customers table with `wharf sample`,
+then export it to ONE local S3 endpoint (`wharf local-s3`) with wharf, polars, pyarrow and duckdb,
+as Parquet-zstd, CSV, NDJSON and a filtered Parquet-zstd (segment = 'churn_risk' AND is_subscribed).
+Every export runs in a fresh process; wall time is measured around the process, CPU seconds and
+peak RSS come from its rusage (os.wait4). Every output is read back from S3 and its row count
+checked against the source, so a tool that wrote nothing cannot win. Prints a table per row count
+and the issue's targets, and writes the same data as JSON.
+
+How each tool writes to S3:
+  wharf    `wharf --json sync run NAME` (local source -> DataFusion -> its own multipart uploader;
+           destination checksum crc32c)
+  polars   lazy streaming sinks: pl.scan_parquet(src)[.filter(..)].sink_parquet/sink_csv/
+           sink_ndjson("s3://..", storage_options=..) (object_store)
+  pyarrow  pq.ParquetFile.iter_batches (pyarrow.dataset scan with a filter expression for the
+           filtered job) into pq.ParquetWriter / pyarrow.csv.CSVWriter on an output stream of
+           pyarrow.fs.S3FileSystem; pyarrow has no NDJSON writer, so NDJSON is
+           iter_batches + to_pylist + json.dumps per row written to the same kind of stream
+  duckdb   COPY (SELECT * FROM read_parquet(src) [WHERE ..]) TO 's3://..' with httpfs loaded
+           offline from duckdb-ext
+"""
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+
+BUCKET = "bench"
+ACCESS_KEY = "wharfbench"
+SECRET_ENV = "WHARF_BENCH_S3_SECRET"
+REGION = "us-east-1"
+JOBS = ("parquet", "csv", "ndjson", "filtered")
+TOOLS = ("wharf", "polars", "pyarrow", "duckdb")
+PEERS = ("polars", "pyarrow", "duckdb")
+FORMAT = {"parquet": "parquet", "csv": "csv", "ndjson": "ndjson", "filtered": "parquet"}
+JOB_LABEL = {"parquet": "parquet-zstd", "csv": "csv", "ndjson": "ndjson", "filtered": "filtered"}
+FILTER_SQL = "segment = 'churn_risk' AND is_subscribed"
+COLUMNS = 12
+ZSTD_LEVEL = 3  # wharf's level; set explicitly for every peer
+PYARROW_ROW_GROUP = 1024 * 1024  # wharf's default row group (rows); pyarrow buffers to it
+# Issue targets.
+TIME_TARGET = {"parquet": 0.8, "csv": 0.8, "ndjson": 0.7}  # wharf wall / polars wall
+RSS_LIMIT_MIB = 300.0
+RSS_GROWTH_LIMIT = 1.2
+MIB = 1024 * 1024
+
+API = {
+    "wharf": "wharf --json sync run (DataFusion local source, own multipart uploader, crc32c)",
+    "polars": "pl.scan_parquet(src){filter}.sink_{fmt}('s3://..', storage_options) "
+    "(lazy streaming sink, object_store)",
+    "pyarrow": {
+        "parquet": "pq.ParquetFile.iter_batches -> pq.ParquetWriter(zstd) on S3FileSystem "
+        "output stream (row groups buffered to 1Mi rows)",
+        "csv": "pq.ParquetFile.iter_batches -> pyarrow.csv.CSVWriter on S3FileSystem output stream",
+        "ndjson": "pq.ParquetFile.iter_batches -> to_pylist -> json.dumps per row -> S3FileSystem "
+        "output stream (pyarrow has no NDJSON writer)",
+        "filtered": "pyarrow.dataset scan with filter expression -> pq.ParquetWriter(zstd) on "
+        "S3FileSystem output stream (row groups buffered to 1Mi rows)",
+    },
+    "duckdb": "COPY (SELECT * FROM read_parquet(src){where}) TO 's3://..' (httpfs, path-style)",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Peer mode: `bench.py --peer SPEC_JSON` runs one export in this (fresh) process and prints one
+# JSON line: {"keys": [...], "work_s": seconds after imports}. The secret comes from SECRET_ENV.
+# --------------------------------------------------------------------------------------------
+
+
+def peer_polars(spec, secret):
+    import polars as pl
+
+    t0 = time.monotonic()
+    opts = {
+        "aws_access_key_id": ACCESS_KEY,
+        "aws_secret_access_key": secret,
+        "aws_region": REGION,
+        "aws_endpoint_url": spec["endpoint"],
+        "aws_allow_http": "true",
+        "aws_virtual_hosted_style_request": "false",
+    }
+    lf = pl.scan_parquet(spec["src"])
+    if spec["job"] == "filtered":
+        lf = lf.filter((pl.col("segment") == "churn_risk") & pl.col("is_subscribed"))
+    url = f"s3://{BUCKET}/{spec['key']}"
+    fmt = FORMAT[spec["job"]]
+    if fmt == "parquet":
+        lf.sink_parquet(url, compression="zstd", compression_level=ZSTD_LEVEL, storage_options=opts)
+    elif fmt == "csv":
+        lf.sink_csv(url, storage_options=opts)
+    else:
+        lf.sink_ndjson(url, storage_options=opts)
+    return time.monotonic() - t0
+
+
+def _json_default(value):
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def peer_pyarrow(spec, secret):
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    t0 = time.monotonic()
+    fs = pafs.S3FileSystem(
+        access_key=ACCESS_KEY,
+        secret_key=secret,
+        region=REGION,
+        endpoint_override=spec["endpoint"].removeprefix("http://"),
+        scheme="http",
+    )
+    if spec["job"] == "filtered":
+        import pyarrow.dataset as ds
+
+        dataset = ds.dataset(spec["src"], format="parquet")
+        schema = dataset.schema
+        batches = dataset.to_batches(
+            filter=(ds.field("segment") == "churn_risk") & ds.field("is_subscribed")
+        )
+    else:
+        source = pq.ParquetFile(spec["src"])
+        schema = source.schema_arrow
+        batches = source.iter_batches(batch_size=64 * 1024)
+    fmt = FORMAT[spec["job"]]
+    with fs.open_output_stream(f"{BUCKET}/{spec['key']}") as out:
+        if fmt == "parquet":
+            # write_batch makes one row group per call: buffer to wharf's row-group size.
+            writer = pq.ParquetWriter(out, schema, compression="zstd", compression_level=ZSTD_LEVEL)
+            pending, pending_rows = [], 0
+            for batch in batches:
+                pending.append(batch)
+                pending_rows += batch.num_rows
+                if pending_rows >= PYARROW_ROW_GROUP:
+                    writer.write_table(pa.Table.from_batches(pending, schema), PYARROW_ROW_GROUP)
+                    pending, pending_rows = [], 0
+            if pending:
+                writer.write_table(pa.Table.from_batches(pending, schema), PYARROW_ROW_GROUP)
+            writer.close()
+        elif fmt == "csv":
+            writer = pacsv.CSVWriter(out, schema)
+            for batch in batches:
+                writer.write_batch(batch)
+            writer.close()
+        else:
+            dumps = json.JSONEncoder(ensure_ascii=False, default=_json_default).encode
+            for batch in batches:
+                out.write("".join(dumps(row) + "\n" for row in batch.to_pylist()).encode())
+    return time.monotonic() - t0
+
+
+def sql_str(value):
+    return "'" + value.replace("'", "''") + "'"
+
+
+def peer_duckdb(spec, secret):
+    import duckdb
+    import duckdb_ext
+
+    t0 = time.monotonic()
+    con = duckdb.connect()
+    con.execute(f"SET extension_directory = {sql_str(duckdb_ext.get_extension_dir())}")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute(f"SET threads = {int(spec['threads'])}")
+    con.execute("LOAD httpfs")
+    con.execute(
+        f"CREATE SECRET bench (TYPE s3, KEY_ID {sql_str(ACCESS_KEY)}, SECRET {sql_str(secret)}, "
+        f"REGION {sql_str(REGION)}, ENDPOINT {sql_str(spec['endpoint'].removeprefix('http://'))}, "
+        "URL_STYLE 'path', USE_SSL false)"
+    )
+    where = f" WHERE {FILTER_SQL}" if spec["job"] == "filtered" else ""
+    options = {
+        "parquet": f"FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {ZSTD_LEVEL}",
+        "csv": "FORMAT csv, HEADER",
+        "ndjson": "FORMAT json",
+    }[FORMAT[spec["job"]]]
+    con.execute(
+        f"COPY (SELECT * FROM read_parquet({sql_str(spec['src'])}){where}) "
+        f"TO {sql_str(f's3://{BUCKET}/' + spec['key'])} ({options})"
+    )
+    con.close()
+    return time.monotonic() - t0
+
+
+def peer_main(spec_json):
+    spec = json.loads(spec_json)
+    secret = os.environ[SECRET_ENV]
+    work = {"polars": peer_polars, "pyarrow": peer_pyarrow, "duckdb": peer_duckdb}[spec["tool"]]
+    work_s = work(spec, secret)
+    print(json.dumps({"keys": [spec["key"]], "work_s": work_s}))
+
+
+# --------------------------------------------------------------------------------------------
+# Orchestrator
+# --------------------------------------------------------------------------------------------
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+def parse_rows(text):
+    out = []
+    for item in text.split(","):
+        item = item.strip().lower().replace("_", "")
+        mult = 1
+        if item.endswith("k"):
+            mult, item = 1000, item[:-1]
+        elif item.endswith("m"):
+            mult, item = 1000 * 1000, item[:-1]
+        n = int(item) * mult
+        if n < 1:
+            raise argparse.ArgumentTypeError("row counts must be positive")
+        out.append(n)
+    return out
+
+
+def parse_list(allowed):
+    def parse(text):
+        items = [x.strip() for x in text.split(",") if x.strip()]
+        bad = [x for x in items if x not in allowed]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"choose from {','.join(allowed)} (got {text!r})")
+        return [x for x in allowed if x in items]
+
+    return parse
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_cpu_s(pid):
+    """user+system CPU seconds of a live process (for the S3 server's share of each run)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+# ru_maxrss of a child counts the memory of the process it was forked from (Linux folds the
+# pre-exec address space's high-water mark into it): measured in this big orchestrator, every tool
+# would show its RSS. So a tiny stdlib-only launcher, started before anything heavy is imported,
+# forks and execs each measured process and reports its rusage. (`rusage_floor_mib` in the results
+# is what it reports for /bin/true.)
+LAUNCHER = r"""
+import json, os, signal, sys, time
+timed_out = []
+def on_alarm(signum, frame):
+    timed_out.append(True)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+signal.signal(signal.SIGALRM, on_alarm)
+for line in sys.stdin:
+    req = json.loads(line)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    out, err = os.open(req["stdout"], flags, 0o644), os.open(req["stderr"], flags, 0o644)
+    del timed_out[:]
+    t0 = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.chdir(req["cwd"])
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+            os.dup2(out, 1)
+            os.dup2(err, 2)
+            os.execve(req["argv"][0], req["argv"], req["env"])
+        finally:
+            os._exit(127)
+    os.close(out)
+    os.close(err)
+    signal.setitimer(signal.ITIMER_REAL, req["timeout"])
+    _, status, ru = os.wait4(pid, 0)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    wall = time.monotonic() - t0
+    sys.stdout.write(json.dumps({"exit": os.waitstatus_to_exitcode(status), "timed_out": bool(timed_out),
+        "wall_s": wall, "user_s": ru.ru_utime, "sys_s": ru.ru_stime, "maxrss_kib": ru.ru_maxrss}) + "\n")
+    sys.stdout.flush()
+"""
+
+
+class Launcher:
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", LAUNCHER],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def run(self, argv, env, cwd, timeout_s, stdout_path, stderr_path):
+        req = {"argv": argv, "env": env, "cwd": cwd, "timeout": timeout_s,
+               "stdout": stdout_path, "stderr": stderr_path}
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise BenchError("the measuring launcher died")
+        return json.loads(line)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def measure(launcher, argv, env, cwd, timeout_s, log_prefix):
+    """Runs argv as a fresh process; returns wall/cpu/rss and its output."""
+    out_path, err_path = log_prefix + ".out", log_prefix + ".err"
+    r = launcher.run(argv, env, cwd, timeout_s, out_path, err_path)
+    with open(out_path, "rb") as f:
+        stdout = f.read().decode("utf-8", "replace")
+    with open(err_path, "rb") as f:
+        stderr = f.read().decode("utf-8", "replace")
+    return {
+        "exit": r["exit"],
+        "timed_out": r["timed_out"],
+        "wall_s": r["wall_s"],
+        "user_s": r["user_s"],
+        "sys_s": r["sys_s"],
+        "cpu_s": r["user_s"] + r["sys_s"],
+        "peak_rss_mib": r["maxrss_kib"] / 1024.0,  # ru_maxrss is KiB on Linux
+        "stdout": stdout,
+        "stderr": stderr,
+    }
+
+
+def run_checked(argv, env, what):
+    proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BenchError(f"{what} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc.stdout
+
+
+class S3Server:
+    def __init__(self, binary, data_dir, env, log_path):
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        os.makedirs(os.path.join(data_dir, BUCKET), exist_ok=True)
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            [binary, "local-s3", "--data", data_dir, "--access-key", ACCESS_KEY,
+             "--secret-key-env", SECRET_ENV, "--port", str(self.port)],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, env=env,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise BenchError(f"wharf local-s3 exited with {self.proc.returncode}; see {log_path}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise BenchError(f"wharf local-s3 not accepting connections on {self.port}")
+                time.sleep(0.05)
+
+    def cpu_s(self):
+        return proc_cpu_s(self.proc.pid)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def s3fs(endpoint, secret):
+    import pyarrow.fs as pafs
+
+    return pafs.S3FileSystem(
+        access_key=ACCESS_KEY, secret_key=secret, region=REGION,
+        endpoint_override=endpoint.removeprefix("http://"), scheme="http",
+    )
+
+
+def verify(fs, job, keys, expected_rows):
+    """Reads every output back from S3: object sizes, row counts, column counts."""
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    fmt = FORMAT[job]
+    total_bytes, rows, problems = 0, 0, []
+    if not keys:
+        problems.append("no output object")
+    for key in keys:
+        path = f"{BUCKET}/{key}"
+        info = fs.get_file_info(path)
+        if info.type != pafs.FileType.File:
+            problems.append(f"missing object {key}")
+            continue
+        total_bytes += info.size
+        if fmt == "parquet":
+            meta = pq.read_metadata(path, filesystem=fs)
+            rows += meta.num_rows
+            if meta.num_columns != COLUMNS:
+                problems.append(f"{key}: {meta.num_columns} columns")
+            continue
+        # csv / ndjson: count lines (the generated table has no newlines inside values)
+        lines, first, last = 0, b"", b"\n"
+        with fs.open_input_stream(path) as stream:
+            while True:
+                chunk = stream.read(16 * MIB)
+                if not chunk:
+                    break
+                if len(first) < 64 * 1024:
+                    first += chunk[: 64 * 1024]
+                lines += chunk.count(b"\n")
+                last = chunk[-1:]
+        if last != b"\n":
+            lines += 1  # unterminated last line
+        head = first.split(b"\n", 1)[0].decode("utf-8", "replace")
+        if fmt == "csv":
+            rows += max(lines - 1, 0)  # header
+            if len(head.split(",")) != COLUMNS:
+                problems.append(f"{key}: header has {len(head.split(','))} fields")
+        else:
+            rows += lines
+            if expected_rows:
+                try:
+                    obj = json.loads(head)
+                    if not isinstance(obj, dict) or len(obj) != COLUMNS:
+                        problems.append(f"{key}: first line is not a {COLUMNS}-key object")
+                except ValueError:
+                    problems.append(f"{key}: first line is not JSON")
+    if rows != expected_rows:
+        problems.append(f"{rows} rows, expected {expected_rows}")
+    return total_bytes, rows, problems
+
+
+def delete_outputs(fs, keys):
+    for key in keys:
+        try:
+            fs.delete_file(f"{BUCKET}/{key}")
+        except OSError as e:
+            log(f"warning: could not delete {key}: {e}")
+
+
+def tool_versions(binary):
+    import importlib.metadata as md
+
+    def v(dist):
+        try:
+            return md.version(dist)
+        except md.PackageNotFoundError:
+            return None
+
+    wharf = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+    return {
+        "wharf": wharf,
+        "wharf_binary": binary,
+        "python": platform.python_version(),
+        "polars": v("polars"),
+        "polars-runtime-32": v("polars-runtime-32"),
+        "pyarrow": v("pyarrow"),
+        "duckdb": v("duckdb"),
+        "duckdb-ext-httpfs": v("duckdb-ext-httpfs"),
+    }
+
+
+def machine_info():
+    cpu_model, mem_total = None, None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu_model = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem_total = int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "mem_total_mib": mem_total,
+        "kernel": platform.release(),
+    }
+
+
+def fmt_load(load):
+    return " ".join(f"{x:.2f}" for x in load)
+
+
+def ratio_str(r):
+    return "-" if r is None else f"{r:.2f}x"
+
+
+def representative(runs):
+    """Of the repeats of one (rows, job, tool), the ok run with the median wall time."""
+    ok = [r for r in runs if r["ok"]]
+    if not ok:
+        return runs[-1]
+    ok.sort(key=lambda r: r["wall_s"])
+    return ok[(len(ok) - 1) // 2]
+
+
+def summarise(runs, rows_list, jobs, tools):
+    summary = []
+    for n in rows_list:
+        for job in jobs:
+            by_tool = {}
+            for tool in tools:
+                rs = [r for r in runs if r["rows"] == n and r["job"] == job and r["tool"] == tool]
+                if rs:
+                    by_tool[tool] = representative(rs)
+            w = by_tool.get("wharf")
+            for tool, r in by_tool.items():
+                row = {k: r.get(k) for k in (
+                    "rows", "job", "tool", "ok", "wall_s", "work_s", "cpu_s", "peak_rss_mib",
+                    "server_cpu_s", "out_bytes", "out_rows", "expected_rows", "problems", "api")}
+                row["repeats"] = len([x for x in runs if x["rows"] == n and x["job"] == job and x["tool"] == tool])
+                row["wall_s_all"] = [x["wall_s"] for x in runs
+                                     if x["rows"] == n and x["job"] == job and x["tool"] == tool]
+                row["wharf_over_peer"] = (
+                    w["wall_s"] / r["wall_s"]
+                    if tool != "wharf" and w and w["ok"] and r["ok"] and r["wall_s"] > 0 else None
+                )
+                summary.append(row)
+    return summary
+
+
+def targets(summary, rows_list, jobs):
+    out = []
+
+    def get(n, job, tool):
+        for s in summary:
+            if s["rows"] == n and s["job"] == job and s["tool"] == tool:
+                return s
+        return None
+
+    for n in rows_list:
+        for job in ("parquet", "csv", "ndjson"):
+            if job not in jobs:
+                continue
+            limit = TIME_TARGET[job]
+            w, p = get(n, job, "wharf"), get(n, job, "polars")
+            t = {"rows": n, "target": f"time {JOB_LABEL[job]}", "limit": f"wharf wall <= {limit}x polars"}
+            if not w or not w["ok"]:
+                t.update(status="MISS", value=None, note="wharf run failed or output wrong")
+            elif not p or not p["ok"]:
+                t.update(status="n/a", value=None, note="no valid polars run")
+            else:
+                r = w["wall_s"] / p["wall_s"]
+                t.update(status="PASS" if r <= limit else "MISS", value=r,
+                         note=f"wharf {w['wall_s']:.2f} s, polars {p['wall_s']:.2f} s")
+            out.append(t)
+        for job in jobs:
+            w = get(n, job, "wharf")
+            if not w:
+                continue
+            t = {"rows": n, "target": f"peak RSS {JOB_LABEL[job]}", "limit": f"< {RSS_LIMIT_MIB:.0f} MiB"}
+            if not w["ok"]:
+                t.update(status="MISS", value=None, note="wharf run failed or output wrong")
+            else:
+                t.update(status="PASS" if w["peak_rss_mib"] < RSS_LIMIT_MIB else "MISS",
+                         value=w["peak_rss_mib"], note=f"{w['peak_rss_mib']:.1f} MiB")
+            out.append(t)
+    if len(rows_list) >= 2:
+        lo, hi = min(rows_list), max(rows_list)
+        for job in jobs:
+            a, b = get(lo, job, "wharf"), get(hi, job, "wharf")
+            if not a or not b:
+                continue
+            t = {"rows": f"{lo}->{hi}", "target": f"RSS growth {JOB_LABEL[job]}",
+                 "limit": f"RSS({hi})/RSS({lo}) <= {RSS_GROWTH_LIMIT}"}
+            if not (a["ok"] and b["ok"]):
+                t.update(status="MISS", value=None, note="wharf run failed or output wrong")
+            else:
+                g = b["peak_rss_mib"] / a["peak_rss_mib"]
+                t.update(status="PASS" if g <= RSS_GROWTH_LIMIT else "MISS", value=g,
+                         note=f"{a['peak_rss_mib']:.1f} -> {b['peak_rss_mib']:.1f} MiB")
+            out.append(t)
+    return out
+
+
+def print_report(res):
+    m, v = res["machine"], res["versions"]
+    print()
+    print(f"wharf export benchmark  {res['started_at']}")
+    print(f"machine: {m['nproc']} cores usable ({m['cpu_model']}), "
+          f"{(m['mem_total_mib'] or 0) / 1024:.1f} GiB RAM, Linux {m['kernel']}")
+    print(f"load average (1/5/15 min): start {fmt_load(m['loadavg_start'])}, end {fmt_load(m['loadavg_end'])}")
+    print("versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if k != "wharf_binary"))
+    print(f"wharf binary: {v['wharf_binary']}")
+    print(f"peak RSS as measured for /bin/true (the method's floor): {m.get('rusage_floor_mib', 0):.1f} MiB")
+    s = res["settings"]
+    print(f"threads: {s['threads_note']}")
+    print(f"parquet: zstd level {ZSTD_LEVEL} for every tool; repeats per job: {s['repeat']} "
+          f"(table shows the median-wall run)")
+    print("how each tool writes to S3:")
+    print(f"  wharf    {API['wharf']}")
+    print(f"  polars   {API['polars'].format(filter='[.filter(..)]', fmt='parquet|csv|ndjson')}")
+    for job in res["jobs"]:
+        print(f"  pyarrow  {JOB_LABEL[job]}: {API['pyarrow'][job]}")
+    print(f"  duckdb   {API['duckdb'].format(where=' [WHERE ..]')}")
+    for n in res["rows"]:
+        src = res["sources"].get(str(n), {})
+        print()
+        print(f"== {n:,} rows (source {src.get('bytes', 0) / MIB:.1f} MiB parquet; "
+              f"filtered job selects {src.get('filtered_rows', 0):,} rows) ==")
+        hdr = (f"{'job':<13}{'tool':<9}{'wall s':>8}{'work s':>8}{'CPU s':>8}{'RSS MiB':>9}"
+               f"{'srv CPU':>9}{'out MiB':>9}{'rows':>11}  {'check':<6}{'wharf/peer':>11}")
+        print(hdr)
+        print("-" * len(hdr))
+        for r in res["summary"]:
+            if r["rows"] != n:
+                continue
+            check = "ok" if r["ok"] else "FAIL"
+            print(f"{JOB_LABEL[r['job']]:<13}{r['tool']:<9}{r['wall_s']:>8.2f}"
+                  f"{(r['work_s'] if r['work_s'] is not None else float('nan')):>8.2f}"
+                  f"{r['cpu_s']:>8.2f}{r['peak_rss_mib']:>9.1f}{r['server_cpu_s']:>9.2f}"
+                  f"{(r['out_bytes'] or 0) / MIB:>9.1f}{(r['out_rows'] if r['out_rows'] is not None else -1):>11}"
+                  f"  {check:<6}{ratio_str(r['wharf_over_peer']) if r['tool'] != 'wharf' else '':>11}")
+            if not r["ok"]:
+                print(f"{'':<13}  problems: {'; '.join(r['problems'])}")
+    print()
+    print("wall s: process wall time (includes interpreter start and imports for the peers);")
+    print("work s: time inside the process after imports (wharf: its run's duration_ms);")
+    print("CPU s: user+system of the process; RSS: its peak; srv CPU: the S3 server's CPU during the run.")
+    print()
+    print("Targets")
+    for t in res["targets"]:
+        val = t["value"]
+        shown = "-" if val is None else (f"{val:.2f}x" if "time" in t["target"] or "growth" in t["target"]
+                                         else f"{val:.1f} MiB")
+        print(f"  {t['status']:<5} {str(t['rows']):<20} {t['target']:<25} {shown:>10}  "
+              f"({t['limit']}; {t['note']})")
+    print()
+    print(f"results: {res['out_path']}")
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        prog="scripts/bench",
+        description="Benchmark wharf's exports against polars, pyarrow and duckdb on a local S3 endpoint.",
+    )
+    ap.add_argument("--binary", help="wharf binary (scripts/bench builds one when omitted)")
+    ap.add_argument("--rows", type=parse_rows, default=[1_000_000, 10_000_000],
+                    help="comma-separated row counts, e.g. 1000000,10000000 or 1M,10M (default both)")
+    ap.add_argument("--jobs", type=parse_list(JOBS), default=list(JOBS),
+                    help=f"comma-separated subset of {','.join(JOBS)} (default all)")
+    ap.add_argument("--tools", type=parse_list(TOOLS), default=list(TOOLS),
+                    help=f"comma-separated subset of {','.join(TOOLS)} (default all)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per job and tool; the table shows the median-wall run (lower middle for even counts)")
+    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                    help="threads for polars and duckdb (default: usable cores)")
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds before one export is killed")
+    ap.add_argument("--out", default="bench-results.json", help="JSON results file (default ./bench-results.json)")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir and every output (GBs at 10M rows)")
+    ap.add_argument("--peer", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.peer:
+        peer_main(args.peer)
+        return 0
+    if not args.binary:
+        ap.error("--binary is required (scripts/bench passes it)")
+    binary = os.path.abspath(args.binary)
+    if args.repeat < 1:
+        ap.error("--repeat must be at least 1")
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    launcher = Launcher()  # first, while this process is still small (see LAUNCHER)
+    machine = machine_info()
+    machine["loadavg_start"] = list(os.getloadavg())
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if machine["loadavg_start"][0] > 0.5:
+        log(f"note: 1-minute load average is {machine['loadavg_start'][0]:.2f}; timings may be noisy")
+
+    secret = secrets.token_hex(20)
+    env = dict(os.environ)
+    env[SECRET_ENV] = secret
+    env["POLARS_MAX_THREADS"] = str(args.threads)
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    env.pop("WHARF_ALLOW_PRIVATE_ENDPOINTS", None)
+
+    tmp = tempfile.mkdtemp(prefix="wharf-bench-")
+    log(f"bench: working in {tmp}")
+    env["WHARF_HOME"] = os.path.join(tmp, "wharf-home")
+    logs = os.path.join(tmp, "logs")
+    os.makedirs(logs)
+    server = None
+    runs, sources = [], {}
+    out_path = os.path.abspath(args.out)
+    try:
+        import pyarrow.dataset as ds
+        import pyarrow.parquet as pq
+
+        versions = tool_versions(binary)
+        floor = measure(launcher, ["/bin/true"], env, tmp, 60, os.path.join(logs, "true"))
+        machine["rusage_floor_mib"] = floor["peak_rss_mib"]
+        server = S3Server(binary, os.path.join(tmp, "s3"), env, os.path.join(logs, "local-s3.log"))
+        log(f"bench: local S3 endpoint {server.endpoint} (bucket {BUCKET})")
+        fs = s3fs(server.endpoint, secret)
+        w = [binary, "--allow-private-endpoints"]
+        run_checked(w + ["destination", "add", "s3", "bench", "--bucket", BUCKET, "--region", REGION,
+                         "--auth", "access-key", "--access-key-id", ACCESS_KEY,
+                         "--secret-access-key-env", SECRET_ENV, "--endpoint", server.endpoint,
+                         "--checksum", "crc32c"], env, "wharf destination add")
+
+        for n in args.rows:
+            src_dir = os.path.join(tmp, f"rows_{n}")
+            os.makedirs(src_dir)
+            src = os.path.join(src_dir, "customers.parquet")
+            log(f"bench: generating {n:,} customers")
+            t0 = time.monotonic()
+            run_checked([binary, "sample", "customers", "--rows", str(n), "--out", src], env, "wharf sample")
+            gen_s = time.monotonic() - t0
+            if pq.read_metadata(src).num_rows != n:
+                raise BenchError(f"{src} does not have {n} rows")
+            filtered_rows = ds.dataset(src, format="parquet").count_rows(
+                filter=(ds.field("segment") == "churn_risk") & ds.field("is_subscribed"))
+            sources[str(n)] = {"bytes": os.path.getsize(src), "generate_s": gen_s,
+                               "filtered_rows": filtered_rows}
+            with open(src, "rb") as f:  # warm the page cache for every tool alike
+                while f.read(16 * MIB):
+                    pass
+
+            if "wharf" in args.tools:
+                run_checked(w + ["source", "add", "local", f"src_{n}", "--path", src_dir], env, "wharf source add")
+                run_checked(w + ["model", "add", f"all_{n}", "--source", f"src_{n}",
+                                 "--sql", "SELECT * FROM customers", "--primary-key", "id"], env, "wharf model add")
+                if "filtered" in args.jobs:
+                    run_checked(w + ["model", "add", f"filtered_{n}", "--source", f"src_{n}",
+                                     "--sql", f"SELECT * FROM customers WHERE {FILTER_SQL}",
+                                     "--primary-key", "id"], env, "wharf model add")
+                for job in args.jobs:
+                    model = f"filtered_{n}" if job == "filtered" else f"all_{n}"
+                    run_checked(w + ["sync", "add", f"{job}_{n}", "--model", model,
+                                     "--destination", "bench", "--format", FORMAT[job]], env, "wharf sync add")
+
+            for job in args.jobs:
+                expected = filtered_rows if job == "filtered" else n
+                for rep in range(args.repeat):
+                    for tool in args.tools:
+                        label = f"{n}-{job}-{tool}-{rep}"
+                        if tool == "wharf":
+                            argv = w + ["--json", "sync", "run", f"{job}_{n}"]
+                            api = API["wharf"]
+                        else:
+                            key = f"{tool}/{n}/{job}-{rep}.{FORMAT[job]}"
+                            spec = {"tool": tool, "job": job, "src": src, "key": key,
+                                    "endpoint": server.endpoint, "threads": args.threads}
+                            argv = [sys.executable, os.path.abspath(__file__), "--peer", json.dumps(spec)]
+                            api = API[tool][job] if tool == "pyarrow" else API[tool].format(
+                                filter=".filter(..)" if job == "filtered" else "",
+                                fmt=FORMAT[job],
+                                where=" WHERE .." if job == "filtered" else "")
+                        log(f"bench: {n:,} rows  {JOB_LABEL[job]:<12} {tool:<8} (run {rep + 1}/{args.repeat})")
+                        os.sync()
+                        srv0 = server.cpu_s()
+                        m = measure(launcher, argv, env, tmp, args.timeout, os.path.join(logs, label))
+                        srv = server.cpu_s() - srv0
+                        run = {"rows": n, "job": job, "tool": tool, "repeat": rep, "api": api,
+                               "exit": m["exit"], "timed_out": m["timed_out"], "wall_s": m["wall_s"],
+                               "cpu_s": m["cpu_s"], "user_s": m["user_s"], "sys_s": m["sys_s"],
+                               "peak_rss_mib": m["peak_rss_mib"], "server_cpu_s": srv,
+                               "expected_rows": expected, "work_s": None, "keys": [],
+                               "reported_rows": None, "reported_bytes": None, "problems": []}
+                        if m["exit"] != 0 and tool == "wharf":
+                            try:
+                                run["problems"].append(f"wharf: {json.loads(m['stdout']).get('error')}")
+                            except ValueError:
+                                pass
+                        if m["exit"] != 0:
+                            run["problems"].append(
+                                f"exit {m['exit']}{' (timeout)' if m['timed_out'] else ''}: "
+                                + (m["stderr"].strip().splitlines() or ["(no stderr)"])[-1][:300])
+                        else:
+                            try:
+                                reply = json.loads(m["stdout"].strip().splitlines()[-1] if tool != "wharf"
+                                                   else m["stdout"])
+                                if tool == "wharf":
+                                    run["keys"] = [f["key"] for f in reply.get("files", [])]
+                                    run["work_s"] = (reply.get("duration_ms") or 0) / 1000.0
+                                    run["reported_rows"] = reply.get("rows")
+                                    run["reported_bytes"] = reply.get("bytes")
+                                    if reply.get("status") != "succeeded":
+                                        run["problems"].append(f"status {reply.get('status')}: {reply.get('error')}")
+                                else:
+                                    run["keys"] = reply["keys"]
+                                    run["work_s"] = reply["work_s"]
+                            except (ValueError, IndexError, KeyError) as e:
+                                run["problems"].append(f"unreadable output ({e}): {m['stdout'][:300]!r}")
+                        if run["keys"] or m["exit"] == 0:
+                            try:
+                                size, rows, problems = verify(fs, job, run["keys"], expected)
+                                run["out_bytes"], run["out_rows"] = size, rows
+                                run["problems"] += problems
+                                if run["reported_rows"] is not None and run["reported_rows"] != rows:
+                                    run["problems"].append(f"reported {run['reported_rows']} rows, read back {rows}")
+                                if run["reported_bytes"] is not None and run["reported_bytes"] != size:
+                                    run["problems"].append(f"reported {run['reported_bytes']} bytes, stored {size}")
+                            except OSError as e:
+                                run["problems"].append(f"read-back failed: {e}")
+                            if not args.keep:
+                                delete_outputs(fs, run["keys"])
+                        run.setdefault("out_bytes", None)
+                        run.setdefault("out_rows", None)
+                        run["ok"] = not run["problems"]
+                        if not run["ok"]:
+                            log(f"bench:   FAILED: {'; '.join(run['problems'])} (logs: {logs}/{label}.*)")
+                        else:
+                            log(f"bench:   {m['wall_s']:.2f} s wall, {m['cpu_s']:.2f} s CPU, "
+                                f"{m['peak_rss_mib']:.0f} MiB peak RSS, {run['out_rows']:,} rows")
+                        runs.append(run)
+            if not args.keep:
+                shutil.rmtree(src_dir, ignore_errors=True)
+    except BenchError as e:
+        log(f"bench: error: {e}")
+        return 2
+    finally:
+        launcher.stop()
+        if server:
+            server.stop()
+        if args.keep:
+            log(f"bench: kept {tmp}")
+        elif any(not r["ok"] for r in runs):
+            for entry in os.listdir(tmp):  # keep the logs of the failed runs
+                if entry != "logs":
+                    path = os.path.join(tmp, entry)
+                    shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+            log(f"bench: some runs failed; their logs are in {logs}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    machine["loadavg_end"] = list(os.getloadavg())
+    summary = summarise(runs, args.rows, args.jobs, args.tools)
+    res = {
+        "started_at": started,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine,
+        "versions": versions,
+        "rows": args.rows,
+        "jobs": args.jobs,
+        "tools": args.tools,
+        "settings": {
+            "threads": args.threads,
+            "threads_note": (f"POLARS_MAX_THREADS={args.threads}, duckdb SET threads={args.threads}, "
+                             "pyarrow default (cpu_count = usable cores), wharf: its own "
+                             "(2 tokio workers, DataFusion partitions = cores)"),
+            "repeat": args.repeat,
+            "zstd_level": ZSTD_LEVEL,
+            "pyarrow_row_group_rows": PYARROW_ROW_GROUP,
+            "filter": FILTER_SQL,
+            "s3": "wharf local-s3 on 127.0.0.1 (one server for every tool), path-style, http",
+            "wharf_checksum": "crc32c",
+        },
+        "apis": API,
+        "sources": sources,
+        "runs": runs,
+        "summary": summary,
+        "targets": targets(summary, args.rows, args.jobs) if "wharf" in args.tools else [],
+        "out_path": out_path,
+    }
+    with open(out_path, "w") as f:
+        json.dump(res, f, indent=2)
+        f.write("\n")
+    print_report(res)
+    return 0 if all(r["ok"] for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
