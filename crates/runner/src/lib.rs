@@ -26,6 +26,9 @@ pub use wharf_engine::{EngineError, Preview, TableInfo};
 use wharf_engine::{EngineSettings, LocalWarehouse};
 use wharf_store::{DestinationRecord, ModelRecord, RunStatus, Store, StoreError, SyncRecord};
 
+/// Attempts per S3 request during a run (the SDK's backoff with full jitter between them).
+pub const RUN_MAX_ATTEMPTS: u32 = 5;
+
 /// What a run needs from its environment.
 #[derive(Debug, Clone)]
 pub struct RunnerSettings {
@@ -38,7 +41,9 @@ pub struct RunnerSettings {
 }
 
 impl RunnerSettings {
-    pub fn new(home: &std::path::Path, client: ClientSettings) -> Self {
+    pub fn new(home: &std::path::Path, mut client: ClientSettings) -> Self {
+        // An export is long and each part is worth retrying more than a one-off call.
+        client.max_attempts = client.max_attempts.max(RUN_MAX_ATTEMPTS);
         Self {
             client,
             upload: UploadSettings::default(),

@@ -42,10 +42,8 @@ pub async fn plan(
     let ext = s.file.extension();
     let now = OffsetDateTime::now_utc();
     let prefix = &ctx.destination.destination.prefix;
-    let mut keys = Vec::new();
-    for part in 0..files.min(1000) {
-        let key = ctx
-            .template
+    let render = |part: u64| {
+        ctx.template
             .render(
                 prefix,
                 &KeyValues {
@@ -57,16 +55,21 @@ pub async fn plan(
                     ext: &ext,
                 },
             )
-            .map_err(|e| RunnerError::Invalid(e.to_string()))?;
-        keys.push(key);
-    }
-    let manifest = (s.manifest || (s.on_empty == OnEmpty::ManifestOnly && rows == 0)).then(|| {
-        let first = keys.first().cloned().unwrap_or_default();
-        match first.rsplit_once('/') {
+            .map_err(|e| RunnerError::Invalid(e.to_string()))
+    };
+    let keys = (0..files.min(1000))
+        .map(render)
+        .collect::<Result<Vec<_>, _>>()?;
+    let manifest = if s.manifest || (s.on_empty == OnEmpty::ManifestOnly && rows == 0) {
+        // Next to the first file, as a run writes it.
+        let first = render(0)?;
+        Some(match first.rsplit_once('/') {
             Some((folder, _)) => format!("{folder}/_manifest.json"),
             None => "_manifest.json".into(),
-        }
-    });
+        })
+    } else {
+        None
+    };
     Ok(PlanReport {
         sync: ctx.sync.name.clone(),
         rows,

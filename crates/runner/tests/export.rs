@@ -103,9 +103,9 @@ async fn every_format_reads_back_as_the_source_rows() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn empty_results_keep_their_shape_or_follow_the_policy() {
+async fn zero_and_one_row_results_keep_their_shape_or_follow_the_policy() {
     let fx = Fixture::start().await;
-    write_people(fx.warehouse.path(), 10);
+    let expected = write_people(fx.warehouse.path(), 10);
     fx.model("nobody", "SELECT * FROM people WHERE id < 0")
         .await;
     for format in ["parquet", "csv", "ndjson", "json", "xml", "avro"] {
@@ -120,6 +120,20 @@ async fn empty_results_keep_their_shape_or_follow_the_policy() {
         spec["xml"] = json!({"root": "rows", "row": "row"});
         check_export(&spec);
     }
+    // One row, in every format.
+    fx.model("one", "SELECT * FROM people WHERE id = 4").await;
+    for format in ["parquet", "csv", "ndjson", "json", "xml", "avro"] {
+        let sync = format!("one-{format}");
+        fx.sync(&sync, "one", settings(format)).await;
+        let outcome = fx.run(&sync).await;
+        assert_eq!((outcome.rows, outcome.files.len()), (1, 1), "{format}");
+        let mut spec = fx.spec(format, "none", &keys(&outcome), &expected[3..4]);
+        spec["csv"] =
+            json!({"delimiter": ",", "quote": "\"", "header": true, "null": "", "bom": false});
+        spec["xml"] = json!({"root": "rows", "row": "row"});
+        check_export(&spec);
+    }
+
     let skip = wharf_domain::SyncSettings {
         on_empty: OnEmpty::Skip,
         ..settings("csv")
