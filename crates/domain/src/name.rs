@@ -45,6 +45,23 @@ impl fmt::Display for Name {
     }
 }
 
+/// Makes names distinct in order: a name seen before gets `_2`, `_3`... (`a`, `a`, `a_2` become
+/// `a`, `a_2`, `a_2_2`), so every column keeps its own field when names are rewritten for a
+/// format with stricter rules.
+pub fn make_unique(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for base in names {
+        let mut name = base.clone();
+        let mut n = 2;
+        while out.contains(&name) {
+            name = format!("{base}_{n}");
+            n += 1;
+        }
+        out.push(name);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,18 +42,7 @@ pub fn to_xml_name(column: &str) -> String {
 /// Element names for a row's columns: [`to_xml_name`] each, then `_2`, `_3`... added to names
 /// that would repeat (`a b` and `a_b` both become `a_b`), so every column keeps its own element.
 pub fn xml_names<'a>(columns: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for column in columns {
-        let base = to_xml_name(column);
-        let mut name = base.clone();
-        let mut n = 2;
-        while out.contains(&name) {
-            name = format!("{base}_{n}");
-            n += 1;
-        }
-        out.push(name);
-    }
-    out
+    crate::name::make_unique(columns.into_iter().map(to_xml_name))
 }
 
 #[cfg(test)]

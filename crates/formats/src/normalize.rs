@@ -83,8 +83,7 @@ pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, A
 
 /// Avro names: `[A-Za-z_][A-Za-z0-9_]*`, other characters as `_`, made unique with `_2`, `_3`...
 pub fn avro_names<'a>(columns: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for column in columns {
+    wharf_domain::name::make_unique(columns.into_iter().map(|column| {
         let mut base: String = column
             .chars()
             .map(|c| {
@@ -98,15 +97,8 @@ pub fn avro_names<'a>(columns: impl IntoIterator<Item = &'a str>) -> Vec<String>
         if !base.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
             base.insert(0, '_');
         }
-        let mut name = base.clone();
-        let mut n = 2;
-        while out.contains(&name) {
-            name = format!("{base}_{n}");
-            n += 1;
-        }
-        out.push(name);
-    }
-    out
+        base
+    }))
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ pub async fn run(context: &Context, command: ModelCommand) -> Result<(), CliErro
                     model.columns.len(),
                     model.primary_key
                 );
-                print_columns(&model);
+                print_columns(&model.columns);
             }
         }
         ModelCommand::List => {
@@ -80,7 +80,7 @@ pub async fn run(context: &Context, command: ModelCommand) -> Result<(), CliErro
                 println!("source      {}", model.source.name);
                 println!("primary key {}", model.primary_key);
                 println!("sql         {}", model.sql);
-                print_columns(&model);
+                print_columns(&model.columns);
             }
         }
         ModelCommand::Preview { name, limit } => {
@@ -95,18 +95,7 @@ pub async fn run(context: &Context, command: ModelCommand) -> Result<(), CliErro
             if context.json {
                 output::json(&preview.rows);
             } else {
-                let schema: Vec<Vec<String>> = preview
-                    .columns
-                    .iter()
-                    .map(|c| {
-                        vec![
-                            c.name.clone(),
-                            c.data_type.clone(),
-                            if c.nullable { "yes" } else { "no" }.into(),
-                        ]
-                    })
-                    .collect();
-                output::table(&["COLUMN", "TYPE", "NULLABLE"], &schema);
+                print_columns(&preview.columns);
                 println!();
                 let headers: Vec<&str> = preview.columns.iter().map(|c| c.name.as_str()).collect();
                 let rows: Vec<Vec<String>> = preview
@@ -122,9 +111,8 @@ pub async fn run(context: &Context, command: ModelCommand) -> Result<(), CliErro
     Ok(())
 }
 
-fn print_columns(model: &ModelRecord) {
-    let rows: Vec<Vec<String>> = model
-        .columns
+fn print_columns(columns: &[wharf_domain::ColumnInfo]) {
+    let rows: Vec<Vec<String>> = columns
         .iter()
         .map(|c| {
             vec![
