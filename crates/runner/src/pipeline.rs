@@ -145,7 +145,9 @@ impl Projection {
     }
 }
 
-type Batch = Result<RecordBatch, RunFailure>;
+/// What the query reader sends: a batch, the end (`Ok(None)`), or why it stopped. A channel that
+/// closes without the end marker means the reader died, never a complete result.
+type Batch = Result<Option<RecordBatch>, RunFailure>;
 
 /// Streams the query into files. Returns the files written and the schema they were written
 /// with; on failure, the files completed before it.
@@ -196,13 +198,16 @@ async fn read_query(
     mut cancel: watch::Receiver<bool>,
 ) {
     loop {
-        let item = tokio::select! {
-            _ = cancel.wait_for(|c| *c) => Some(Err(cancelled())),
-            item = stream.next() => item.map(|r| r.map_err(|e| failure(e.code(), e))),
+        let item: Batch = tokio::select! {
+            _ = cancel.wait_for(|c| *c) => Err(cancelled()),
+            item = stream.next() => match item {
+                Some(Ok(batch)) => Ok(Some(batch)),
+                Some(Err(e)) => Err(failure(e.code(), e)),
+                None => Ok(None),
+            },
         };
-        let Some(item) = item else { return };
-        let stop = item.is_err();
-        if tx.send(item).await.is_err() || stop {
+        let last = !matches!(item, Ok(Some(_)));
+        if tx.send(item).await.is_err() || last {
             return;
         }
     }
@@ -242,10 +247,15 @@ impl FileLoop<'_> {
     ) -> Result<(), RunFailure> {
         let settings = &self.job.settings;
         let mut total_rows = 0u64;
-        while let Some(item) = rx.blocking_recv() {
-            let batch = match item {
-                Ok(batch) => projection.apply(&batch),
-                Err(f) => Err(f),
+        loop {
+            let batch = match rx.blocking_recv() {
+                Some(Ok(Some(batch))) => projection.apply(&batch),
+                Some(Ok(None)) => break,
+                Some(Err(f)) => Err(f),
+                None => Err(failure(
+                    "internal",
+                    "the query reader stopped before the end of the result",
+                )),
             };
             let batch = match batch {
                 Ok(batch) => batch,
