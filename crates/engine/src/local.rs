@@ -206,6 +206,9 @@ impl LocalWarehouse {
             .with_batch_size(settings.batch_size.max(1));
         let options = config.options_mut();
         options.sql_parser.collect_spans = true;
+        // A sort sets this much aside to merge its spill files; DataFusion's 10 MiB default
+        // fails outright under small limits, so take a share of the limit instead.
+        options.execution.sort_spill_reservation_bytes = (settings.memory_limit / 8).min(10 << 20);
         // Plain strings: every writer and reader handles them; view types would be cast later.
         options.execution.parquet.schema_force_view_types = false;
         options.sql_parser.map_string_types_to_utf8view = false;
@@ -412,6 +415,45 @@ mod tests {
             .await
             .expect_err("no key");
         assert!(err.to_string().contains("its columns are: key"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_sort_larger_than_the_memory_limit_spills_instead_of_failing() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(dir.path().join("wide.csv")).expect("create"),
+        );
+        writeln!(f, "id,text").expect("write");
+        for i in 0..200_000u64 {
+            writeln!(f, "{},{}", (i * 7919) % 200_000, "x".repeat(40)).expect("write");
+        }
+        drop(f);
+        let mut settings = EngineSettings::new(dir.path().join(".spill"));
+        settings.memory_limit = 4 * 1024 * 1024;
+        settings.target_partitions = 1;
+        let w = LocalWarehouse::open(dir.path(), &settings)
+            .await
+            .expect("opens");
+        let mut stream = w
+            .query("SELECT id, text FROM wide ORDER BY text, id")
+            .await
+            .expect("query");
+        let (mut rows, mut last) = (0, -1i64);
+        while let Some(batch) = stream.next().await {
+            let batch = batch.expect("a spilling sort, not an out-of-memory error");
+            let ids = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .expect("ids");
+            for id in ids.values() {
+                assert!(*id > last, "sorted");
+                last = *id;
+            }
+            rows += batch.num_rows();
+        }
+        assert_eq!(rows, 200_000);
     }
 
     #[tokio::test]
