@@ -2,7 +2,8 @@
 //!
 //! This crate owns: destinations and their parts (bucket names, regions, role ARNs, key prefixes,
 //! KMS key ids, S3-compatible endpoints, External IDs), syncs (file formats and their options,
-//! column mappings, object key templates), the `Secret` wrapper, and the IAM policy
+//! column mappings, object key templates), segment filter trees (shape and limits), the `Secret`
+//! wrapper, and the IAM policy
 //! documents wharf asks users to install. Every constructor validates, so a value of these types
 //! is trusted by every other crate; the error says which field, which value and what rule.
 //!
@@ -29,6 +30,7 @@ pub mod policy;
 pub mod prefix;
 pub mod region;
 pub mod secret;
+pub mod segment;
 pub mod sync;
 pub mod xml_name;
 

@@ -1,0 +1,614 @@
+//! Segment filters: the no-code condition trees users build over a model, parsed from JSON with
+//! errors that name the node (`and[2].or[0]`) and limits on depth and size.
+//!
+//! This module checks shape only (operators, value kinds, limits). Whether a column exists and
+//! whether an operator suits its type needs the model's schema and is checked where the tree is
+//! compiled to SQL.
+
+use crate::error::InvalidValue;
+use serde_json::{Map, Value};
+
+/// Deepest nesting of `and`/`or`/`not`/`related` a filter may have.
+pub const MAX_DEPTH: usize = 32;
+/// Most nodes (conditions and groups) a filter may have.
+pub const MAX_NODES: usize = 1_000;
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+    NotIn,
+    Between,
+    Contains,
+    StartsWith,
+    EndsWith,
+    IsNull,
+    IsNotNull,
+    WithinLast,
+}
+
+impl Op {
+    const ALL: [(Op, &'static str); 15] = [
+        (Op::Eq, "="),
+        (Op::Ne, "!="),
+        (Op::Lt, "<"),
+        (Op::Le, "<="),
+        (Op::Gt, ">"),
+        (Op::Ge, ">="),
+        (Op::In, "in"),
+        (Op::NotIn, "not_in"),
+        (Op::Between, "between"),
+        (Op::Contains, "contains"),
+        (Op::StartsWith, "starts_with"),
+        (Op::EndsWith, "ends_with"),
+        (Op::IsNull, "is_null"),
+        (Op::IsNotNull, "is_not_null"),
+        (Op::WithinLast, "within_last"),
+    ];
+
+    pub fn parse(text: &str) -> Option<Op> {
+        Self::ALL
+            .iter()
+            .find(|(_, t)| *t == text)
+            .map(|(op, _)| *op)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(op, _)| *op == self)
+            .map_or("?", |(_, t)| t)
+    }
+
+    fn names() -> String {
+        Self::ALL
+            .iter()
+            .map(|(_, t)| *t)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Comparisons allowed on an aggregate (a number or a time compared with one value).
+    fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge | Op::Between
+        )
+    }
+}
+
+/// A JSON scalar given as a condition's value. Dates and timestamps arrive as strings and are
+/// cast to the column's type when compiled.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+/// What a condition compares with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    /// `is_null`, `is_not_null`.
+    None,
+    One(Scalar),
+    /// `in`, `not_in`: at least one value.
+    List(Vec<Scalar>),
+    /// `between`: inclusive bounds.
+    Range(Scalar, Scalar),
+    /// `within_last`: a duration back from the run's `as_of`.
+    Within {
+        hours: i64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateFn {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aggregate {
+    pub function: AggregateFn,
+    /// `None` for `count`.
+    pub column: Option<String>,
+    pub op: Op,
+    pub operand: Operand,
+}
+
+/// A node of a segment filter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    Not(Box<Filter>),
+    Condition {
+        column: String,
+        op: Op,
+        operand: Operand,
+    },
+    Related {
+        model: String,
+        /// `(local column, related column)` pairs.
+        on: Vec<(String, String)>,
+        filter: Option<Box<Filter>>,
+        aggregate: Option<Aggregate>,
+    },
+}
+
+/// Parses a filter tree. Errors name the node's path (`and[2].or[0]`), the rule broken and what
+/// is allowed.
+pub fn parse(value: &Value) -> Result<Filter, InvalidValue> {
+    let mut parser = Parser { nodes: 0 };
+    parser.node(value, "filter", 1)
+}
+
+struct Parser {
+    nodes: usize,
+}
+
+fn fail(path: &str, value: &Value, reason: impl Into<String>) -> InvalidValue {
+    let mut e = InvalidValue::new("filter", value.to_string(), reason.into());
+    e.reason = format!("at {path}: {}", e.reason);
+    e
+}
+
+fn object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>, InvalidValue> {
+    value.as_object().ok_or_else(|| {
+        fail(
+            path,
+            value,
+            "a node is an object: {\"and\": [...]}, {\"or\": [...]}, {\"not\": ...}, {\"column\": ..., \"op\": ..., \"value\": ...} or {\"related\": ...}",
+        )
+    })
+}
+
+fn only_keys(
+    map: &Map<String, Value>,
+    allowed: &[&str],
+    path: &str,
+    value: &Value,
+) -> Result<(), InvalidValue> {
+    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(fail(
+            path,
+            value,
+            format!(
+                "unexpected key {k:?} (this node takes {})",
+                allowed.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn text<'a>(
+    map: &'a Map<String, Value>,
+    key: &str,
+    path: &str,
+    value: &Value,
+) -> Result<&'a str, InvalidValue> {
+    match map.get(key) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
+        _ => Err(fail(
+            path,
+            value,
+            format!("{key:?} must be a non-empty string"),
+        )),
+    }
+}
+
+fn scalar(value: &Value, path: &str) -> Result<Scalar, InvalidValue> {
+    match value {
+        Value::Bool(b) => Ok(Scalar::Bool(*b)),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Ok(Scalar::Int(i)),
+            (None, Some(f)) if f.is_finite() => Ok(Scalar::Float(f)),
+            _ => Err(fail(
+                path,
+                value,
+                "numbers must fit a 64-bit integer or a finite float",
+            )),
+        },
+        Value::String(s) => Ok(Scalar::Text(s.clone())),
+        Value::Null => Err(fail(
+            path,
+            value,
+            "a value cannot be null (comparisons with null are never true): use \"is_null\" or \"is_not_null\"",
+        )),
+        _ => Err(fail(
+            path,
+            value,
+            "a value is a string, a number or a boolean",
+        )),
+    }
+}
+
+fn operand(
+    op: Op,
+    value: Option<&Value>,
+    path: &str,
+    node: &Value,
+) -> Result<Operand, InvalidValue> {
+    let vpath = format!("{path}.value");
+    match (op, value) {
+        (Op::IsNull | Op::IsNotNull, None) => Ok(Operand::None),
+        (Op::IsNull | Op::IsNotNull, Some(_)) => Err(fail(
+            path,
+            node,
+            format!("\"{}\" takes no \"value\"", op.as_str()),
+        )),
+        (_, None) => Err(fail(
+            path,
+            node,
+            format!("\"{}\" needs a \"value\"", op.as_str()),
+        )),
+        (Op::In | Op::NotIn, Some(Value::Array(items))) if !items.is_empty() => Ok(Operand::List(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| scalar(v, &format!("{vpath}[{i}]")))
+                .collect::<Result<_, _>>()?,
+        )),
+        (Op::In | Op::NotIn, Some(v)) => Err(fail(
+            &vpath,
+            v,
+            format!("\"{}\" takes a non-empty array of values", op.as_str()),
+        )),
+        (Op::Between, Some(Value::Array(items))) if items.len() == 2 => Ok(Operand::Range(
+            scalar(&items[0], &format!("{vpath}[0]"))?,
+            scalar(&items[1], &format!("{vpath}[1]"))?,
+        )),
+        (Op::Between, Some(v)) => Err(fail(&vpath, v, "\"between\" takes [low, high] (inclusive)")),
+        (Op::WithinLast, Some(Value::Object(m))) => {
+            let unit = |key: &str, factor: i64| {
+                m.get(key)
+                    .and_then(Value::as_i64)
+                    .filter(|n| *n > 0)
+                    .map(|n| n.saturating_mul(factor))
+            };
+            match (m.len(), unit("days", 24), unit("hours", 1)) {
+                (1, Some(hours), None) | (1, None, Some(hours)) => Ok(Operand::Within { hours }),
+                _ => Err(fail(
+                    &vpath,
+                    node,
+                    "\"within_last\" takes {\"days\": N} or {\"hours\": N} with N a positive integer",
+                )),
+            }
+        }
+        (Op::WithinLast, Some(v)) => Err(fail(
+            &vpath,
+            v,
+            "\"within_last\" takes {\"days\": N} or {\"hours\": N}",
+        )),
+        (Op::Contains | Op::StartsWith | Op::EndsWith, Some(v)) if !v.is_string() => Err(fail(
+            &vpath,
+            v,
+            format!("\"{}\" takes a string", op.as_str()),
+        )),
+        (_, Some(v)) => Ok(Operand::One(scalar(v, &vpath)?)),
+    }
+}
+
+impl Parser {
+    fn node(&mut self, value: &Value, path: &str, depth: usize) -> Result<Filter, InvalidValue> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(fail(
+                path,
+                value,
+                format!("a filter has at most {MAX_NODES} nodes"),
+            ));
+        }
+        if depth > MAX_DEPTH {
+            return Err(fail(
+                path,
+                value,
+                format!("a filter nests at most {MAX_DEPTH} levels"),
+            ));
+        }
+        let map = object(value, path)?;
+        for group in ["and", "or"] {
+            if let Some(children) = map.get(group) {
+                only_keys(map, &[group], path, value)?;
+                let Some(children) = children.as_array().filter(|c| !c.is_empty()) else {
+                    return Err(fail(
+                        path,
+                        value,
+                        format!("\"{group}\" takes a non-empty array of nodes"),
+                    ));
+                };
+                let nodes = children
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let child = if path == "filter" {
+                            format!("{group}[{i}]")
+                        } else {
+                            format!("{path}.{group}[{i}]")
+                        };
+                        self.node(c, &child, depth + 1)
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                return Ok(if group == "and" {
+                    Filter::And(nodes)
+                } else {
+                    Filter::Or(nodes)
+                });
+            }
+        }
+        if let Some(inner) = map.get("not") {
+            only_keys(map, &["not"], path, value)?;
+            let child = if path == "filter" {
+                "not".to_string()
+            } else {
+                format!("{path}.not")
+            };
+            return Ok(Filter::Not(Box::new(self.node(
+                inner,
+                &child,
+                depth + 1,
+            )?)));
+        }
+        if map.contains_key("related") {
+            return self.related(map, value, path, depth);
+        }
+        if map.contains_key("column") || map.contains_key("op") {
+            only_keys(map, &["column", "op", "value"], path, value)?;
+            let column = text(map, "column", path, value)?.to_string();
+            let op_text = text(map, "op", path, value)?;
+            let op = Op::parse(op_text).ok_or_else(|| {
+                fail(
+                    path,
+                    value,
+                    format!(
+                        "unknown operator {op_text:?}; the operators are {}",
+                        Op::names()
+                    ),
+                )
+            })?;
+            let operand = operand(op, map.get("value"), path, value)?;
+            return Ok(Filter::Condition {
+                column,
+                op,
+                operand,
+            });
+        }
+        Err(fail(
+            path,
+            value,
+            "a node has one of the keys \"and\", \"or\", \"not\", \"column\" or \"related\"",
+        ))
+    }
+
+    fn related(
+        &mut self,
+        map: &Map<String, Value>,
+        value: &Value,
+        path: &str,
+        depth: usize,
+    ) -> Result<Filter, InvalidValue> {
+        only_keys(map, &["related", "on", "where", "aggregate"], path, value)?;
+        let model = text(map, "related", path, value)?.to_string();
+        let pairs = map
+            .get("on")
+            .and_then(Value::as_array)
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| {
+                fail(
+                    path,
+                    value,
+                    "\"on\" takes [[LOCAL_COLUMN, RELATED_COLUMN], ...] (at least one pair)",
+                )
+            })?;
+        let mut on = Vec::new();
+        for (i, pair) in pairs.iter().enumerate() {
+            match pair.as_array().map(Vec::as_slice) {
+                Some([Value::String(a), Value::String(b)]) if !a.is_empty() && !b.is_empty() => {
+                    on.push((a.clone(), b.clone()));
+                }
+                _ => {
+                    return Err(fail(
+                        &format!("{path}.on[{i}]"),
+                        pair,
+                        "a join pair is [LOCAL_COLUMN, RELATED_COLUMN]",
+                    ));
+                }
+            }
+        }
+        let filter = match map.get("where") {
+            Some(w) => Some(Box::new(self.node(
+                w,
+                &format!("{path}.where"),
+                depth + 1,
+            )?)),
+            None => None,
+        };
+        let aggregate = match map.get("aggregate") {
+            None => None,
+            Some(a) => {
+                let apath = format!("{path}.aggregate");
+                let am = object(a, &apath)?;
+                only_keys(am, &["fn", "column", "op", "value"], &apath, a)?;
+                let function = match text(am, "fn", &apath, a)? {
+                    "count" => AggregateFn::Count,
+                    "sum" => AggregateFn::Sum,
+                    "min" => AggregateFn::Min,
+                    "max" => AggregateFn::Max,
+                    "avg" => AggregateFn::Avg,
+                    other => {
+                        return Err(fail(
+                            &apath,
+                            a,
+                            format!("unknown aggregate {other:?}; use count, sum, min, max or avg"),
+                        ));
+                    }
+                };
+                let column = match (function, am.get("column")) {
+                    (AggregateFn::Count, None) => None,
+                    (AggregateFn::Count, Some(_)) => {
+                        return Err(fail(
+                            &apath,
+                            a,
+                            "\"count\" counts rows and takes no \"column\"",
+                        ));
+                    }
+                    (_, _) => Some(text(am, "column", &apath, a)?.to_string()),
+                };
+                let op_text = text(am, "op", &apath, a)?;
+                let op = Op::parse(op_text).filter(|op| op.is_comparison()).ok_or_else(|| {
+                    fail(&apath, a, format!("{op_text:?} cannot compare an aggregate; use =, !=, <, <=, >, >= or between"))
+                })?;
+                let operand = operand(op, am.get("value"), &apath, a)?;
+                Some(Aggregate {
+                    function,
+                    column,
+                    op,
+                    operand,
+                })
+            }
+        };
+        Ok(Filter::Related {
+            model,
+            on,
+            filter,
+            aggregate,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_every_node_kind() {
+        let f = parse(&json!({"and": [
+            {"column": "country", "op": "in", "value": ["FR", "BE"]},
+            {"not": {"column": "email", "op": "ends_with", "value": "@example.com"}},
+            {"or": [
+                {"column": "age", "op": "between", "value": [18, 30]},
+                {"column": "seen", "op": "within_last", "value": {"days": 90}},
+                {"column": "note", "op": "is_null"},
+            ]},
+            {"related": "orders", "on": [["id", "customer_id"]],
+             "where": {"column": "status", "op": "=", "value": "paid"},
+             "aggregate": {"fn": "count", "op": ">=", "value": 3}},
+        ]}))
+        .expect("valid");
+        let Filter::And(nodes) = f else { panic!("and") };
+        assert_eq!(nodes.len(), 4);
+        assert!(
+            matches!(&nodes[2], Filter::Or(c) if matches!(c[1], Filter::Condition { operand: Operand::Within { hours: 2160 }, .. }))
+        );
+        assert!(matches!(
+            &nodes[3],
+            Filter::Related {
+                aggregate: Some(Aggregate {
+                    function: AggregateFn::Count,
+                    column: None,
+                    ..
+                }),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn errors_name_the_node_and_the_rule() {
+        let cases = [
+            (
+                json!({"and": [{"column": "a", "op": "=", "value": 1}, {"or": [{"column": "b", "op": "like", "value": "x"}]}]}),
+                "at and[1].or[0]: unknown operator \"like\"",
+            ),
+            (
+                json!({"column": "a", "op": "in", "value": []}),
+                "non-empty array",
+            ),
+            (
+                json!({"column": "a", "op": "between", "value": [1]}),
+                "[low, high]",
+            ),
+            (
+                json!({"column": "a", "op": "=", "value": null}),
+                "use \"is_null\"",
+            ),
+            (
+                json!({"column": "a", "op": "is_null", "value": 1}),
+                "takes no \"value\"",
+            ),
+            (
+                json!({"column": "a", "op": "contains", "value": 3}),
+                "takes a string",
+            ),
+            (
+                json!({"column": "a", "op": "within_last", "value": {"weeks": 2}}),
+                "{\"days\": N}",
+            ),
+            (
+                json!({"column": "a", "op": "=", "value": 1, "extra": true}),
+                "unexpected key \"extra\"",
+            ),
+            (json!({"and": []}), "non-empty array"),
+            (
+                json!({"related": "orders", "on": [["id"]]}),
+                "at filter.on[0]",
+            ),
+            (
+                json!({"related": "orders", "on": [["id", "customer_id"]], "aggregate": {"fn": "count", "column": "x", "op": ">", "value": 1}}),
+                "takes no \"column\"",
+            ),
+            (
+                json!({"related": "orders", "on": [["id", "customer_id"]], "aggregate": {"fn": "sum", "column": "x", "op": "contains", "value": "1"}}),
+                "cannot compare an aggregate",
+            ),
+            (json!([1]), "a node is an object"),
+            (
+                json!({"column": "a", "op": "=", "value": {"x": 1}}),
+                "a string, a number or a boolean",
+            ),
+        ];
+        for (value, want) in cases {
+            let err = parse(&value).expect_err(&value.to_string());
+            assert_eq!(err.field, "filter");
+            assert!(err.reason.contains(want), "{value}: {}", err.reason);
+        }
+    }
+
+    #[test]
+    fn depth_and_size_are_limited() {
+        let mut deep = json!({"column": "a", "op": "=", "value": 1});
+        for _ in 0..MAX_DEPTH {
+            deep = json!({"not": deep});
+        }
+        assert!(
+            parse(&deep)
+                .expect_err("too deep")
+                .reason
+                .contains("at most 32 levels")
+        );
+        let wide = json!({"or": (0..MAX_NODES).map(|i| json!({"column": "a", "op": "=", "value": i})).collect::<Vec<_>>()});
+        assert!(
+            parse(&wide)
+                .expect_err("too big")
+                .reason
+                .contains("at most 1000 nodes")
+        );
+        let hostile =
+            json!({"column": "a\"; DROP TABLE x; --", "op": "=", "value": "' OR 1=1 --\u{0}"});
+        // Shape is fine; identifiers and values are checked and bound when compiled.
+        assert!(parse(&hostile).is_ok());
+    }
+}
