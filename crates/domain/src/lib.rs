@@ -3,8 +3,7 @@
 //! This crate owns: destinations and their parts (bucket names, regions, role ARNs, key prefixes,
 //! KMS key ids, S3-compatible endpoints, External IDs), syncs (file formats and their options,
 //! column mappings, object key templates), segment filter trees (shape and limits), the `Secret`
-//! wrapper, and the IAM policy
-//! documents wharf asks users to install. Every constructor validates, so a value of these types
+//! wrapper, and the IAM policy documents wharf asks users to install. Every constructor validates, so a value of these types
 //! is trusted by every other crate; the error says which field, which value and what rule.
 //!
 //! It must not know about I/O of any kind: no async, no network, no files, no database. Checks that
