@@ -406,3 +406,86 @@ fn data_is_not_periodic() {
     let d = data(1 << 20);
     assert_ne!(d[..4096], d[4096..8192]);
 }
+
+/// A client whose read timeout is shorter than the server's assembly of a large object gives
+/// up on CompleteMultipartUpload and retries it. The local endpoint keeps the connection alive
+/// while it assembles (as S3 does) and answers a retry with the same result: one whole object,
+/// never an AccessDenied and lost parts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complete_slower_than_the_client_timeout_still_completes_once() {
+    let server = S3TestServer::start().await;
+    server.create_bucket(BUCKET).await;
+    let admin = server.admin();
+    let key = "exports/slow-complete.bin";
+    let upload = admin
+        .create_multipart_upload()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .expect("create");
+    let upload_id = upload.upload_id().expect("id").to_string();
+    let part = bytes::Bytes::from(data(MIN_PART_SIZE));
+    let mut parts = Vec::new();
+    for number in 1..=12 {
+        let out = admin
+            .upload_part()
+            .bucket(BUCKET)
+            .key(key)
+            .upload_id(&upload_id)
+            .part_number(number)
+            .body(part.clone().into())
+            .send()
+            .await
+            .expect("part");
+        parts.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(out.e_tag().map(str::to_owned))
+                .build(),
+        );
+    }
+    let impatient = aws_sdk_s3::Client::from_conf(
+        admin
+            .config()
+            .to_builder()
+            .timeout_config(
+                aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                    .read_timeout(std::time::Duration::from_millis(250))
+                    .build(),
+            )
+            .build(),
+    );
+    impatient
+        .complete_multipart_upload()
+        .bucket(BUCKET)
+        .key(key)
+        .upload_id(&upload_id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("completes despite the short read timeout");
+    let stored = admin
+        .get_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .expect("get")
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes();
+    assert_eq!(stored.len(), 12 * MIN_PART_SIZE);
+    assert!(
+        stored.chunks(MIN_PART_SIZE).all(|c| c == part.as_ref()),
+        "every part in place"
+    );
+    let (_, uploads) = bucket_residue(&admin, BUCKET).await;
+    assert!(uploads.is_empty(), "{uploads:?}");
+}

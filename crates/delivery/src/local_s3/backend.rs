@@ -11,13 +11,31 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::FutureExt as _;
+use futures::future::{BoxFuture, Shared};
 use s3s::dto::*;
-use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use s3s_fs::FileSystem;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
+
+/// The outcome of one CompleteMultipartUpload, kept so that a client's retry gets it too.
+#[derive(Clone)]
+struct Completed {
+    bucket: String,
+    key: String,
+    e_tag: Option<ETag>,
+}
+type Completion = Result<Completed, (S3ErrorCode, Option<String>)>;
+
+/// A CompleteMultipartUpload run that every request for its upload id awaits.
+type CompletionRun = Shared<BoxFuture<'static, Completion>>;
+
+/// How long a finished Complete is remembered for retries of it.
+const COMPLETION_MEMORY: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Clone, Debug)]
 struct OpenUpload {
@@ -27,10 +45,12 @@ struct OpenUpload {
 }
 
 pub(crate) struct Backend {
-    fs: FileSystem,
+    fs: Arc<FileSystem>,
     root: PathBuf,
     /// Open multipart uploads by upload id.
-    uploads: Mutex<BTreeMap<String, OpenUpload>>,
+    uploads: Arc<Mutex<BTreeMap<String, OpenUpload>>>,
+    /// CompleteMultipartUpload runs by upload id, running or finished, with when they started.
+    completions: Mutex<HashMap<String, (Instant, CompletionRun)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -46,9 +66,10 @@ impl Backend {
         })?;
         let uploads = recover_uploads(&root)?;
         Ok(Self {
-            fs,
+            fs: Arc::new(fs),
             root,
-            uploads: Mutex::new(uploads),
+            uploads: Arc::new(Mutex::new(uploads)),
+            completions: Mutex::new(HashMap::new()),
         })
     }
 
@@ -272,14 +293,98 @@ impl S3 for Backend {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let id = req.input.upload_id.clone();
-        self.require_upload(&id)?;
-        let _ = std::fs::remove_file(self.sidecar(&req.input.bucket, &req.input.key, "internal"));
-        let result = self.fs.complete_multipart_upload(req).await;
-        // s3s-fs forgets the upload before assembling it, so even a failed Complete can end it.
-        if result.is_ok() || !self.root.join(format!(".upload-{id}.json")).exists() {
-            lock(&self.uploads).remove(&id);
-        }
-        result
+        let completion = {
+            let mut completions = lock(&self.completions);
+            completions.retain(|_, (started, _)| started.elapsed() < COMPLETION_MEMORY);
+            match completions.get(&id) {
+                // A retry (the first request's client gave up waiting): join that run, or get
+                // its result, as S3 answers a repeated Complete. s3s-fs would say AccessDenied,
+                // having deleted the upload when the first run began.
+                Some((_, run)) => run.clone(),
+                None => {
+                    self.require_upload(&id)?;
+                    // Checks that fail fast keep their 4xx status (the rest come in a 200 body).
+                    let parts = req
+                        .input
+                        .multipart_upload
+                        .as_ref()
+                        .and_then(|m| m.parts.as_ref());
+                    if parts.is_none_or(Vec::is_empty) {
+                        return Err(s3_error!(InvalidPart, "You must specify at least one part"));
+                    }
+                    if req.input.if_none_match.as_ref().is_some_and(|c| c.is_any())
+                        && self
+                            .root
+                            .join(&req.input.bucket)
+                            .join(&req.input.key)
+                            .exists()
+                    {
+                        return Err(s3_error!(PreconditionFailed, "Object already exists"));
+                    }
+                    let _ = std::fs::remove_file(self.sidecar(
+                        &req.input.bucket,
+                        &req.input.key,
+                        "internal",
+                    ));
+                    let (fs, uploads, root) =
+                        (self.fs.clone(), self.uploads.clone(), self.root.clone());
+                    let task_id = id.clone();
+                    // Spawned: assembling a large object takes seconds, and a client that hangs
+                    // up meanwhile must not cancel it halfway (s3s-fs deletes each part once
+                    // copied, so a cancelled run loses the upload).
+                    let task = tokio::spawn(async move {
+                        let result = async {
+                            let out = fs.complete_multipart_upload(req).await?.output;
+                            let out = match out.future {
+                                Some(future) => future.await?,
+                                None => out,
+                            };
+                            Ok::<_, S3Error>(Completed {
+                                bucket: out.bucket.unwrap_or_default(),
+                                key: out.key.unwrap_or_default(),
+                                e_tag: out.e_tag,
+                            })
+                        }
+                        .await;
+                        // s3s-fs forgets the upload before assembling it, so even a failed run can end it.
+                        if result.is_ok() || !root.join(format!(".upload-{task_id}.json")).exists()
+                        {
+                            lock(&uploads).remove(&task_id);
+                        }
+                        result.map_err(|e| (e.code().clone(), e.message().map(str::to_owned)))
+                    });
+                    let run = async move {
+                        task.await.unwrap_or_else(|e| {
+                            Err((S3ErrorCode::InternalError, Some(e.to_string())))
+                        })
+                    }
+                    .boxed()
+                    .shared();
+                    completions.insert(id.clone(), (Instant::now(), run.clone()));
+                    run
+                }
+            }
+        };
+        // s3s answers 200 at once and sends a space every 100 ms until this resolves, then the
+        // result (or an <Error> in the 200 body), as S3 does: clients whose read timeout is
+        // shorter than the assembly (the AWS C++ SDK's curl low-speed limit, ~3-9 s) keep waiting.
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            future: Some(Box::pin(async move {
+                match completion.await {
+                    Ok(done) => Ok(CompleteMultipartUploadOutput {
+                        bucket: Some(done.bucket),
+                        key: Some(done.key),
+                        e_tag: done.e_tag,
+                        ..Default::default()
+                    }),
+                    Err((code, message)) => Err(match message {
+                        Some(message) => S3Error::with_message(code, message),
+                        None => S3Error::new(code),
+                    }),
+                }
+            })),
+            ..Default::default()
+        }))
     }
 
     async fn abort_multipart_upload(
