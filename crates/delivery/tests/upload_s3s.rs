@@ -13,7 +13,7 @@ use wharf_delivery::upload::{
 use wharf_delivery::{DeliveryError, s3_client};
 use wharf_domain::destination::S3DestinationSpec;
 use wharf_domain::{ExternalId, S3Destination};
-use wharf_testkit::{S3TestServer, bucket_residue};
+use wharf_testkit::{S3TestServer, bucket_residue, object_bytes};
 
 const BUCKET: &str = "wharf-upload";
 
@@ -123,20 +123,7 @@ impl Harness {
     }
 
     async fn object(&self, key: &str) -> Vec<u8> {
-        self.server
-            .admin()
-            .get_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .expect("get object")
-            .body
-            .collect()
-            .await
-            .expect("body")
-            .into_bytes()
-            .to_vec()
+        object_bytes(&self.server.admin(), BUCKET, key).await
     }
 
     async fn residue(&self) -> (Vec<String>, Vec<String>) {
@@ -469,18 +456,7 @@ async fn a_complete_slower_than_the_client_timeout_still_completes_once() {
         .send()
         .await
         .expect("completes despite the short read timeout");
-    let stored = admin
-        .get_object()
-        .bucket(BUCKET)
-        .key(key)
-        .send()
-        .await
-        .expect("get")
-        .body
-        .collect()
-        .await
-        .expect("body")
-        .into_bytes();
+    let stored = object_bytes(&admin, BUCKET, key).await;
     assert_eq!(stored.len(), 12 * MIN_PART_SIZE);
     assert!(
         stored.chunks(MIN_PART_SIZE).all(|c| c == part.as_ref()),

@@ -162,20 +162,7 @@ async fn zero_and_one_row_results_keep_their_shape_or_follow_the_policy() {
 }
 
 async fn get_json(fx: &Fixture, key: &str) -> Value {
-    let bytes = fx
-        .server
-        .admin()
-        .get_object()
-        .bucket(BUCKET)
-        .key(key)
-        .send()
-        .await
-        .expect("get")
-        .body
-        .collect()
-        .await
-        .expect("body")
-        .into_bytes();
+    let bytes = wharf_testkit::object_bytes(&fx.server.admin(), BUCKET, key).await;
     serde_json::from_slice(&bytes).expect("JSON")
 }
 

@@ -15,6 +15,8 @@ mod s3;
 
 pub use moto::{Moto, MotoKeys, RoleSpec};
 pub use readers::check_export;
+
+use aws_sdk_s3::error::ProvideErrorMetadata as _;
 pub use s3::{FaultPlan, S3TestServer};
 
 /// The repository root (this crate lives in `crates/testkit`).
@@ -37,6 +39,23 @@ pub fn s3_client(endpoint: &str, access_key: &str, secret: &str) -> aws_sdk_s3::
         .credentials_provider(credentials)
         .build();
     aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The bytes of an object (panics if it cannot be read).
+pub async fn object_bytes(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get {key}: {}", e.code().unwrap_or("no error code")))
+        .body
+        .collect()
+        .await
+        .expect("object body")
+        .into_bytes()
+        .to_vec()
 }
 
 /// Every key and every open multipart upload in a bucket, for "nothing was left behind" checks.
