@@ -12,6 +12,9 @@ use serde_json::{Map, Value};
 pub const MAX_DEPTH: usize = 32;
 /// Most nodes (conditions and groups) a filter may have.
 pub const MAX_NODES: usize = 1_000;
+/// Longest text value, in bytes. Values are bound parameters, so this is about keeping stored
+/// definitions and query plans small, not about safety.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +150,58 @@ pub enum Filter {
     },
 }
 
+impl Operand {
+    /// How many bound parameters this operand compiles to: one per value, two for a range
+    /// (`between`, and `within_last`, whose bounds are computed from the run's time).
+    pub fn value_count(&self) -> usize {
+        match self {
+            Operand::None => 0,
+            Operand::One(_) => 1,
+            Operand::List(items) => items.len(),
+            Operand::Range(..) | Operand::Within { .. } => 2,
+        }
+    }
+}
+
+impl Filter {
+    /// The number of bound parameters the whole tree compiles to.
+    pub fn value_count(&self) -> usize {
+        match self {
+            Filter::And(nodes) | Filter::Or(nodes) => nodes.iter().map(Filter::value_count).sum(),
+            Filter::Not(inner) => inner.value_count(),
+            Filter::Condition { operand, .. } => operand.value_count(),
+            Filter::Related {
+                filter, aggregate, ..
+            } => {
+                filter.as_deref().map_or(0, Filter::value_count)
+                    + aggregate.as_ref().map_or(0, |a| a.operand.value_count())
+            }
+        }
+    }
+
+    /// The names of the models this tree relates to, at any depth, sorted and unique.
+    pub fn related_models(&self) -> Vec<String> {
+        fn walk(filter: &Filter, out: &mut Vec<String>) {
+            match filter {
+                Filter::And(nodes) | Filter::Or(nodes) => nodes.iter().for_each(|n| walk(n, out)),
+                Filter::Not(inner) => walk(inner, out),
+                Filter::Condition { .. } => {}
+                Filter::Related { model, filter, .. } => {
+                    out.push(model.clone());
+                    if let Some(inner) = filter {
+                        walk(inner, out);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
 /// Parses a filter tree. Errors name the node's path (`and[2].or[0]`), the rule broken and what
 /// is allowed.
 pub fn parse(value: &Value) -> Result<Filter, InvalidValue> {
@@ -221,6 +276,19 @@ fn scalar(value: &Value, path: &str) -> Result<Scalar, InvalidValue> {
                 "numbers must fit a 64-bit integer or a finite float",
             )),
         },
+        Value::String(s) if s.len() > MAX_TEXT_BYTES => Err(fail(
+            path,
+            &Value::String(format!("{}…", s.chars().take(40).collect::<String>())),
+            format!(
+                "a text value is at most {MAX_TEXT_BYTES} bytes (this one has {}); filter on a shorter value or put long lists in a model",
+                s.len()
+            ),
+        )),
+        Value::String(s) if s.contains('\0') => Err(fail(
+            path,
+            value,
+            "text values cannot contain the NUL character (U+0000): no warehouse text can hold it",
+        )),
         Value::String(s) => Ok(Scalar::Text(s.clone())),
         Value::Null => Err(fail(
             path,
@@ -606,9 +674,45 @@ mod tests {
                 .reason
                 .contains("at most 1000 nodes")
         );
-        let hostile =
-            json!({"column": "a\"; DROP TABLE x; --", "op": "=", "value": "' OR 1=1 --\u{0}"});
+        let hostile = json!({"column": "a\"; DROP TABLE x; --", "op": "=", "value": "' OR 1=1 --"});
         // Shape is fine; identifiers and values are checked and bound when compiled.
         assert!(parse(&hostile).is_ok());
+        let nul = json!({"and": [{"column": "a", "op": "=", "value": "x\u{0}y"}]});
+        assert!(
+            parse(&nul)
+                .expect_err("NUL")
+                .reason
+                .contains("at and[0].value: text values cannot contain the NUL")
+        );
+        let big =
+            json!({"column": "a", "op": "in", "value": ["ok", "x".repeat(MAX_TEXT_BYTES + 1)]});
+        let err = parse(&big).expect_err("too long");
+        assert!(
+            err.reason
+                .contains("at filter.value[1]: a text value is at most 65536 bytes"),
+            "{}",
+            err.reason
+        );
+        assert!(
+            err.value.len() < 100,
+            "the error does not echo the whole value"
+        );
+    }
+
+    #[test]
+    fn counts_values_and_related_models() {
+        let f = parse(&json!({"or": [
+            {"column": "a", "op": "in", "value": [1, 2, 3]},
+            {"column": "b", "op": "between", "value": [1, 2]},
+            {"column": "c", "op": "within_last", "value": {"hours": 5}},
+            {"column": "d", "op": "is_null"},
+            {"related": "orders", "on": [["id", "cid"]],
+             "where": {"related": "items", "on": [["id", "oid"]]},
+             "aggregate": {"fn": "count", "op": ">", "value": 0}},
+            {"related": "orders", "on": [["id", "cid"]]},
+        ]}))
+        .expect("valid");
+        assert_eq!(f.value_count(), 3 + 2 + 2 + 1);
+        assert_eq!(f.related_models(), ["items", "orders"]);
     }
 }

@@ -18,6 +18,10 @@ pub enum EngineError {
     MissingKey { column: String, available: String },
     #[error("{path}: {message}")]
     Source { path: PathBuf, message: String },
+    /// A segment's filter does not fit its model: a missing column, an operator or value that
+    /// does not suit the column's type. `path` names the node (`and[2].or[0]`).
+    #[error("segment filter at {path}: {message}")]
+    Segment { path: String, message: String },
     /// The query failed while running (a bad file, a cast that fails on some row, memory).
     #[error("the query failed: {0}")]
     Query(String),
@@ -51,6 +55,7 @@ impl EngineError {
             Self::Sql { .. } => "query.sql",
             Self::MissingKey { .. } => "model.primary_key",
             Self::Source { .. } => "source.unreadable",
+            Self::Segment { .. } => "segment.invalid",
             Self::Query(_) => "query.failed",
         }
     }

@@ -3,7 +3,8 @@
 //!
 //! This crate owns the local warehouse (a folder of Parquet/CSV/NDJSON files queried in-process
 //! with DataFusion, with a memory limit so heavy queries spill to disk), planning and validating
-//! model SQL, counting and previewing results. PostgreSQL and segment compilation join later.
+//! model SQL, counting and previewing results, and segments compiled to SQL (`segment`).
+//! PostgreSQL joins later.
 //!
 //! It must not know about files being written, S3 or the metadata store: it hands out batches
 //! and schemas, and `RecordBatch` is the only type that crosses to `formats` (through `runner`).
@@ -15,6 +16,7 @@
 mod error;
 mod local;
 mod preview;
+pub mod segment;
 
 pub use error::EngineError;
 pub use local::{EngineSettings, LocalWarehouse, QueryStream, TableInfo, discover};

@@ -3,7 +3,7 @@
 use crate::error::EngineError;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use datafusion::common::TableReference;
+use datafusion::common::{ScalarValue, TableReference};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
@@ -258,16 +258,31 @@ impl LocalWarehouse {
         &self.tables
     }
 
-    async fn dataframe(&self, sql: &str) -> Result<DataFrame, EngineError> {
-        self.ctx
+    async fn dataframe(&self, sql: &str, params: &[ScalarValue]) -> Result<DataFrame, EngineError> {
+        let df = self
+            .ctx
             .sql_with_options(sql, read_only())
             .await
+            .map_err(EngineError::sql)?;
+        if params.is_empty() {
+            return Ok(df);
+        }
+        df.with_param_values(params.to_vec())
             .map_err(EngineError::sql)
     }
 
     /// Plans `sql` without running it and returns its result's schema.
     pub async fn plan(&self, sql: &str) -> Result<SchemaRef, EngineError> {
-        let df = self.dataframe(sql).await?;
+        self.plan_with(sql, &[]).await
+    }
+
+    /// Plans `sql` with `params` bound to `$1`, `$2`...
+    pub async fn plan_with(
+        &self,
+        sql: &str,
+        params: &[ScalarValue],
+    ) -> Result<SchemaRef, EngineError> {
+        let df = self.dataframe(sql, params).await?;
         Ok(Arc::new(df.schema().as_arrow().clone()))
     }
 
@@ -290,7 +305,16 @@ impl LocalWarehouse {
 
     /// Runs `sql`, streaming its result.
     pub async fn query(&self, sql: &str) -> Result<QueryStream, EngineError> {
-        let df = self.dataframe(sql).await?;
+        self.query_with(sql, &[]).await
+    }
+
+    /// Runs `sql` with `params` bound to `$1`, `$2`..., streaming its result.
+    pub async fn query_with(
+        &self,
+        sql: &str,
+        params: &[ScalarValue],
+    ) -> Result<QueryStream, EngineError> {
+        let df = self.dataframe(sql, params).await?;
         let inner = df.execute_stream().await.map_err(EngineError::query)?;
         Ok(QueryStream {
             schema: inner.schema(),
@@ -298,16 +322,21 @@ impl LocalWarehouse {
         })
     }
 
-    /// The number of rows `sql` returns (the query runs, its rows are only counted).
-    pub async fn count(&self, sql: &str) -> Result<u64, EngineError> {
-        let df = self.dataframe(sql).await?;
+    /// The number of rows `sql` (with `params` bound) returns (the query runs, its rows are only counted).
+    pub async fn count(&self, sql: &str, params: &[ScalarValue]) -> Result<u64, EngineError> {
+        let df = self.dataframe(sql, params).await?;
         let n = df.count().await.map_err(EngineError::query)?;
         Ok(n as u64)
     }
 
-    /// The schema and first `limit` rows of `sql`.
-    pub async fn preview(&self, sql: &str, limit: usize) -> Result<crate::Preview, EngineError> {
-        let df = self.dataframe(sql).await?;
+    /// The schema and first `limit` rows of `sql` (with `params` bound).
+    pub async fn preview(
+        &self,
+        sql: &str,
+        params: &[ScalarValue],
+        limit: usize,
+    ) -> Result<crate::Preview, EngineError> {
+        let df = self.dataframe(sql, params).await?;
         let schema = Arc::new(df.schema().as_arrow().clone());
         let batches = df
             .limit(0, Some(limit))
@@ -386,7 +415,10 @@ mod tests {
             rows += batch.expect("batch").num_rows();
         }
         assert_eq!(rows, 2);
-        assert_eq!(w.count("SELECT * FROM events").await.expect("count"), 2);
+        assert_eq!(
+            w.count("SELECT * FROM events", &[]).await.expect("count"),
+            2
+        );
     }
 
     #[tokio::test]

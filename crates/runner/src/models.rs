@@ -72,5 +72,5 @@ pub async fn preview_model(
 ) -> Result<Preview, RunnerError> {
     let record = store.model(workspace, model).await?;
     let warehouse = open(&record.source.config, settings).await?;
-    Ok(warehouse.preview(&record.sql, limit).await?)
+    Ok(warehouse.preview(&record.sql, &[], limit).await?)
 }

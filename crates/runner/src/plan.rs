@@ -31,7 +31,7 @@ pub async fn plan(
 ) -> Result<PlanReport, RunnerError> {
     let ctx = SyncContext::load(store, workspace, sync).await?;
     let warehouse = ctx.warehouse(settings).await?;
-    let rows = warehouse.count(&ctx.model.sql).await?;
+    let rows = warehouse.count(&ctx.model.sql, &[]).await?;
     let s = &ctx.sync.settings;
     let files: u64 = match (rows, s.max_rows_per_file) {
         (0, _) if s.on_empty == OnEmpty::EmptyFile => 1,
