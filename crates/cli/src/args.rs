@@ -42,7 +42,10 @@ pub enum Command {
     /// Define named queries (models) on a source and preview them.
     #[command(subcommand)]
     Model(ModelCommand),
-    /// Connect a model to a destination as files, and run it.
+    /// Carve audiences out of a model with no-code filters; count, preview and see their SQL.
+    #[command(subcommand)]
+    Segment(SegmentCommand),
+    /// Connect a model or segment to a destination as files, and run it.
     #[command(subcommand)]
     Sync(SyncCommand),
     /// Runs of syncs, newest first: `wharf runs [--sync NAME]`, `wharf runs show RUN_ID`.
@@ -125,8 +128,53 @@ pub enum ModelCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum SegmentCommand {
+    /// Add a segment: a filter over a model, given as a JSON tree (see docs/guide.md). It is
+    /// checked against the model's columns and types before it is stored.
+    Add(AddSegment),
+    /// List segments.
+    List,
+    /// Show a segment's model and filter.
+    Show { name: String },
+    /// Remove a segment (refused while a sync exports it).
+    Rm { name: String },
+    /// Count a segment's rows and print the first ones.
+    Preview {
+        name: String,
+        /// Rows to show.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// The time `within_last` counts back from (ISO-8601; default: now).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// Print the SQL a segment compiles to, with its parameters shown separately.
+    Sql {
+        name: String,
+        /// The time `within_last` counts back from (ISO-8601; default: now).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AddSegment {
+    /// Unique name, e.g. loyal-customers.
+    pub name: String,
+    /// The model the segment filters.
+    #[arg(long)]
+    pub model: String,
+    /// A file holding the filter's JSON (`-` for standard input).
+    #[arg(long, required_unless_present = "filter", conflicts_with = "filter")]
+    pub filter_file: Option<PathBuf>,
+    /// The filter's JSON, e.g. '{"column": "country", "op": "=", "value": "FR"}'.
+    #[arg(long)]
+    pub filter: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum SyncCommand {
-    /// Add a sync: a model's rows as files in a destination.
+    /// Add a sync: a model's (or segment's) rows as files in a destination.
     Add(Box<AddSync>),
     /// List syncs.
     List,
@@ -141,8 +189,11 @@ pub struct AddSync {
     /// Unique name, e.g. customers-daily.
     pub name: String,
     /// The model whose rows are exported.
+    #[arg(long, required_unless_present = "segment", conflicts_with = "segment")]
+    pub model: Option<String>,
+    /// The segment whose rows are exported (instead of a whole model).
     #[arg(long)]
-    pub model: String,
+    pub segment: Option<String>,
     /// The destination the files go to.
     #[arg(long)]
     pub destination: String,
@@ -183,8 +234,8 @@ pub struct AddSync {
     /// XML row element name (default row).
     #[arg(long)]
     pub xml_row: Option<String>,
-    /// Object key under the destination prefix. Variables: {model} {sync} {run} {YYYY} {YY}
-    /// {MM} {DD} {HH} {mm} {ss} {ms} {X} (unix seconds) {x} (unix ms) {part} {ext}, in UTC.
+    /// Object key under the destination prefix. Variables: {model} {segment} {sync} {run} {YYYY}
+    /// {YY} {MM} {DD} {HH} {mm} {ss} {ms} {X} (unix seconds) {x} (unix ms) {part} {ext}, in UTC.
     #[arg(long, default_value = wharf_domain::key_template::DEFAULT_KEY_TEMPLATE)]
     pub key_template: String,
     /// Start a new file after this many rows.

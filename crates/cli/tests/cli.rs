@@ -517,7 +517,7 @@ fn demo_runs_end_to_end_and_again() {
             "{out}"
         );
         assert!(out.contains("\"Version\": \"2012-10-17\""), "{out}");
-        for sync in ["parquet", "csv", "ndjson", "json", "xml", "avro"] {
+        for sync in ["parquet", "csv", "ndjson", "json", "xml", "avro", "segment"] {
             assert!(
                 out.contains(&format!("demo-{sync}")) && !out.contains("FAILED"),
                 "{out}"
@@ -528,10 +528,14 @@ fn demo_runs_end_to_end_and_again() {
     let output = run(wharf(home.path()).args(["--json", "runs"]));
     let runs = json(&output);
     let runs = runs.as_array().expect("runs");
-    assert_eq!(runs.len(), 12, "two demos, six syncs each");
+    assert_eq!(runs.len(), 14, "two demos, seven syncs each");
     for r in runs {
         assert_eq!(r["status"], "succeeded", "{r}");
-        assert_eq!(r["rows"], 100_000, "{r}");
+        if r["sync"] == "demo-segment" {
+            check_demo_segment(home.path(), r);
+        } else {
+            assert_eq!(r["rows"], 100_000, "{r}");
+        }
         assert!(
             r["manifest"]
                 .as_str()
@@ -547,4 +551,29 @@ fn demo_runs_end_to_end_and_again() {
         .map(|d| d["name"].as_str().expect("name").to_string())
         .collect();
     assert_eq!(names, ["demo-local", "demo-partner-role"]);
+}
+
+/// The demo segment's run selected exactly the customers DuckDB finds with the same condition
+/// written by hand, at the time the run recorded.
+fn check_demo_segment(home: &std::path::Path, r: &serde_json::Value) {
+    let id = r["run_id"].as_str().expect("run id");
+    let shown = json(&run(wharf(home).args(["--json", "runs", "show", id])));
+    let segment = &shown["definition"]["segment"];
+    assert_eq!(segment["name"], "demo-loyal", "{shown}");
+    let as_of = segment["as_of"].as_str().expect("as_of");
+    let dir = home.join("warehouse").display().to_string();
+    let want = wharf_testkit::duckdb_rows(&format!(
+        "SELECT count(*) FROM read_parquet('{dir}/customers.parquet') c
+         WHERE c.is_subscribed AND (
+             SELECT count(*) FROM read_parquet('{dir}/orders.parquet') o
+             WHERE o.customer_id = c.id
+               AND o.ordered_at BETWEEN TIMESTAMPTZ '{as_of}' - INTERVAL 90 DAY AND TIMESTAMPTZ '{as_of}'
+         ) >= 3"
+    ));
+    let want = want[0][0].as_u64().expect("count");
+    assert!(
+        want > 100,
+        "the demo data gives the segment members: {want}"
+    );
+    assert_eq!(r["rows"].as_u64(), Some(want), "{r}");
 }

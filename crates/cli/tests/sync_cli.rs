@@ -3,56 +3,9 @@
 
 mod common;
 
-use common::{json, run, text, wharf};
+use common::{BUCKET, json, run, setup, text, wharf};
 use serde_json::Value;
-use std::path::Path;
 use wharf_testkit::{S3TestServer, bucket_residue};
-
-const BUCKET: &str = "wharf-test";
-
-fn setup(home: &Path, data: &Path, server: &S3TestServer) {
-    std::fs::write(
-        data.join("people.csv"),
-        "id,name,city\n1,Ada,\"Paris, \"\"FR\"\"\"\n2,Bob,\n3,Zoë 🌍,\"two\nlines\"\n",
-    )
-    .expect("write csv");
-    let out = run(wharf(home)
-        .args([
-            "--allow-private-endpoints",
-            "destination",
-            "add",
-            "s3",
-            "lake",
-        ])
-        .args([
-            "--bucket",
-            BUCKET,
-            "--region",
-            "us-east-1",
-            "--prefix",
-            "exports",
-        ])
-        .args([
-            "--auth",
-            "access-key",
-            "--access-key-id",
-            &server.access_key,
-        ])
-        .args([
-            "--secret-access-key-env",
-            "SECRET",
-            "--endpoint",
-            &server.endpoint(),
-        ])
-        .args(["--checksum", "crc32c"])
-        .env("SECRET", &server.secret_key));
-    assert!(out.status.success(), "{}", text(&out));
-    let out = run(wharf(home)
-        .args(["source", "add", "local", "files", "--path"])
-        .arg(data));
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("people"), "{}", text(&out));
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_syncs_runs_and_plan_with_their_json_shapes() {

@@ -15,6 +15,8 @@ pub const DEFAULT_KEY_TEMPLATE: &str = "{sync}/{YYYY}/{MM}/{DD}/{run}-{part}.{ex
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Var {
     Model,
+    /// The segment's name; the model's name when the sync exports a whole model.
+    Segment,
     Sync,
     Run,
     Year,
@@ -36,8 +38,9 @@ pub enum Var {
 }
 
 impl Var {
-    const ALL: [(Var, &'static str); 15] = [
+    const ALL: [(Var, &'static str); 16] = [
         (Var::Model, "model"),
+        (Var::Segment, "segment"),
         (Var::Sync, "sync"),
         (Var::Run, "run"),
         (Var::Year, "YYYY"),
@@ -62,6 +65,7 @@ impl Var {
     fn max_len(self, names: &NameLengths) -> usize {
         match self {
             Var::Model => names.model,
+            Var::Segment => names.segment,
             Var::Sync => names.sync,
             Var::Run => RUN_ID_LEN,
             Var::Year => 4,
@@ -112,6 +116,7 @@ pub struct KeyTemplate {
 /// The longest names the template may be rendered with.
 pub struct NameLengths {
     pub model: usize,
+    pub segment: usize,
     pub sync: usize,
 }
 
@@ -119,6 +124,8 @@ pub struct NameLengths {
 #[derive(Debug, Clone)]
 pub struct KeyValues<'a> {
     pub model: &'a str,
+    /// The segment's name, or the model's when the sync exports a whole model.
+    pub segment: &'a str,
     pub sync: &'a str,
     pub run: &'a str,
     pub started_at: OffsetDateTime,
@@ -313,6 +320,7 @@ impl KeyTemplate {
                 Piece::Var(var) => {
                     let text = match var {
                         Var::Model => safe_value(values.model),
+                        Var::Segment => safe_value(values.segment),
                         Var::Sync => safe_value(values.sync),
                         Var::Run => safe_value(values.run),
                         Var::Ext => safe_value(values.ext),
@@ -398,6 +406,7 @@ mod tests {
     fn values(part: u32) -> KeyValues<'static> {
         KeyValues {
             model: "customers",
+            segment: "customers",
             sync: "daily",
             run: "0194f5c2-7d2a-7000-8000-000000000001",
             started_at: datetime!(2026-03-04 05:06:07.089 UTC),
@@ -457,6 +466,7 @@ mod tests {
     fn long_keys_are_refused_at_add_time() {
         let names = NameLengths {
             model: 63,
+            segment: 63,
             sync: 63,
         };
         let prefix = KeyPrefix::parse(&"p".repeat(400)).expect("prefix");
@@ -527,7 +537,7 @@ mod tests {
             let prefix = KeyPrefix::parse("team/exports").expect("prefix");
             if let Ok(template) = KeyTemplate::parse(&text) {
                 let values = KeyValues {
-                    model: &model, sync: &sync, run: &run, ext: &ext, part,
+                    model: &model, segment: &model, sync: &sync, run: &run, ext: &ext, part,
                     started_at: datetime!(2026-01-01 00:00 UTC),
                 };
                 let key = template.render(&prefix, &values).expect("a parsed template renders");

@@ -10,6 +10,7 @@ pub mod models;
 mod pipeline;
 mod plan;
 pub mod sample;
+pub mod segments;
 
 pub use pipeline::RunProgress;
 pub use plan::{PlanReport, plan};
@@ -24,7 +25,9 @@ use wharf_delivery::{ClientSettings, DeliveryError, Identity};
 use wharf_domain::{KeyTemplate, S3Auth, SyncSettings};
 pub use wharf_engine::{EngineError, Preview, TableInfo};
 use wharf_engine::{EngineSettings, LocalWarehouse};
-use wharf_store::{DestinationRecord, ModelRecord, RunStatus, Store, StoreError, SyncRecord};
+use wharf_store::{
+    DestinationRecord, ModelRecord, RunStatus, SegmentRecord, Store, StoreError, SyncRecord,
+};
 
 /// Attempts per S3 request during a run (the SDK's backoff with full jitter between them).
 pub const RUN_MAX_ATTEMPTS: u32 = 5;
@@ -119,23 +122,58 @@ impl RunnerError {
 pub struct SyncContext {
     pub sync: SyncRecord,
     pub model: ModelRecord,
+    /// The segment the sync exports, if any.
+    pub segment: Option<SegmentRecord>,
     pub destination: DestinationRecord,
     pub template: KeyTemplate,
+    workspace: String,
 }
 
 impl SyncContext {
     pub async fn load(store: &Store, workspace: &str, sync: &str) -> Result<Self, RunnerError> {
         let sync = store.sync(workspace, sync).await?;
         let model = store.model_of(&sync).await?;
+        let segment = store.segment_of(&sync).await?;
         let destination = store.destination(workspace, &sync.destination_name).await?;
         let (_, template) = SyncSettings::validate(sync.settings.clone())
             .map_err(|e| RunnerError::Invalid(e.to_string()))?;
         Ok(Self {
             sync,
             model,
+            segment,
             destination,
             template,
+            workspace: workspace.to_string(),
         })
+    }
+
+    /// What `{segment}` renders to: the segment's name, or the model's.
+    pub fn segment_name(&self) -> &str {
+        self.segment.as_ref().map_or(&self.model.name, |g| &g.name)
+    }
+
+    /// The query a run executes: the model's SQL, or its segment compiled against `as_of`.
+    pub(crate) async fn query(
+        &self,
+        store: &Store,
+        warehouse: &LocalWarehouse,
+        as_of: OffsetDateTime,
+    ) -> Result<(String, Vec<wharf_engine::segment::ScalarValue>), RunnerError> {
+        let Some(segment) = &self.segment else {
+            return Ok((self.model.sql.clone(), Vec::new()));
+        };
+        let filter = segments::parse_filter(&segment.filter)?;
+        let as_of = i64::try_from(as_of.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX);
+        let compiled = segments::compile(
+            store,
+            &self.workspace,
+            warehouse,
+            &self.model,
+            &filter,
+            as_of,
+        )
+        .await?;
+        Ok((compiled.sql, compiled.params))
     }
 
     pub(crate) async fn warehouse(
@@ -145,7 +183,9 @@ impl SyncContext {
         models::open(&self.model.source.config, settings).await
     }
 
-    fn definition(&self) -> String {
+    /// The sync, model, segment and destination as this run sees them; `as_of` is the time
+    /// the segment's `within_last` conditions count back from.
+    fn definition(&self, as_of: OffsetDateTime) -> String {
         serde_json::json!({
             "sync": {"name": self.sync.name, "settings": self.sync.settings},
             "model": {
@@ -154,6 +194,14 @@ impl SyncContext {
                 "sql": self.model.sql,
                 "primary_key": self.model.primary_key,
             },
+            "segment": self.segment.as_ref().map(|g| serde_json::json!({
+                "name": g.name,
+                "filter": serde_json::from_str::<serde_json::Value>(&g.filter)
+                    .unwrap_or_else(|_| serde_json::Value::String(g.filter.clone())),
+                "as_of": as_of
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+            })),
             "destination": {
                 "name": self.destination.destination.name.as_str(),
                 "bucket": self.destination.destination.bucket.as_str(),
@@ -176,10 +224,14 @@ pub async fn run_sync(
 ) -> Result<RunOutcome, RunnerError> {
     let ctx = SyncContext::load(store, workspace, sync_name).await?;
     let started = Instant::now();
-    let started_at = OffsetDateTime::now_utc();
+    // Microseconds, as segments compare times and the run records them.
+    let now = OffsetDateTime::now_utc();
+    let started_at = now
+        .replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now);
     let run_id = uuid::Uuid::now_v7().to_string();
     store
-        .start_run(workspace, &ctx.sync, &run_id, &ctx.definition())
+        .start_run(workspace, &ctx.sync, &run_id, &ctx.definition(started_at))
         .await?;
     tracing::info!(run = %run_id, sync = %ctx.sync.name, "run started");
     let heartbeat = spawn_heartbeat(store.clone(), run_id.clone(), progress.clone());
@@ -281,8 +333,12 @@ async fn execute(
         .warehouse(settings)
         .await
         .map_err(|e| fail(failure(e.code(), e)))?;
+    let (sql, params) = ctx
+        .query(store, &warehouse, started_at)
+        .await
+        .map_err(|e| fail(failure(e.code(), e)))?;
     let stream = warehouse
-        .query(&ctx.model.sql)
+        .query_with(&sql, &params)
         .await
         .map_err(|e| fail(failure(e.code(), e)))?;
     let journal = Arc::new(journal::StoreJournal::new(
@@ -294,6 +350,7 @@ async fn execute(
         run_id: run_id.to_string(),
         started_at,
         model: ctx.model.name.clone(),
+        segment: ctx.segment_name().to_string(),
         sync: ctx.sync.name.clone(),
         settings: ctx.sync.settings.clone(),
         template: ctx.template.clone(),

@@ -58,6 +58,7 @@ pub(crate) struct Job {
     pub run_id: String,
     pub started_at: OffsetDateTime,
     pub model: String,
+    pub segment: String,
     pub sync: String,
     pub settings: SyncSettings,
     pub template: KeyTemplate,
@@ -76,6 +77,7 @@ impl Job {
                 &self.prefix,
                 &KeyValues {
                     model: &self.model,
+                    segment: &self.segment,
                     sync: &self.sync,
                     run: &self.run_id,
                     started_at: self.started_at,
@@ -459,6 +461,7 @@ pub(crate) async fn write_manifest(
                     &ctx.destination.destination.prefix,
                     &KeyValues {
                         model: &ctx.model.name,
+                        segment: ctx.segment_name(),
                         sync: &ctx.sync.name,
                         run: run_id,
                         started_at,

@@ -31,7 +31,9 @@ pub async fn plan(
 ) -> Result<PlanReport, RunnerError> {
     let ctx = SyncContext::load(store, workspace, sync).await?;
     let warehouse = ctx.warehouse(settings).await?;
-    let rows = warehouse.count(&ctx.model.sql, &[]).await?;
+    let now = OffsetDateTime::now_utc();
+    let (sql, params) = ctx.query(store, &warehouse, now).await?;
+    let rows = warehouse.count(&sql, &params).await?;
     let s = &ctx.sync.settings;
     let files: u64 = match (rows, s.max_rows_per_file) {
         (0, _) if s.on_empty == OnEmpty::EmptyFile => 1,
@@ -40,7 +42,6 @@ pub async fn plan(
         (_, None) => 1,
     };
     let ext = s.file.extension();
-    let now = OffsetDateTime::now_utc();
     let prefix = &ctx.destination.destination.prefix;
     let render = |part: u64| {
         ctx.template
@@ -48,6 +49,7 @@ pub async fn plan(
                 prefix,
                 &KeyValues {
                     model: &ctx.model.name,
+                    segment: ctx.segment_name(),
                     sync: &ctx.sync.name,
                     run: RUN_PLACEHOLDER,
                     started_at: now,

@@ -180,11 +180,13 @@ pub fn orders_schema() -> SchemaRef {
     ]))
 }
 
-/// About three orders per customer of `1..=customers`, dated in the 400 days to 2026-01-01.
+/// About three orders per customer of `1..=customers`, dated in the 400 days to `until`
+/// (microseconds since the epoch).
 fn orders_batch(
     customers_from: u64,
     customers_to: u64,
     first_order: &mut i64,
+    until: i64,
 ) -> Result<RecordBatch, arrow::error::ArrowError> {
     let mut order_id = Int64Builder::new();
     let mut customer = Int64Builder::new();
@@ -197,7 +199,7 @@ fn orders_batch(
             order_id.append_value(*first_order);
             *first_order += 1;
             customer.append_value(c as i64);
-            at.append_value(SIGNUP_TO - (r.unit() * 400.0 * 86_400e6) as i64);
+            at.append_value(until - (r.unit() * 400.0 * 86_400e6) as i64);
             amount.append_value(500 + r.below(50_000) as i128);
             status.append_value(r.pick(STATUSES));
         }
@@ -243,8 +245,12 @@ pub fn write_customers(path: &Path, rows: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Writes the orders of customers `1..=customers` to a Parquet file (zstd).
-pub fn write_orders(path: &Path, customers: u64) -> Result<u64, String> {
+/// 2026-01-01T00:00:00Z, where the sample's orders end unless told otherwise.
+pub const ORDERS_UNTIL: i64 = SIGNUP_TO;
+
+/// Writes the orders of customers `1..=customers` to a Parquet file (zstd), dated in the 400
+/// days to `until` (microseconds since the epoch; [`ORDERS_UNTIL`] for the fixed sample).
+pub fn write_orders(path: &Path, customers: u64, until: i64) -> Result<u64, String> {
     let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut writer = FileWriter::new(&parquet()?, &orders_schema(), std::io::BufWriter::new(file))
         .map_err(|e| e.to_string())?;
@@ -252,7 +258,7 @@ pub fn write_orders(path: &Path, customers: u64) -> Result<u64, String> {
     let mut from = 1;
     while from <= customers {
         let to = (from + BATCH).min(customers + 1);
-        let batch = orders_batch(from, to, &mut next_order).map_err(|e| e.to_string())?;
+        let batch = orders_batch(from, to, &mut next_order, until).map_err(|e| e.to_string())?;
         writer.write(&batch).map_err(|e| e.to_string())?;
         from = to;
     }

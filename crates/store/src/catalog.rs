@@ -32,10 +32,20 @@ pub struct SyncRecord {
     pub name: String,
     pub model_id: String,
     pub model_name: String,
+    /// Set when the sync exports a segment of its model rather than the whole model.
+    pub segment_id: Option<String>,
+    pub segment_name: Option<String>,
     pub destination_id: String,
     pub destination_name: String,
     pub settings: SyncSettings,
     pub created_at: String,
+}
+
+/// What a sync exports: a whole model, or a segment of one.
+#[derive(Debug, Clone, Copy)]
+pub enum Exports<'a> {
+    Model(&'a str),
+    Segment(&'a str),
 }
 
 /// A new model, planned by the engine before it is stored.
@@ -66,7 +76,7 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
 }
 
 /// Maps a unique violation to "already exists", other errors through.
-fn inserted(
+pub(crate) fn inserted(
     result: Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>,
     kind: &'static str,
     name: &str,
@@ -114,8 +124,10 @@ fn model_from_row(row: &SqliteRow) -> Result<ModelRecord, StoreError> {
 }
 
 const SYNC_SELECT: &str = "SELECT y.id, y.name, y.settings, y.created_at, y.model_id,
-        m.name AS model_name, y.destination_id, d.name AS destination_name
-    FROM syncs y JOIN models m ON m.id = y.model_id JOIN destinations d ON d.id = y.destination_id";
+        m.name AS model_name, y.segment_id, g.name AS segment_name, y.destination_id,
+        d.name AS destination_name
+    FROM syncs y JOIN models m ON m.id = y.model_id JOIN destinations d ON d.id = y.destination_id
+        LEFT JOIN segments g ON g.id = y.segment_id";
 
 fn sync_from_row(row: &SqliteRow) -> Result<SyncRecord, StoreError> {
     let name: String = row.try_get("name")?;
@@ -130,6 +142,8 @@ fn sync_from_row(row: &SqliteRow) -> Result<SyncRecord, StoreError> {
         id: row.try_get("id")?,
         model_id: row.try_get("model_id")?,
         model_name: row.try_get("model_name")?,
+        segment_id: row.try_get("segment_id")?,
+        segment_name: row.try_get("segment_name")?,
         destination_id: row.try_get("destination_id")?,
         destination_name: row.try_get("destination_name")?,
         settings,
@@ -250,22 +264,29 @@ impl Store {
         &self,
         workspace: &str,
         name: &Name,
-        model: &str,
+        exports: Exports<'_>,
         destination: &str,
         settings: &SyncSettings,
     ) -> Result<SyncRecord, StoreError> {
-        let model = self.model(workspace, model).await?;
+        let (model_id, segment_id) = match exports {
+            Exports::Model(model) => (self.model(workspace, model).await?.id, None),
+            Exports::Segment(segment) => {
+                let segment = self.segment(workspace, segment).await?;
+                (segment.model_id, Some(segment.id))
+            }
+        };
         let destination = self.destination(workspace, destination).await?;
         let now = crate::now();
         let result = sqlx::query(
-            "INSERT INTO syncs (id, workspace_id, name, model_id, destination_id, settings,
-                created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO syncs (id, workspace_id, name, model_id, segment_id, destination_id,
+                settings, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(workspace)
         .bind(name.as_str())
-        .bind(&model.id)
+        .bind(&model_id)
+        .bind(&segment_id)
         .bind(&destination.id)
         .bind(json(settings, "sync")?)
         .bind(&now)
@@ -306,5 +327,16 @@ impl Store {
     /// The model a sync reads, by the sync's record.
     pub async fn model_of(&self, sync: &SyncRecord) -> Result<ModelRecord, StoreError> {
         self.model_by_id(&sync.model_id).await
+    }
+
+    /// The segment a sync exports, if it exports one.
+    pub async fn segment_of(
+        &self,
+        sync: &SyncRecord,
+    ) -> Result<Option<crate::SegmentRecord>, StoreError> {
+        match &sync.segment_id {
+            Some(id) => Ok(Some(self.segment_by_id(id).await?)),
+            None => Ok(None),
+        }
     }
 }

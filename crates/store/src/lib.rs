@@ -1,5 +1,6 @@
 //! The metadata store: what wharf remembers between runs (destinations, sources, models, syncs,
-//! runs with their files and uploads; snapshots later), and the encryption of the secrets among it.
+//! segments, runs with their files and uploads; snapshots later), and the encryption of the secrets
+//! among it.
 //!
 //! This crate owns the SQLite database under `$WHARF_HOME`, its migrations (embedded in the
 //! binary), the master key, and AES-256-GCM sealing of secrets bound to their record. PostgreSQL
@@ -21,13 +22,15 @@ mod error;
 mod master_key;
 mod migrations;
 mod runs;
+mod segments;
 
-pub use catalog::{ModelRecord, NewModel, SourceRecord, SyncRecord};
+pub use catalog::{Exports, ModelRecord, NewModel, SourceRecord, SyncRecord};
 pub use crypto::Cipher;
 pub use destinations::{DestinationRecord, TestOutcome};
 pub use error::StoreError;
 pub use master_key::{MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKey};
 pub use runs::{NewRunFile, RunRecord, RunStatus, StaleUpload};
+pub use segments::SegmentRecord;
 
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};

@@ -5,31 +5,41 @@ use sqlx::SqlitePool;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use std::borrow::Cow;
 
-/// Every migration, oldest first. Append only: a released migration is never edited (sqlx checks
-/// a checksum of each applied one and refuses to start if it changed).
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+/// Every migration, oldest first, and whether it manages its own transaction. Append only: a
+/// released migration is never edited (sqlx checks a checksum of each applied one and refuses to
+/// start if it changed).
+const MIGRATIONS: &[(i64, &str, &str, bool)] = &[
     (
         1,
         "destinations",
         include_str!("../migrations/0001_destinations.sql"),
+        false,
     ),
     (
         2,
         "pipeline",
         include_str!("../migrations/0002_pipeline.sql"),
+        false,
+    ),
+    // Rebuilds `sources` with foreign keys off, which SQLite ignores inside a transaction.
+    (
+        3,
+        "segments",
+        include_str!("../migrations/0003_segments.sql"),
+        true,
     ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
     let migrations = MIGRATIONS
         .iter()
-        .map(|(version, description, sql)| {
+        .map(|(version, description, sql, no_tx)| {
             Migration::new(
                 *version,
                 Cow::Borrowed(*description),
                 MigrationType::Simple,
                 sqlx::AssertSqlSafe(*sql).into_sql_str(),
-                false,
+                *no_tx,
             )
         })
         .collect();

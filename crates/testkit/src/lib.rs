@@ -14,7 +14,7 @@ mod readers;
 mod s3;
 
 pub use moto::{Moto, MotoKeys, RoleSpec};
-pub use readers::check_export;
+pub use readers::{check_export, duckdb_rows};
 
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
 pub use s3::{FaultPlan, S3TestServer};

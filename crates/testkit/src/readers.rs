@@ -35,3 +35,29 @@ pub fn check_export(spec: &serde_json::Value) -> serde_json::Value {
     );
     report
 }
+
+/// Runs `sql` in DuckDB (in the project's venv, time zone UTC) and returns its rows as JSON
+/// arrays. For checking wharf's results against SQL written by hand and run by another engine.
+pub fn duckdb_rows(sql: &str) -> Vec<Vec<serde_json::Value>> {
+    let python = crate::moto::pyenv().join("bin/python");
+    let script = "import duckdb, json, sys\n\
+                  con = duckdb.connect()\n\
+                  con.execute(\"SET TimeZone = 'UTC'\")\n\
+                  rows = con.execute(sys.argv[1]).fetchall()\n\
+                  print(json.dumps([list(r) for r in rows], default=str))\n";
+    let output = Command::new(&python)
+        .args(["-c", script, sql])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    assert!(
+        output.status.success(),
+        "duckdb failed on {sql}:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "duckdb printed no JSON ({e}):\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}

@@ -6,20 +6,32 @@ use crate::error::CliError;
 use std::path::Path;
 use wharf_domain::{FileSpec, Name, OnEmpty, SyncSettings};
 use wharf_runner::{RunOutcome, sample};
-use wharf_store::{DEFAULT_WORKSPACE, Store, StoreError};
+use wharf_store::{DEFAULT_WORKSPACE, Exports, Store, StoreError};
 
 const SOURCE: &str = "demo-warehouse";
 const MODEL: &str = "demo-customers";
+const ORDERS_MODEL: &str = "demo-orders";
+const SEGMENT: &str = "demo-loyal";
 const CUSTOMERS: u64 = 100_000;
 
-/// The demo syncs: name, format, compression, and whether it writes a manifest.
-const SYNCS: &[(&str, &str, Option<&str>)] = &[
-    ("demo-parquet", "parquet", None),
-    ("demo-csv", "csv", Some("gzip")),
-    ("demo-ndjson", "ndjson", None),
-    ("demo-json", "json", Some("zstd")),
-    ("demo-xml", "xml", None),
-    ("demo-avro", "avro", None),
+/// The demo segment: subscribed customers with at least 3 orders in the last 90 days.
+pub const SEGMENT_FILTER: &str = r#"{"and": [
+  {"column": "is_subscribed", "op": "=", "value": true},
+  {"related": "demo-orders", "on": [["id", "customer_id"]],
+   "where": {"column": "ordered_at", "op": "within_last", "value": {"days": 90}},
+   "aggregate": {"fn": "count", "op": ">=", "value": 3}}
+]}"#;
+
+/// The demo syncs: name, format, compression, and whether it exports the segment (rather than
+/// every customer).
+const SYNCS: &[(&str, &str, Option<&str>, bool)] = &[
+    ("demo-parquet", "parquet", None, false),
+    ("demo-csv", "csv", Some("gzip"), false),
+    ("demo-ndjson", "ndjson", None, false),
+    ("demo-json", "json", Some("zstd"), false),
+    ("demo-xml", "xml", None, false),
+    ("demo-avro", "avro", None, false),
+    ("demo-segment", "csv", None, true),
 ];
 
 /// Key template of the demo syncs: one folder per run, so each run's manifest has its own.
@@ -54,10 +66,16 @@ pub async fn run(
         std::fs::create_dir_all(&warehouse)
             .map_err(|e| CliError::failed(format!("cannot create {}: {e}", warehouse.display())))?;
         sample::write_customers(&customers, CUSTOMERS).map_err(CliError::failed)?;
-        sample::write_orders(&orders, CUSTOMERS).map_err(CliError::failed)?;
+        // Orders end today, so "in the last 90 days" means something on the day the demo runs.
+        let today = time::OffsetDateTime::now_utc()
+            .date()
+            .midnight()
+            .assume_utc();
+        let until = i64::try_from(today.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX);
+        sample::write_orders(&orders, CUSTOMERS, until).map_err(CliError::failed)?;
     }
     say(format!(
-        "\n4. Sample warehouse {} (customers.parquet: {CUSTOMERS} customers; orders.parquet), model {MODEL}, one sync per format:",
+        "\n4. Sample warehouse {} (customers.parquet: {CUSTOMERS} customers; orders.parquet), models {MODEL} and {ORDERS_MODEL}, segment {SEGMENT} (subscribed, 3+ orders in 90 days), one sync per format:",
         warehouse.display()
     ));
     let settings = context.runner_settings();
@@ -76,25 +94,42 @@ pub async fn run(
         }
         Err(e) => return Err(e.into()),
     }
-    match store.model(DEFAULT_WORKSPACE, MODEL).await {
-        Ok(_) => {}
-        Err(StoreError::NotFound { .. }) => {
-            let name = Name::parse("name", MODEL)?;
-            wharf_runner::models::add_model(
-                store,
-                DEFAULT_WORKSPACE,
-                &name,
-                SOURCE,
-                "SELECT * FROM customers",
-                "id",
-                &settings,
-            )
-            .await?;
+    for (model, sql, key) in [
+        (MODEL, "SELECT * FROM customers", "id"),
+        (ORDERS_MODEL, "SELECT * FROM orders", "order_id"),
+    ] {
+        match store.model(DEFAULT_WORKSPACE, model).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound { .. }) => {
+                let name = Name::parse("name", model)?;
+                wharf_runner::models::add_model(
+                    store,
+                    DEFAULT_WORKSPACE,
+                    &name,
+                    SOURCE,
+                    sql,
+                    key,
+                    &settings,
+                )
+                .await?;
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
+    }
+    if let Err(StoreError::NotFound { .. }) = store.segment(DEFAULT_WORKSPACE, SEGMENT).await {
+        let name = Name::parse("name", SEGMENT)?;
+        wharf_runner::segments::add_segment(
+            store,
+            DEFAULT_WORKSPACE,
+            &name,
+            MODEL,
+            SEGMENT_FILTER,
+            &settings,
+        )
+        .await?;
     }
     let mut exports = Vec::new();
-    for (sync, format, compression) in SYNCS {
+    for (sync, format, compression, segment) in SYNCS {
         if let Err(StoreError::NotFound { .. }) = store.sync(DEFAULT_WORKSPACE, sync).await {
             let file = FileSpec {
                 format: (*format).into(),
@@ -115,7 +150,17 @@ pub async fn run(
             .validate()?;
             let name = Name::parse("name", sync)?;
             store
-                .create_sync(DEFAULT_WORKSPACE, &name, MODEL, destination, &settings)
+                .create_sync(
+                    DEFAULT_WORKSPACE,
+                    &name,
+                    if *segment {
+                        Exports::Segment(SEGMENT)
+                    } else {
+                        Exports::Model(MODEL)
+                    },
+                    destination,
+                    &settings,
+                )
                 .await?;
         }
         let outcome = super::sync::run_with_progress(context, store, sync).await?;

@@ -6,6 +6,7 @@ mod destination;
 mod local_s3;
 mod model;
 mod runs;
+mod segment;
 mod source;
 mod sync;
 mod whoami;
@@ -61,6 +62,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Destination(command) => destination::run(&context, command).await,
         Command::Source(command) => source::run(&context, command).await,
         Command::Model(command) => model::run(&context, command).await,
+        Command::Segment(command) => segment::run(&context, command).await,
         Command::Sync(command) => sync::run(&context, command).await,
         Command::Runs(args) => runs::run(&context, args).await,
         Command::Plan { name } => runs::plan(&context, &name).await,
@@ -77,7 +79,8 @@ fn sample(command: crate::args::SampleCommand) -> Result<(), CliError> {
             eprintln!("wrote {rows} customers to {}", out.display());
         }
         SampleCommand::Orders { customers, out } => {
-            let n = sample::write_orders(&out, customers).map_err(CliError::failed)?;
+            let n = sample::write_orders(&out, customers, sample::ORDERS_UNTIL)
+                .map_err(CliError::failed)?;
             eprintln!("wrote {n} orders to {}", out.display());
         }
     }

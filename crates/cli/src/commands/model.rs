@@ -111,7 +111,7 @@ pub async fn run(context: &Context, command: ModelCommand) -> Result<(), CliErro
     Ok(())
 }
 
-fn print_columns(columns: &[wharf_domain::ColumnInfo]) {
+pub(super) fn print_columns(columns: &[wharf_domain::ColumnInfo]) {
     let rows: Vec<Vec<String>> = columns
         .iter()
         .map(|c| {
@@ -126,7 +126,7 @@ fn print_columns(columns: &[wharf_domain::ColumnInfo]) {
 }
 
 /// A cell on one line of a terminal: control characters escaped, long text cut.
-fn printable(cell: &str) -> String {
+pub(super) fn printable(cell: &str) -> String {
     let escaped: String = cell
         .chars()
         .flat_map(|c| {

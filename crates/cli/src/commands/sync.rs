@@ -1,4 +1,4 @@
-//! `wharf sync ...`: model -> destination as files, and running it.
+//! `wharf sync ...`: model or segment -> destination as files, and running it.
 
 use super::Context;
 use crate::args::{AddSync, SyncCommand};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use wharf_domain::key_template::NameLengths;
 use wharf_domain::{ColumnMapping, FileSpec, Name, OnEmpty, SyncSettings};
 use wharf_runner::{RunOutcome, RunProgress};
-use wharf_store::{DEFAULT_WORKSPACE, SyncRecord};
+use wharf_store::{DEFAULT_WORKSPACE, Exports, SyncRecord};
 
 pub async fn run(context: &Context, command: SyncCommand) -> Result<(), CliError> {
     let store = context.store().await?;
@@ -28,7 +28,10 @@ pub async fn run(context: &Context, command: SyncCommand) -> Result<(), CliError
                     .map(|s| {
                         vec![
                             s.name.clone(),
-                            s.model_name.clone(),
+                            match &s.segment_name {
+                                Some(g) => format!("{} / {g}", s.model_name),
+                                None => s.model_name.clone(),
+                            },
                             s.destination_name.clone(),
                             s.settings.file.extension(),
                             s.settings.key_template.clone(),
@@ -36,7 +39,13 @@ pub async fn run(context: &Context, command: SyncCommand) -> Result<(), CliError
                     })
                     .collect();
                 output::table(
-                    &["NAME", "MODEL", "DESTINATION", "FORMAT", "KEY TEMPLATE"],
+                    &[
+                        "NAME",
+                        "MODEL / SEGMENT",
+                        "DESTINATION",
+                        "FORMAT",
+                        "KEY TEMPLATE",
+                    ],
                     &rows,
                 );
             }
@@ -59,6 +68,7 @@ fn view(s: &SyncRecord) -> serde_json::Value {
     json!({
         "name": s.name,
         "model": s.model_name,
+        "segment": s.segment_name,
         "destination": s.destination_name,
         "settings": s.settings,
         "created_at": s.created_at,
@@ -69,6 +79,9 @@ fn describe(s: &SyncRecord) {
     let st = &s.settings;
     println!("sync          {}", s.name);
     println!("model         {}", s.model_name);
+    if let Some(segment) = &s.segment_name {
+        println!("segment       {segment}");
+    }
     println!("destination   {}", s.destination_name);
     println!("format        {}", st.file.extension());
     println!("key template  {}", st.key_template);
@@ -128,7 +141,15 @@ async fn add(context: &Context, store: &wharf_store::Store, a: AddSync) -> Resul
         overwrite: a.overwrite,
     }
     .validate()?;
-    let model = store.model(DEFAULT_WORKSPACE, &a.model).await?;
+    let (model_name, exports) = match (&a.model, &a.segment) {
+        (_, Some(segment)) => (
+            store.segment(DEFAULT_WORKSPACE, segment).await?.model_name,
+            Exports::Segment(segment.as_str()),
+        ),
+        (Some(model), None) => (model.clone(), Exports::Model(model.as_str())),
+        (None, None) => return Err(CliError::bad("give --model or --segment")),
+    };
+    let model = store.model(DEFAULT_WORKSPACE, &model_name).await?;
     let destination = store.destination(DEFAULT_WORKSPACE, &a.destination).await?;
     for mapping in &settings.columns {
         if !model.columns.iter().any(|c| c.name == mapping.source) {
@@ -145,6 +166,7 @@ async fn add(context: &Context, store: &wharf_store::Store, a: AddSync) -> Resul
         &destination.destination.prefix,
         &NameLengths {
             model: model.name.len(),
+            segment: a.segment.as_ref().map_or(model.name.len(), String::len),
             sync: name.as_str().len(),
         },
     )?;
@@ -152,7 +174,7 @@ async fn add(context: &Context, store: &wharf_store::Store, a: AddSync) -> Resul
         .create_sync(
             DEFAULT_WORKSPACE,
             &name,
-            &model.name,
+            exports,
             &destination.destination.name.to_string(),
             &settings,
         )

@@ -38,3 +38,51 @@ pub fn json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(output)))
 }
+
+pub const BUCKET: &str = "wharf-test";
+
+/// A destination `lake` on `server` (bucket [`BUCKET`], prefix `exports`) and a local source
+/// `files` on `data`, holding `people.csv`.
+pub fn setup(home: &Path, data: &Path, server: &wharf_testkit::S3TestServer) {
+    std::fs::write(
+        data.join("people.csv"),
+        "id,name,city\n1,Ada,\"Paris, \"\"FR\"\"\"\n2,Bob,\n3,Zoë 🌍,\"two\nlines\"\n",
+    )
+    .expect("write csv");
+    let out = run(wharf(home)
+        .args([
+            "--allow-private-endpoints",
+            "destination",
+            "add",
+            "s3",
+            "lake",
+        ])
+        .args([
+            "--bucket",
+            BUCKET,
+            "--region",
+            "us-east-1",
+            "--prefix",
+            "exports",
+        ])
+        .args([
+            "--auth",
+            "access-key",
+            "--access-key-id",
+            &server.access_key,
+        ])
+        .args([
+            "--secret-access-key-env",
+            "SECRET",
+            "--endpoint",
+            &server.endpoint(),
+        ])
+        .args(["--checksum", "crc32c"])
+        .env("SECRET", &server.secret_key));
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(wharf(home)
+        .args(["source", "add", "local", "files", "--path"])
+        .arg(data));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("people"), "{}", text(&out));
+}

@@ -13,7 +13,7 @@ mod values;
 
 use crate::EngineError;
 use arrow::datatypes::{Field, Schema};
-use datafusion::scalar::ScalarValue;
+pub use datafusion::scalar::ScalarValue;
 use std::fmt::Write as _;
 use values::Class;
 use wharf_domain::segment::{AggregateFn, Filter, Op, Operand};

@@ -85,13 +85,17 @@ impl Fixture {
     }
 
     pub async fn model(&self, name: &str, sql: &str) {
+        self.model_keyed(name, sql, "id").await;
+    }
+
+    pub async fn model_keyed(&self, name: &str, sql: &str, primary_key: &str) {
         wharf_runner::models::add_model(
             &self.store,
             DEFAULT_WORKSPACE,
             &Name::parse("name", name).expect("name"),
             "wh",
             sql,
-            "id",
+            primary_key,
             &self.settings,
         )
         .await
@@ -99,12 +103,22 @@ impl Fixture {
     }
 
     pub async fn sync(&self, name: &str, model: &str, settings: SyncSettings) {
+        self.sync_of(name, wharf_store::Exports::Model(model), settings)
+            .await;
+    }
+
+    pub async fn sync_of(
+        &self,
+        name: &str,
+        exports: wharf_store::Exports<'_>,
+        settings: SyncSettings,
+    ) {
         let (settings, _) = settings.validate().expect("valid sync");
         self.store
             .create_sync(
                 DEFAULT_WORKSPACE,
                 &Name::parse("name", name).expect("name"),
-                model,
+                exports,
                 "lake",
                 &settings,
             )
