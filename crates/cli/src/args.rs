@@ -95,6 +95,25 @@ pub enum AddSource {
         #[arg(long)]
         path: PathBuf,
     },
+    /// A PostgreSQL database: models run their SQL there. The connection URL
+    /// (postgres://USER:PASSWORD@HOST:PORT/DATABASE) may hold a password, so it is read from an
+    /// environment variable or standard input, never taken as an argument; it is encrypted at
+    /// rest and shown without its password.
+    Postgres {
+        /// Unique name, e.g. production.
+        name: String,
+        /// The environment variable holding the URL (without it: read from standard input).
+        #[arg(long)]
+        url_env: Option<String>,
+        /// TLS: disable, prefer (default, as libpq), require (encrypted, certificate not
+        /// checked), verify-full (certificate checked against the system's roots or
+        /// --sslrootcert, and the host name). Overrides the URL's sslmode.
+        #[arg(long)]
+        sslmode: Option<String>,
+        /// A PEM file of CA certificates to trust for verify-full.
+        #[arg(long)]
+        sslrootcert: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -72,7 +72,8 @@ impl From<wharf_runner::RunnerError> for CliError {
             E::Store(e) => e.into(),
             E::Delivery(e) => e.into(),
             E::Engine(ref inner) => match inner {
-                wharf_runner::EngineError::Query(_) => CliError::Failed(e.to_string()),
+                wharf_runner::EngineError::Query(_)
+                | wharf_runner::EngineError::Postgres { .. } => CliError::Failed(e.to_string()),
                 _ => CliError::BadInput(e.to_string()),
             },
             E::Invalid(m) => CliError::BadInput(m),

@@ -267,9 +267,12 @@ async fn access_denied_fails_fast_and_leaves_nothing() {
         .await
         .expect_err("denied");
     assert_eq!(err.code(), "s3.AccessDenied", "{err}");
-    // Fails fast: no retries of a 403.
+    // Fails fast: a 403 is not retried. The server answers before reading a part's body and
+    // closes the connection, so a part still being sent can see a reset instead of the 403 and
+    // be retried once as a transport error: at most two requests for each of the three parts
+    // (seen under load: 5), where retrying the 403 would make twelve (4 attempts each).
     assert!(
-        h.server.faults.seen("UploadPart") <= 2,
+        h.server.faults.seen("UploadPart") <= 6,
         "{}",
         h.server.faults.seen("UploadPart")
     );

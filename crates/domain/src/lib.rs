@@ -44,7 +44,7 @@ pub use error::InvalidValue;
 pub use external_id::ExternalId;
 pub use key_template::{KeyTemplate, KeyValues, NameLengths};
 pub use kms::KmsKeyId;
-pub use model::{ColumnInfo, SourceConfig};
+pub use model::{ColumnInfo, PostgresSource, PostgresUrl, SourceConfig, SslMode};
 pub use name::Name;
 pub use prefix::KeyPrefix;
 pub use region::Region;

@@ -22,6 +22,10 @@ pub enum EngineError {
     /// does not suit the column's type. `path` names the node (`and[2].or[0]`).
     #[error("segment filter at {path}: {message}")]
     Segment { path: String, message: String },
+    /// PostgreSQL could not be reached, refused the login or the query, or dropped the
+    /// connection. `code` is stable (`postgres.auth`, `postgres.timeout`...).
+    #[error("{message}")]
+    Postgres { code: &'static str, message: String },
     /// The query failed while running (a bad file, a cast that fails on some row, memory).
     #[error("the query failed: {0}")]
     Query(String),
@@ -56,6 +60,7 @@ impl EngineError {
             Self::MissingKey { .. } => "model.primary_key",
             Self::Source { .. } => "source.unreadable",
             Self::Segment { .. } => "segment.invalid",
+            Self::Postgres { code, .. } => code,
             Self::Query(_) => "query.failed",
         }
     }

@@ -3,8 +3,9 @@
 //!
 //! This crate owns the local warehouse (a folder of Parquet/CSV/NDJSON files queried in-process
 //! with DataFusion, with a memory limit so heavy queries spill to disk), planning and validating
-//! model SQL, counting and previewing results, and segments compiled to SQL (`segment`).
-//! PostgreSQL joins later.
+//! model SQL, counting and previewing results, segments compiled to SQL (`segment`), and the
+//! PostgreSQL warehouse (`postgres`: SQL pushed down verbatim, rows streamed back through a
+//! portal as Arrow batches). [`Warehouse`] is the one face the runner uses.
 //!
 //! It must not know about files being written, S3 or the metadata store: it hands out batches
 //! and schemas, and `RecordBatch` is the only type that crosses to `formats` (through `runner`).
@@ -15,12 +16,16 @@
 
 mod error;
 mod local;
+mod postgres;
 mod preview;
 pub mod segment;
+mod warehouse;
 
 pub use error::EngineError;
 pub use local::{EngineSettings, LocalWarehouse, QueryStream, TableInfo, discover};
+pub use postgres::PostgresWarehouse;
 pub use preview::Preview;
+pub use warehouse::Warehouse;
 
 use arrow::datatypes::Schema;
 use wharf_domain::ColumnInfo;

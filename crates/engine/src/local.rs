@@ -4,7 +4,6 @@ use crate::error::EngineError;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::common::{ScalarValue, TableReference};
-use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -12,7 +11,7 @@ use datafusion::prelude::{
     CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions, SQLOptions, SessionConfig,
     SessionContext,
 };
-use futures::Stream;
+use futures::{Stream, StreamExt as _};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -286,23 +285,6 @@ impl LocalWarehouse {
         Ok(Arc::new(df.schema().as_arrow().clone()))
     }
 
-    /// Plans `sql` and checks that `primary_key` is one of its columns.
-    pub async fn validate_model(
-        &self,
-        sql: &str,
-        primary_key: &str,
-    ) -> Result<SchemaRef, EngineError> {
-        let schema = self.plan(sql).await?;
-        if schema.field_with_name(primary_key).is_err() {
-            let available: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            return Err(EngineError::MissingKey {
-                column: primary_key.to_string(),
-                available: available.join(", "),
-            });
-        }
-        Ok(schema)
-    }
-
     /// Runs `sql`, streaming its result.
     pub async fn query(&self, sql: &str) -> Result<QueryStream, EngineError> {
         self.query_with(sql, &[]).await
@@ -316,10 +298,11 @@ impl LocalWarehouse {
     ) -> Result<QueryStream, EngineError> {
         let df = self.dataframe(sql, params).await?;
         let inner = df.execute_stream().await.map_err(EngineError::query)?;
-        Ok(QueryStream {
-            schema: inner.schema(),
-            inner,
-        })
+        let schema = inner.schema();
+        Ok(QueryStream::new(
+            schema,
+            Box::pin(inner.map(|item| item.map_err(EngineError::query))),
+        ))
     }
 
     /// The number of rows `sql` (with `params` bound) returns (the query runs, its rows are only counted).
@@ -351,10 +334,17 @@ impl LocalWarehouse {
 /// A query's result as it is produced.
 pub struct QueryStream {
     schema: SchemaRef,
-    inner: SendableRecordBatchStream,
+    inner: Pin<Box<dyn Stream<Item = Result<RecordBatch, EngineError>> + Send>>,
 }
 
 impl QueryStream {
+    pub(crate) fn new(
+        schema: SchemaRef,
+        inner: Pin<Box<dyn Stream<Item = Result<RecordBatch, EngineError>> + Send>>,
+    ) -> Self {
+        Self { schema, inner }
+    }
+
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -364,10 +354,7 @@ impl Stream for QueryStream {
     type Item = Result<RecordBatch, EngineError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner
-            .as_mut()
-            .poll_next(cx)
-            .map(|item| item.map(|r| r.map_err(EngineError::query)))
+        self.inner.as_mut().poll_next(cx)
     }
 }
 
@@ -442,7 +429,7 @@ mod tests {
         );
         let err = w.plan("SELECT * FROM missing").await.expect_err("bad");
         assert!(err.to_string().contains("missing"), "{err}");
-        let err = w
+        let err = crate::Warehouse::Local(w)
             .validate_model("SELECT id AS key FROM people", "id")
             .await
             .expect_err("no key");

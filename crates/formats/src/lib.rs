@@ -95,7 +95,8 @@ impl<W: Write + Send> FileWriter<W> {
             )),
             _ => None,
         };
-        let file_schema = normalize::file_schema(schema, names.as_deref());
+        let nested_as_text = matches!(format, FileFormat::Csv | FileFormat::Xml);
+        let file_schema = normalize::file_schema(schema, names.as_deref(), nested_as_text);
         let threads = encoding_threads();
         let inner = match format {
             FileFormat::Parquet => {
@@ -261,11 +262,6 @@ fn check_types(format: FileFormat, schema: &Schema) -> Result<(), FormatError> {
             })
         };
         match format {
-            FileFormat::Csv if dt.is_nested() => {
-                return unsupported(
-                    ": CSV has no lists or structs (cast it to a string in the model's SQL, or use parquet, json or avro)",
-                );
-            }
             FileFormat::Parquet if matches!(dt, arrow::datatypes::DataType::Union(..)) => {
                 return unsupported(": Parquet has no union type");
             }

@@ -1,6 +1,6 @@
 //! Types and names every format's readers accept: the schema a file is written with.
 
-use arrow::array::{ArrayRef, RecordBatch};
+use arrow::array::{ArrayBuilder as _, ArrayRef, RecordBatch, StringBuilder};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
@@ -46,9 +46,10 @@ fn lake_field(field: &Field, name: &str) -> Field {
     )
 }
 
-/// The schema a file is written with: [`lake_type`] for every column, and `names` (same length)
-/// as column names when given.
-pub fn file_schema(schema: &Schema, names: Option<&[String]>) -> SchemaRef {
+/// The schema a file is written with: [`lake_type`] for every column, `names` (same length) as
+/// column names when given, and, with `nested_as_text` (CSV, XML), lists, structs and maps as
+/// text holding their JSON.
+pub fn file_schema(schema: &Schema, names: Option<&[String]>, nested_as_text: bool) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
@@ -57,14 +58,18 @@ pub fn file_schema(schema: &Schema, names: Option<&[String]>) -> SchemaRef {
             let name = names
                 .and_then(|n| n.get(i))
                 .map_or(f.name().as_str(), String::as_str);
-            lake_field(f, name)
+            if nested_as_text && f.data_type().is_nested() {
+                Field::new(name, DataType::Utf8, true)
+            } else {
+                lake_field(f, name)
+            }
         })
         .collect();
     Arc::new(Schema::new(fields))
 }
 
 /// `batch` in `schema` (from [`file_schema`] of the batch's schema): columns cast where the type
-/// changed, untouched (no copy) where it did not.
+/// changed (nested values to JSON text), untouched (no copy) where it did not.
 pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
     let columns: Vec<ArrayRef> = batch
         .columns()
@@ -73,12 +78,43 @@ pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, A
         .map(|(column, field)| {
             if column.data_type() == field.data_type() {
                 Ok(column.clone())
+            } else if column.data_type().is_nested() && field.data_type() == &DataType::Utf8 {
+                json_text(column)
             } else {
                 cast(column, field.data_type())
             }
         })
         .collect::<Result<_, _>>()?;
     RecordBatch::try_new(schema.clone(), columns)
+}
+
+/// Each value of a nested column as its JSON text (as the JSON formats write it); nulls stay
+/// null.
+fn json_text(column: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+    let batch = RecordBatch::try_from_iter([("v", column.clone())])?;
+    let mut lines = Vec::new();
+    {
+        let mut writer = arrow::json::LineDelimitedWriter::new(&mut lines);
+        writer.write(&batch)?;
+        writer.finish()?;
+    }
+    let mut out = StringBuilder::with_capacity(column.len(), lines.len());
+    for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let row: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(line).map_err(|e| ArrowError::JsonError(e.to_string()))?;
+        match row.get("v") {
+            None | Some(serde_json::Value::Null) => out.append_null(),
+            Some(value) => out.append_value(value.to_string()),
+        }
+    }
+    if out.len() != column.len() {
+        return Err(ArrowError::JsonError(format!(
+            "{} JSON values for {} rows",
+            out.len(),
+            column.len()
+        )));
+    }
+    Ok(Arc::new(out.finish()))
 }
 
 /// Avro names: `[A-Za-z_][A-Za-z0-9_]*`, other characters as `_`, made unique with `_2`, `_3`...

@@ -24,7 +24,7 @@ use wharf_delivery::upload::{StaleRef, UploadSettings, UploadTarget};
 use wharf_delivery::{ClientSettings, DeliveryError, Identity};
 use wharf_domain::{KeyTemplate, S3Auth, SyncSettings};
 pub use wharf_engine::{EngineError, Preview, TableInfo};
-use wharf_engine::{EngineSettings, LocalWarehouse};
+use wharf_engine::{EngineSettings, Warehouse};
 use wharf_store::{
     DestinationRecord, ModelRecord, RunStatus, SegmentRecord, Store, StoreError, SyncRecord,
 };
@@ -156,7 +156,7 @@ impl SyncContext {
     pub(crate) async fn query(
         &self,
         store: &Store,
-        warehouse: &LocalWarehouse,
+        warehouse: &Warehouse,
         as_of: OffsetDateTime,
     ) -> Result<(String, Vec<wharf_engine::segment::ScalarValue>), RunnerError> {
         let Some(segment) = &self.segment else {
@@ -179,7 +179,7 @@ impl SyncContext {
     pub(crate) async fn warehouse(
         &self,
         settings: &RunnerSettings,
-    ) -> Result<LocalWarehouse, RunnerError> {
+    ) -> Result<Warehouse, RunnerError> {
         models::open(&self.model.source.config, settings).await
     }
 

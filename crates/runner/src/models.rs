@@ -1,18 +1,16 @@
 //! Sources and models: checked against the warehouse before they are stored.
 
 use crate::{RunnerError, RunnerSettings};
-use wharf_domain::{Name, SourceConfig};
-use wharf_engine::{LocalWarehouse, Preview, TableInfo};
+use wharf_domain::{Name, PostgresSource, SourceConfig};
+use wharf_engine::{Preview, TableInfo, Warehouse};
 use wharf_store::{ModelRecord, NewModel, SourceRecord, Store};
 
-/// Opens a source's warehouse.
+/// Opens a source's warehouse (for PostgreSQL: connects).
 pub async fn open(
     config: &SourceConfig,
     settings: &RunnerSettings,
-) -> Result<LocalWarehouse, RunnerError> {
-    match config {
-        SourceConfig::Local { path } => Ok(LocalWarehouse::open(path, &settings.engine()).await?),
-    }
+) -> Result<Warehouse, RunnerError> {
+    Ok(Warehouse::open(config, &settings.engine()).await?)
 }
 
 /// Adds a local source after finding its tables; returns them.
@@ -31,6 +29,23 @@ pub async fn add_local_source(
     let tables = warehouse.tables().to_vec();
     let record = store.create_source(workspace, name, &config).await?;
     Ok((record, tables))
+}
+
+/// Adds a PostgreSQL source after connecting to it; returns the server's version.
+pub async fn add_postgres_source(
+    store: &Store,
+    workspace: &str,
+    name: &Name,
+    source: PostgresSource,
+    settings: &RunnerSettings,
+) -> Result<(SourceRecord, String), RunnerError> {
+    let config = SourceConfig::Postgres(source);
+    let version = match open(&config, settings).await? {
+        Warehouse::Postgres(w) => w.version().await?,
+        Warehouse::Local(_) => String::new(),
+    };
+    let record = store.create_source(workspace, name, &config).await?;
+    Ok((record, version))
 }
 
 /// Plans a model's SQL on its source (nothing runs), checks the primary key, stores the model

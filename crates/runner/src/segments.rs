@@ -5,8 +5,8 @@ use crate::{RunnerError, RunnerSettings, models};
 use serde::Serialize;
 use wharf_domain::Name;
 use wharf_domain::segment::{self, Filter};
-use wharf_engine::segment::{CompiledSegment, Dialect, ModelQuery, SegmentInput};
-use wharf_engine::{LocalWarehouse, Preview};
+use wharf_engine::segment::{CompiledSegment, ModelQuery, SegmentInput};
+use wharf_engine::{Preview, Warehouse};
 use wharf_store::{ModelRecord, SegmentRecord, Store, StoreError};
 
 /// Parses a filter given as JSON text.
@@ -19,12 +19,12 @@ pub fn parse_filter(text: &str) -> Result<Filter, RunnerError> {
     segment::parse(&value).map_err(|e| RunnerError::Invalid(e.to_string()))
 }
 
-/// Compiles `filter` over `model` for the local warehouse. Related models are looked up by name
+/// Compiles `filter` over `model` for its warehouse's dialect. Related models are looked up by name
 /// and must be on the same source; their schemas come from planning their SQL now.
 pub(crate) async fn compile(
     store: &Store,
     workspace: &str,
-    warehouse: &LocalWarehouse,
+    warehouse: &Warehouse,
     model: &ModelRecord,
     filter: &Filter,
     as_of_micros: i64,
@@ -64,7 +64,7 @@ pub(crate) async fn compile(
         related: &queries,
         as_of_micros,
     };
-    let compiled = wharf_engine::segment::compile(filter, &input, Dialect::DataFusion)?;
+    let compiled = wharf_engine::segment::compile(filter, &input, warehouse.dialect())?;
     // Plan it too: a filter that compiles but does not plan is a bug worth reporting now.
     warehouse.plan_with(&compiled.sql, &compiled.params).await?;
     Ok(compiled)
@@ -103,7 +103,7 @@ async fn load(
     name: &str,
     as_of_micros: i64,
     settings: &RunnerSettings,
-) -> Result<(LocalWarehouse, CompiledSegment), RunnerError> {
+) -> Result<(Warehouse, CompiledSegment), RunnerError> {
     let record = store.segment(workspace, name).await?;
     let model = store.model(workspace, &record.model_name).await?;
     let filter = parse_filter(&record.filter)?;

@@ -1,11 +1,12 @@
 //! Sources, models and syncs: the objects a user defines before anything runs.
 
 use crate::Store;
+use crate::crypto::Cipher;
 use crate::error::StoreError;
 use sqlx::AssertSqlSafe;
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteRow;
-use wharf_domain::{ColumnInfo, Name, SourceConfig, SyncSettings};
+use wharf_domain::{ColumnInfo, Name, PostgresUrl, SourceConfig, SyncSettings};
 
 #[derive(Debug, Clone)]
 pub struct SourceRecord {
@@ -93,28 +94,59 @@ pub(crate) fn inserted(
     }
 }
 
-fn source_from_row(row: &SqliteRow, column_prefix: &str) -> Result<SourceRecord, StoreError> {
+/// The associated data that binds a source's sealed URL to its record.
+fn source_aad(id: &str) -> Vec<u8> {
+    format!("wharf/source/{id}/url").into_bytes()
+}
+
+fn source_from_row(
+    row: &SqliteRow,
+    column_prefix: &str,
+    cipher: &Cipher,
+) -> Result<SourceRecord, StoreError> {
     let col = |c: &str| format!("{column_prefix}{c}");
+    let id: String = row.try_get(col("id").as_str())?;
     let name: String = row.try_get(col("name").as_str())?;
     let config: String = row.try_get(col("config").as_str())?;
+    let record = format!("source {name:?}");
+    let mut config: SourceConfig = from_json(&config, &record)?;
+    if let SourceConfig::Postgres(pg) = &mut config {
+        let sealed: Option<Vec<u8>> = row.try_get(col("secret").as_str())?;
+        let sealed = sealed.ok_or_else(|| StoreError::Corrupt {
+            record: record.clone(),
+            detail: "a PostgreSQL source without its sealed URL".into(),
+        })?;
+        let plaintext =
+            cipher
+                .open(&sealed, &source_aad(&id))
+                .map_err(|_| StoreError::Decrypt {
+                    record: record.clone(),
+                })?;
+        let url = String::from_utf8(plaintext).map_err(|_| StoreError::Corrupt {
+            record,
+            detail: "the sealed URL is not text".into(),
+        })?;
+        pg.url = PostgresUrl::from_stored(url);
+    }
     Ok(SourceRecord {
-        id: row.try_get(col("id").as_str())?,
-        config: from_json(&config, &format!("source {name:?}"))?,
+        id,
+        config,
         name,
         created_at: row.try_get(col("created_at").as_str())?,
     })
 }
 
 const MODEL_SELECT: &str = "SELECT m.id, m.name, m.sql, m.primary_key, m.columns, m.created_at,
-        s.id AS s_id, s.name AS s_name, s.config AS s_config, s.created_at AS s_created_at
+        s.id AS s_id, s.name AS s_name, s.config AS s_config, s.secret AS s_secret,
+        s.created_at AS s_created_at
     FROM models m JOIN sources s ON s.id = m.source_id";
 
-fn model_from_row(row: &SqliteRow) -> Result<ModelRecord, StoreError> {
+fn model_from_row(row: &SqliteRow, cipher: &Cipher) -> Result<ModelRecord, StoreError> {
     let name: String = row.try_get("name")?;
     let columns: String = row.try_get("columns")?;
     Ok(ModelRecord {
         id: row.try_get("id")?,
-        source: source_from_row(row, "s_")?,
+        source: source_from_row(row, "s_", cipher)?,
         sql: row.try_get("sql")?,
         primary_key: row.try_get("primary_key")?,
         columns: from_json(&columns, &format!("model {name:?}"))?,
@@ -159,15 +191,24 @@ impl Store {
         name: &Name,
         config: &SourceConfig,
     ) -> Result<SourceRecord, StoreError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let secret = match config {
+            SourceConfig::Postgres(pg) => Some(
+                self.cipher
+                    .seal(pg.url.expose().as_bytes(), &source_aad(&id)),
+            ),
+            SourceConfig::Local { .. } => None,
+        };
         let result = sqlx::query(
-            "INSERT INTO sources (id, workspace_id, name, kind, config, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sources (id, workspace_id, name, kind, config, secret, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(&id)
         .bind(workspace)
         .bind(name.as_str())
         .bind(config.kind())
         .bind(json(config, "source")?)
+        .bind(secret)
         .bind(crate::now())
         .execute(&self.pool)
         .await;
@@ -185,7 +226,7 @@ impl Store {
                 kind: "source",
                 name: name.to_string(),
             })?;
-        source_from_row(&row, "")
+        source_from_row(&row, "", &self.cipher)
     }
 
     pub async fn list_sources(&self, workspace: &str) -> Result<Vec<SourceRecord>, StoreError> {
@@ -194,7 +235,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|row| source_from_row(row, ""))
+            .map(|row| source_from_row(row, "", &self.cipher))
             .collect()
     }
 
@@ -237,7 +278,7 @@ impl Store {
             kind: "model",
             name: name.to_string(),
         })?;
-        model_from_row(&row)
+        model_from_row(&row, &self.cipher)
     }
 
     pub(crate) async fn model_by_id(&self, id: &str) -> Result<ModelRecord, StoreError> {
@@ -245,7 +286,7 @@ impl Store {
             .bind(id)
             .fetch_one(&self.pool)
             .await?;
-        model_from_row(&row)
+        model_from_row(&row, &self.cipher)
     }
 
     pub async fn list_models(&self, workspace: &str) -> Result<Vec<ModelRecord>, StoreError> {
@@ -256,7 +297,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(model_from_row)
+        .map(|row| model_from_row(row, &self.cipher))
         .collect()
     }
 

@@ -10,9 +10,22 @@ SPEC_JSON_PATH holds one JSON object:
   keys          the export's objects, in order; together they hold every row
   key_column    the column that identifies a row
   expected      the source rows: [{column: JSON value}]; timestamps ISO-8601 ("...Z"), dates
-                "YYYY-MM-DD", decimals as strings, null as null; a missing column is null
-  types         {column: int64 | int32 | float64 | string | bool | date | timestamp_us_utc | timestamp_us
-                 | decimal(p,s)}
+                "YYYY-MM-DD", times "HH:MM:SS[.ffffff]", decimals as strings, binary as lowercase hex
+                ("00ff10", "" for no bytes), NaN/Infinity as "NaN"/"Infinity"/"-Infinity", lists as
+                JSON arrays (elements may be null), null as null; a missing column is null
+  types         {column: int64 | int32 | int16 | float64 | float32 | string | bool | date
+                 | timestamp_us_utc | timestamp_us | decimal(p,s) | binary | time_us | list<T>}
+                where T is any of the others (no lists of lists). Where a format has types:
+                  int16     Parquet INT32 Int(16, signed) (Arrow int16); Avro int
+                  float32   Parquet FLOAT (Arrow float32); Avro float
+                  binary    Parquet BYTE_ARRAY without a logical type (Arrow binary); Avro bytes;
+                            lowercase hex text in CSV, XML and JSON
+                  time_us   time of day in microseconds: Parquet INT64 Time(MICROS) (Arrow time64[us],
+                            isAdjustedToUTC either way); Avro long time-micros; text "HH:MM:SS[.f]"
+                            with 0-9 fraction digits elsewhere
+                  list<T>   Parquet LIST (3-level, element named element or item; Arrow list); Avro
+                            array (items may be a union with null); JSON arrays; in CSV and XML the
+                            array's JSON text ("[1,null,3]"), its elements compared as JSON values
   columns       optional: the columns in file order (else the order of `types`, which serde_json
                 writes sorted). Required for a CSV without a header and when XML/Avro names
                 collide (made unique with _2, _3... in column order). When given, every reader
@@ -34,18 +47,26 @@ Readers per format (S3: read straight from the endpoint; bytes: the object as bo
   xml      stdlib (bytes; xml.etree for values, xml.sax for well-formedness)
   avro     fastavro (bytes)
 
+Where a reader cannot read a type as itself, it reads it as the text the format holds (and the
+type is checked by the other readers): pyarrow.json reads dates, times and binary (hex) as strings;
+DuckDB reads JSON binary as VARCHAR (a BLOB would hold the hex text's own bytes); Polars reads JSON
+int16 as Int64 (read_ndjson panics on Int16), and times, binary and decimals as String.
+
 Known reader behaviour this surfaces: DuckDB and Polars read JSON numbers through float64, so a
 decimal written as a JSON number with more than ~15 significant digits comes back rounded (decimals
 written as JSON strings read exactly everywhere); DuckDB silently accepts "3" for BIGINT and "true"
 for BOOLEAN in JSON, and reads Parquet nanosecond timestamps as microseconds (the pyarrow and
 Polars readers check units). In CSV a null is an unquoted field equal to the null text; a quoted
-field is always a string.
+field is always a value (a string, binary's hex, a list's JSON text), so with the null text "" an
+empty string or empty binary reads back as itself only when quoted.
 
-Values are compared in a canonical form per type: ints exactly, floats with relative tolerance
-1e-9 (NaN equals NaN), bools, dates as ISO dates, timestamps as UTC nanoseconds (microsecond
-inputs), decimals by numeric value, strings exactly. In XML the characters XML 1.0 cannot hold
-are expected as U+FFFD. File column names are the source names, except XML (element names made
-from column names) and Avro ([A-Za-z_][A-Za-z0-9_]*), both made unique with _2, _3...
+Values are compared in a canonical form per type: ints exactly (int16 also in range), floats with
+relative tolerance 1e-9, float32 1e-6 (NaN equals NaN), bools, dates as ISO dates, timestamps as
+UTC nanoseconds (microsecond inputs), decimals by numeric value, strings exactly, binary as bytes,
+times as microseconds since midnight, lists element by element (length, nulls and order too). In
+XML the characters XML 1.0 cannot hold are expected as U+FFFD. File column names are the source
+names, except XML (element names made from column names) and Avro ([A-Za-z_][A-Za-z0-9_]*), both
+made unique with _2, _3...
 
 Prints one JSON line: {"ok": bool, "readers": {name: {"rows": n, "ok": bool, "errors": [...]}},
 "errors": [...checks not tied to one reader...], "skipped": [...]} and exits 0 when everything
@@ -97,14 +118,25 @@ class Bad(Exception):
 # Types and canonical values
 
 
+SCALAR_KINDS = ("int64", "int32", "int16", "float64", "float32", "string", "bool", "date", "timestamp_us_utc",
+                "timestamp_us", "binary", "time_us")
+
+
 class Type:
     def __init__(self, text):
         self.text = text.strip()
+        self.item = None  # a list's element type
         m = re.fullmatch(r"decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)", self.text)
+        lm = re.fullmatch(r"list\s*<(.*)>", self.text)
         if m:
             self.kind, self.p, self.s = "decimal", int(m.group(1)), int(m.group(2))
-        elif self.text in ("int64", "int32", "float64", "string", "bool", "date", "timestamp_us_utc", "timestamp_us"):
+        elif self.text in SCALAR_KINDS:
             self.kind, self.p, self.s = self.text, None, None
+        elif lm:
+            self.kind, self.p, self.s = "list", None, None
+            self.item = Type(lm.group(1))
+            if self.item.kind == "list":
+                raise SpecError(f"lists of lists are not supported: {text!r}")
         else:
             raise SpecError(f"unknown type {text!r}")
 
@@ -116,6 +148,10 @@ class EpochUs(int):
     """Microseconds since the epoch, as a typed reader's timestamp column holds them."""
 
 
+class F32(float):
+    """A float32 value: compared with float32 precision."""
+
+
 INT_RE = re.compile(r"[+-]?[0-9]+")
 FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)", re.I)
 DEC_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -124,6 +160,10 @@ TS_RE = re.compile(
     r"([+-]?[0-9]{4,})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
     r"(?:\s*(Z|z|UTC|[+-][0-9]{2}(?::?[0-9]{2})?))?"
 )
+TIME_RE = re.compile(r"([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?")
+HEX_RE = re.compile(r"(?:[0-9a-f]{2})*")
+INT_RANGE = {"int16": (-(2**15), 2**15 - 1)}
+FLOAT32_MAX = 3.4028235677973366e38 * (1 + 1e-6)
 EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
@@ -184,25 +224,79 @@ def canon(t, v, mode, naive_utc_ok=False):
         if not text:
             raise Bad(f"not a string: {type(v).__name__} {short(v)}")
         return v
-    if k in ("int64", "int32"):
+    if k in ("int64", "int32", "int16"):
         if isinstance(v, bool):
             raise Bad(f"a bool where {k} was expected: {v}")
         if isinstance(v, int):
-            return int(v)
-        if text and mode in ("text", "expected") and INT_RE.fullmatch(v.strip()):
-            return int(v)
-        if isinstance(v, Decimal) and mode != "json" and v == v.to_integral_value():
-            return int(v)
-        raise Bad(f"not an int64: {type(v).__name__} {short(v)}")
-    if k == "float64":
+            n = int(v)
+        elif text and mode in ("text", "expected") and INT_RE.fullmatch(v.strip()):
+            n = int(v)
+        elif isinstance(v, Decimal) and mode != "json" and v == v.to_integral_value():
+            n = int(v)
+        else:
+            raise Bad(f"not an {k}: {type(v).__name__} {short(v)}")
+        lo, hi = INT_RANGE.get(k, (None, None))
+        if lo is not None and not lo <= n <= hi:
+            raise Bad(f"{n} is out of the {k} range")
+        return n
+    if k in ("float64", "float32"):
+        wrap = F32 if k == "float32" else float
         if isinstance(v, bool):
-            raise Bad(f"a bool where float64 was expected: {v}")
+            raise Bad(f"a bool where {k} was expected: {v}")
+        special = text and v.strip().lower().lstrip("+-") in ("nan", "inf", "infinity")
         if isinstance(v, (int, float, Decimal)):
-            return float(v)
-        if text and (mode == "text" or (mode in ("expected", "json") and v.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"))):
-            if FLOAT_RE.fullmatch(v.strip()):
-                return float(v)
-        raise Bad(f"not a float64: {type(v).__name__} {short(v)}")
+            f = wrap(v)
+        elif text and (mode == "text" or (mode in ("expected", "json") and special)) and FLOAT_RE.fullmatch(v.strip()):
+            f = wrap(v)
+        else:
+            raise Bad(f"not a {k}: {type(v).__name__} {short(v)}")
+        if k == "float32" and math.isfinite(f) and abs(f) > FLOAT32_MAX:
+            raise Bad(f"{short(v)} is out of the float32 range")
+        return f
+    if k == "binary":
+        # Bytes from typed readers; lowercase hex where the format (or the reader) holds text.
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            return bytes(v)
+        if text:
+            if HEX_RE.fullmatch(v):
+                return bytes.fromhex(v)
+            raise Bad(f"not lowercase hex: {short(v)}")
+        raise Bad(f"not binary: {type(v).__name__} {short(v)}")
+    if k == "time_us":
+        # Microseconds since midnight.
+        if isinstance(v, dt.time):
+            if v.tzinfo is not None:
+                raise Bad(f"a time with a zone where a time of day was expected: {v!r}")
+            return ((v.hour * 60 + v.minute) * 60 + v.second) * 1_000_000 + v.microsecond
+        if text:
+            m = TIME_RE.fullmatch(v.strip())
+            if m:
+                h, mi, sec = (int(g) for g in m.groups()[:3])
+                frac = (m.group(4) or "") + "000000000"
+                if not (h < 24 and mi < 60 and sec < 60):
+                    raise Bad(f"time out of range: {short(v)}")
+                if int(frac[6:9]):
+                    raise Bad(f"time finer than microseconds: {short(v)}")
+                return ((h * 60 + mi) * 60 + sec) * 1_000_000 + int(frac[:6])
+        raise Bad(f"not a time: {type(v).__name__} {short(v)}")
+    if k == "list":
+        # CSV and XML hold a list as its JSON text; its elements are then JSON values.
+        item_mode = mode
+        if text and mode == "text":
+            try:
+                v = json_loads(v)
+            except ValueError as e:
+                raise Bad(f"not the JSON text of a list ({e}): {short(v)}")
+            item_mode = "json"
+        if not isinstance(v, (list, tuple)):
+            raise Bad(f"not a list: {type(v).__name__} {short(v)}")
+        out = []
+        for i, item in enumerate(v):
+            try:
+                out.append(canon(t.item, item, item_mode, naive_utc_ok))
+            except Bad as e:
+                raise Bad(f"element {i}: {e}")
+        return out
     if k == "bool":
         if isinstance(v, bool):
             return v
@@ -257,7 +351,10 @@ def same(a, b):
             return math.isnan(a) and math.isnan(b)
         if math.isinf(a) or math.isinf(b):
             return a == b
-        return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
+        tol = 1e-6 if isinstance(a, F32) or isinstance(b, F32) else 1e-9
+        return a == b or math.isclose(a, b, rel_tol=tol, abs_tol=0.0)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
     return type(a) is type(b) and a == b
 
 
@@ -265,6 +362,14 @@ def show(v, t=None):
     """A value for an error message: canonical values made readable, long ones shortened."""
     if v is None:
         return "null"
+    if t is not None and t.kind == "list" and isinstance(v, list):
+        txt = "[" + ", ".join(show(x, t.item) for x in v) + "]"
+        return txt if len(txt) <= 200 else txt[:180] + "...] (" + str(len(v)) + " elements)"
+    if t is not None and t.kind == "binary" and isinstance(v, bytes):
+        return "0x" + v.hex() if len(v) <= 40 else f"0x{v[:30].hex()}...{v[-4:].hex()} ({len(v)} bytes)"
+    if t is not None and t.kind == "time_us" and isinstance(v, int):
+        secs, us = divmod(v, 1_000_000)
+        return f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}.{us:06d}"
     if t is not None and t.kind in ("timestamp_us_utc", "timestamp_us") and isinstance(v, int):
         secs, ns = divmod(v, 1_000_000_000)
         days, secs = divmod(secs, 86400)
@@ -435,6 +540,8 @@ class Ctx:
                 raise SpecError(f"expected rows repeat key {show(row[self.key])}")
             self.expected_by_key[row[self.key]] = row
         self.nullable = {c: any(r[c] is None for r in self.expected) for c in self.columns}
+        self.item_nullable = {c: any(r[c] is not None and None in r[c] for r in self.expected)
+                              for c in self.columns if self.types[c].kind == "list"}
         readers = spec.get("readers")
         if readers is None:
             readers = list(READERS_FOR[self.fmt])
@@ -603,6 +710,12 @@ def arrow_rows(table, res, ctx, where):
             if arr.type.unit != "us":
                 arr = arr.cast(pa.timestamp("us", arr.type.tz))
             values = [None if v is None else EpochUs(v) for v in arr.cast(pa.int64()).to_pylist()]
+        elif pa.types.is_list(arr.type) and pa.types.is_timestamp(arr.type.value_type):
+            vt = arr.type.value_type
+            if vt.unit != "us":
+                arr = arr.cast(pa.list_(pa.timestamp("us", vt.tz)))
+            values = [None if v is None else [None if x is None else EpochUs(x) for x in v]
+                      for v in arr.cast(pa.list_(pa.int64())).to_pylist()]
         else:
             values = arr.to_pylist()
         cols[src] = values
@@ -617,13 +730,19 @@ def arrow_type_problem(t, at):
     ok = {
         "int64": lambda: at == pa.int64(),
         "int32": lambda: at == pa.int32(),
+        "int16": lambda: at == pa.int16(),
         "float64": lambda: at == pa.float64(),
+        "float32": lambda: at == pa.float32(),
         "string": lambda: at in (pa.string(), pa.large_string(), pa.string_view()),
         "bool": lambda: at == pa.bool_(),
         "date": lambda: at == pa.date32(),
         "timestamp_us_utc": lambda: pa.types.is_timestamp(at) and at.unit == "us" and at.tz in UTC_NAMES,
         "timestamp_us": lambda: pa.types.is_timestamp(at) and at.unit == "us" and at.tz is None,
         "decimal": lambda: pa.types.is_decimal(at) and at.precision == t.p and at.scale == t.s,
+        "binary": lambda: at in (pa.binary(), pa.large_binary(), pa.binary_view()),
+        "time_us": lambda: at == pa.time64("us"),
+        "list": lambda: ((pa.types.is_list(at) or pa.types.is_large_list(at))
+                         and arrow_type_problem(t.item, at.value_type) is None),
     }[k]()
     return None if ok else f"Arrow type {at}, expected {t}"
 
@@ -640,10 +759,19 @@ def parquet_logical_problem(t, col):
         ok = phys == "INT64" and lt.get("Type") in ("None", "Int") and lt.get("bitWidth", 64) == 64 and lt.get("isSigned", True)
     elif k == "int32":
         ok = phys == "INT32" and lt.get("Type") in ("None", "Int") and lt.get("bitWidth", 32) == 32 and lt.get("isSigned", True)
+    elif k == "int16":
+        ok = phys == "INT32" and lt.get("Type") == "Int" and lt.get("bitWidth") == 16 and lt.get("isSigned") is True
     elif k == "float64":
         ok = phys == "DOUBLE"
+    elif k == "float32":
+        ok = phys == "FLOAT"
     elif k == "string":
         ok = phys == "BYTE_ARRAY" and lt.get("Type") == "String"
+    elif k == "binary":
+        ok = phys == "BYTE_ARRAY" and lt.get("Type") == "None"
+    elif k == "time_us":
+        # isAdjustedToUTC either way: a time of day without a zone (Arrow C++ writes true, arrow-rs false).
+        ok = phys == "INT64" and lt.get("Type") == "Time" and lt.get("timeUnit") == "microseconds"
     elif k == "bool":
         ok = phys == "BOOLEAN"
     elif k == "date":
@@ -658,6 +786,39 @@ def parquet_logical_problem(t, col):
     return None if ok else f"Parquet {phys} {col.logical_type}, expected {t}"
 
 
+PARQUET_GROUP_RE = re.compile(r"  (required|optional|repeated) group field_id=-?[0-9]+ (.*?)(?: \(([A-Za-z]+)\))? \{")
+
+
+def parquet_groups(schema):
+    """{name: (repetition, annotation or None)} for the top-level groups of a Parquet schema (pyarrow
+    shows a group's LIST annotation only in the schema's printed form)."""
+    out = {}
+    for line in str(schema).splitlines():
+        m = PARQUET_GROUP_RE.fullmatch(line)
+        if m:
+            out[m.group(2)] = (m.group(1), m.group(3))
+    return out
+
+
+def parquet_list_problems(ctx, src, col, groups):
+    """A list column's leaf `col` (path <name>.list.element or <name>.list.item): the LIST group,
+    the element type and where nulls may be."""
+    t, name = ctx.types[src], ctx.file_names[src]
+    problems = []
+    rep, annotation = groups.get(name, (None, None))
+    if annotation != "List":
+        problems.append(f"Parquet group {rep} {annotation or '(no annotation)'}, expected a LIST")
+    p = parquet_logical_problem(t.item, col)
+    if p:
+        problems.append(f"elements: {p}")
+    optional = rep == "optional"
+    if not optional and ctx.nullable[src]:
+        problems.append("is REQUIRED but holds nulls")
+    if col.max_definition_level - optional - 1 < 1 and ctx.item_nullable[src]:
+        problems.append("elements are REQUIRED but some are null")
+    return problems
+
+
 def read_parquet_pyarrow(ctx, res):
     import pyarrow.parquet as pq
 
@@ -665,11 +826,20 @@ def read_parquet_pyarrow(ctx, res):
         with ctx.fs().open_input_file(f"{ctx.bucket}/{key}") as f:
             pf = pq.ParquetFile(f)
             schema = pf.schema
+            groups = None
             for i in range(len(schema)):
                 col = schema.column(i)
                 src = ctx.source_of.get(col.name)
                 if col.path != col.name:
-                    res.err(f"{key}: nested Parquet column {col.path}")
+                    m = re.fullmatch(r"(.*)\.list\.(?:element|item)", col.path)
+                    src = ctx.source_of.get(m.group(1)) if m else None
+                    if src is None or ctx.types[src].kind != "list" or col.max_repetition_level != 1:
+                        res.err(f"{key}: nested Parquet column {col.path}")
+                        continue
+                    groups = groups if groups is not None else parquet_groups(schema)
+                    for p in parquet_list_problems(ctx, src, col, groups):
+                        res.err(f"{key}: column {m.group(1)!r}: {p}")
+                    continue
                 if src is not None:
                     p = parquet_logical_problem(ctx.types[src], col)
                     if p:
@@ -689,22 +859,32 @@ def read_parquet_pyarrow(ctx, res):
 DUCK_TYPES = {
     "int64": "BIGINT",
     "int32": "INTEGER",
+    "int16": "SMALLINT",
     "float64": "DOUBLE",
+    "float32": "FLOAT",
     "string": "VARCHAR",
     "bool": "BOOLEAN",
     "date": "DATE",
     "timestamp_us_utc": "TIMESTAMPTZ",
     "timestamp_us": "TIMESTAMP",
+    "binary": "BLOB",
+    "time_us": "TIME",
 }
 
 
-def duck_type(t):
+def duck_type(t, json_text=False):
+    """DuckDB's type for `t`; `json_text`: as read from JSON, where binary is hex text (DuckDB
+    would take the text's own bytes for a BLOB)."""
     if t.kind == "decimal":
         return f"DECIMAL({t.p},{t.s})" if t.p <= 38 else "VARCHAR"
+    if t.kind == "list":
+        return duck_type(t.item, json_text) + "[]"
+    if t.kind == "binary" and json_text:
+        return "VARCHAR"
     return DUCK_TYPES[t.kind]
 
 
-DUCK_DESCRIBE_NAMES = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}
+DUCK_DESCRIBE_NAMES = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ[]": "TIMESTAMP WITH TIME ZONE[]"}
 
 
 def duck_select(ctx, res, source, described, where, typed):
@@ -721,7 +901,10 @@ def duck_select(ctx, res, source, described, where, typed):
             want = DUCK_DESCRIBE_NAMES.get(duck_type(t), duck_type(t))
             if dtype != want:
                 res.err(f"{where}: column {name!r}: DuckDB type {dtype}, expected {want}")
-        if dtype.startswith("TIMESTAMP"):
+        if dtype.startswith("TIMESTAMP") and dtype.endswith("[]"):
+            sel.append(f"list_transform({sql_ident(name)}, lambda x: epoch_us(x))")
+            srcs.append((src, True))
+        elif dtype.startswith("TIMESTAMP"):
             sel.append(f"epoch_us({sql_ident(name)})")
             srcs.append((src, True))
         else:
@@ -730,7 +913,14 @@ def duck_select(ctx, res, source, described, where, typed):
     if not sel:
         return
     for row in ctx.duck().execute(f"SELECT {', '.join(sel)} FROM {source}").fetchall():
-        res.rows.append({src: (EpochUs(v) if ts and v is not None else v) for (src, ts), v in zip(srcs, row)})
+        res.rows.append({src: (epoch_us_values(v) if ts else v) for (src, ts), v in zip(srcs, row)})
+
+
+def epoch_us_values(v):
+    """Epoch microseconds (or a list of them) as EpochUs."""
+    if isinstance(v, list):
+        return [epoch_us_values(x) for x in v]
+    return None if v is None else EpochUs(v)
 
 
 def read_parquet_duckdb(ctx, res):
@@ -742,13 +932,18 @@ def read_parquet_duckdb(ctx, res):
 POLARS_OK = {
     "int64": lambda pl, t, d: d == pl.Int64,
     "int32": lambda pl, t, d: d == pl.Int32,
+    "int16": lambda pl, t, d: d == pl.Int16,
     "float64": lambda pl, t, d: d == pl.Float64,
+    "float32": lambda pl, t, d: d == pl.Float32,
     "string": lambda pl, t, d: d == pl.String,
     "bool": lambda pl, t, d: d == pl.Boolean,
     "date": lambda pl, t, d: d == pl.Date,
     "timestamp_us_utc": lambda pl, t, d: isinstance(d, pl.Datetime) and d.time_unit == "us" and d.time_zone in UTC_NAMES,
     "timestamp_us": lambda pl, t, d: isinstance(d, pl.Datetime) and d.time_unit == "us" and d.time_zone is None,
     "decimal": lambda pl, t, d: isinstance(d, pl.Decimal) and d.precision == t.p and d.scale == t.s,
+    "binary": lambda pl, t, d: d == pl.Binary,
+    "time_us": lambda pl, t, d: d == pl.Time,
+    "list": lambda pl, t, d: isinstance(d, pl.List) and POLARS_OK[t.item.kind](pl, t.item, d.inner),
 }
 
 
@@ -767,6 +962,8 @@ def polars_rows(ctx, res, df, where, typed):
         s = df.get_column(name)
         if isinstance(dtype, pl.Datetime):
             cols[src] = [None if v is None else EpochUs(v) for v in s.dt.epoch("us").to_list()]
+        elif isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Datetime):
+            cols[src] = epoch_us_values(s.list.eval(pl.element().dt.epoch("us")).to_list())
         else:
             cols[src] = s.to_list()
     for i in range(df.height):
@@ -1010,7 +1207,8 @@ def read_ndjson_stdlib(ctx, res):
 
 
 def duck_json_source(ctx, fmt):
-    cols = ", ".join(f"{sql_str(ctx.file_names[c])}: {sql_str(duck_type(ctx.types[c]))}" for c in ctx.columns)
+    cols = ", ".join(f"{sql_str(ctx.file_names[c])}: {sql_str(duck_type(ctx.types[c], json_text=True))}"
+                     for c in ctx.columns)
     comp = ctx.comp if ctx.comp != "none" else "uncompressed"
     return f"read_json({ctx.s3_urls()}, format = {sql_str(fmt)}, columns = {{{cols}}}, compression = {sql_str(comp)})"
 
@@ -1029,18 +1227,24 @@ def read_json_duckdb(ctx, res, fmt):
     duck_select(ctx, res, src, described, "read_json", typed=False)
 
 
-def polars_json_schema(ctx):
+def polars_json_type(t):
     import polars as pl
 
-    out = {}
-    for c in ctx.columns:
-        t = ctx.types[c]
-        out[ctx.file_names[c]] = {
-            "int64": pl.Int64, "int32": pl.Int32, "float64": pl.Float64, "string": pl.String, "bool": pl.Boolean,
-            "date": pl.Date, "timestamp_us_utc": pl.Datetime("us", "UTC"), "timestamp_us": pl.Datetime("us"),
-            "decimal": pl.String,  # Polars reads JSON numbers into Decimal only through Float64
-        }[t.kind]
-    return out
+    if t.kind == "list":
+        return pl.List(polars_json_type(t.item))
+    return {
+        "int64": pl.Int64, "int32": pl.Int32, "float64": pl.Float64, "float32": pl.Float32, "string": pl.String,
+        "bool": pl.Boolean, "date": pl.Date, "timestamp_us_utc": pl.Datetime("us", "UTC"),
+        "timestamp_us": pl.Datetime("us"),
+        "decimal": pl.String,  # Polars reads JSON numbers into Decimal only through Float64
+        "int16": pl.Int64,  # read_ndjson panics on Int16 ("unexpected dtype"); canon checks the range
+        "time_us": pl.String,  # read_ndjson cannot read JSON text into Time
+        "binary": pl.String,  # hex text; Polars does not read JSON into Binary
+    }[t.kind]
+
+
+def polars_json_schema(ctx):
+    return {ctx.file_names[c]: polars_json_type(ctx.types[c]) for c in ctx.columns}
 
 
 def read_ndjson_polars(ctx, res):
@@ -1070,21 +1274,28 @@ def read_json_polars(ctx, res):
         polars_rows(ctx, res, df, key, typed=False)
 
 
+def pyarrow_json_type(t):
+    import pyarrow as pa
+
+    if t.kind == "list":
+        return pa.list_(pyarrow_json_type(t.item))
+    if t.kind == "decimal":
+        return pa.decimal128(t.p, t.s) if t.p <= 38 else pa.decimal256(t.p, t.s)
+    return {
+        "int64": pa.int64(), "int32": pa.int32(), "int16": pa.int16(), "float64": pa.float64(),
+        "float32": pa.float32(), "string": pa.string(), "bool": pa.bool_(),
+        "date": pa.string(),  # pyarrow.json does not parse dates
+        "time_us": pa.string(),  # nor times
+        "binary": pa.string(),  # hex text (pyarrow.json would take the text's own bytes for binary)
+        "timestamp_us_utc": pa.timestamp("us", "UTC"), "timestamp_us": pa.timestamp("us"),
+    }[t.kind]
+
+
 def read_ndjson_pyarrow(ctx, res):
     import pyarrow as pa
     import pyarrow.json as pajson
 
-    fields = []
-    for c in ctx.columns:
-        t = ctx.types[c]
-        at = {
-            "int64": pa.int64(), "int32": pa.int32(), "float64": pa.float64(), "string": pa.string(), "bool": pa.bool_(),
-            "date": pa.string(),  # pyarrow.json does not parse dates
-            "timestamp_us_utc": pa.timestamp("us", "UTC"), "timestamp_us": pa.timestamp("us"),
-            "decimal": pa.decimal128(t.p, t.s) if t.kind == "decimal" and t.p <= 38 else None,
-        }[t.kind]
-        fields.append((ctx.file_names[c], at or pa.decimal256(t.p, t.s)))
-    schema = pa.schema(fields)
+    schema = pa.schema([(ctx.file_names[c], pyarrow_json_type(ctx.types[c])) for c in ctx.columns])
     for key in ctx.keys:
         buf = ctx.s3_read_plain(key)
         if buf.size == 0:
@@ -1203,7 +1414,7 @@ def read_xml_stdlib(ctx, res):
 # Avro
 
 
-def avro_type_problem(t, schema, nullable):
+def avro_type_problem(t, schema, nullable, item_nullable=False):
     branches = schema if isinstance(schema, list) else [schema]
     non_null = [b for b in branches if b != "null" and not (isinstance(b, dict) and b.get("type") == "null")]
     if nullable and len(non_null) == len(branches):
@@ -1216,12 +1427,26 @@ def avro_type_problem(t, schema, nullable):
     k = t.kind
     if k == "int64":
         ok = base == "long" and logical is None
-    elif k == "int32":
+    elif k in ("int32", "int16"):
         ok = base == "int" and logical is None
     elif k == "float64":
         ok = base == "double"
+    elif k == "float32":
+        ok = base == "float"
     elif k == "string":
         ok = base == "string" and logical is None
+    elif k == "binary":
+        ok = base == "bytes" and logical is None
+    elif k == "time_us":
+        ok = base == "long" and logical == "time-micros"
+    elif k == "list":
+        if base != "array" or "items" not in s:
+            ok = False
+        else:
+            p = avro_type_problem(t.item, s["items"], item_nullable)
+            if p:
+                return f"array items: {p}"
+            ok = True
     elif k == "bool":
         ok = base == "boolean"
     elif k == "date":
@@ -1252,7 +1477,7 @@ def read_avro_fastavro(ctx, res):
         for f in fields:
             src = ctx.source_of.get(f["name"])
             if src is not None:
-                p = avro_type_problem(ctx.types[src], f["type"], ctx.nullable[src])
+                p = avro_type_problem(ctx.types[src], f["type"], ctx.nullable[src], ctx.item_nullable.get(src, False))
                 if p:
                     res.err(f"{key}: field {f['name']!r}: {p}")
         for rec in reader:
@@ -1335,7 +1560,9 @@ def run(spec):
         else:
             try:
                 READERS[(ctx.fmt, name)](ctx, res)
-            except Exception as e:  # noqa: BLE001
+            except BaseException as e:  # noqa: BLE001 (a Rust panic in Polars is pyo3's PanicException)
+                if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                    raise
                 res.err(f"{name} failed: {describe(e)}")
                 debug_traceback()
             else:

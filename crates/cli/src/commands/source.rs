@@ -5,7 +5,7 @@ use crate::args::{AddSource, SourceCommand};
 use crate::error::CliError;
 use crate::output;
 use serde_json::json;
-use wharf_domain::{Name, SourceConfig};
+use wharf_domain::{Name, PostgresSource, SourceConfig, SslMode};
 use wharf_store::DEFAULT_WORKSPACE;
 
 pub async fn run(context: &Context, command: SourceCommand) -> Result<(), CliError> {
@@ -21,7 +21,9 @@ pub async fn run(context: &Context, command: SourceCommand) -> Result<(), CliErr
                 &context.runner_settings(),
             )
             .await?;
-            let SourceConfig::Local { path } = &record.config;
+            let SourceConfig::Local { path } = &record.config else {
+                return Err(CliError::failed("the new source is not local"));
+            };
             if context.json {
                 output::json(&json!({
                     "name": record.name,
@@ -48,6 +50,39 @@ pub async fn run(context: &Context, command: SourceCommand) -> Result<(), CliErr
                 }
             }
         }
+        SourceCommand::Add(AddSource::Postgres {
+            name,
+            url_env,
+            sslmode,
+            sslrootcert,
+        }) => {
+            let name = Name::parse("name", &name)?;
+            let url = read_url(url_env.as_deref())?;
+            let sslmode = sslmode.as_deref().map(SslMode::parse).transpose()?;
+            let source = PostgresSource::parse(&url, sslmode, sslrootcert)?;
+            let (record, version) = wharf_runner::models::add_postgres_source(
+                &store,
+                DEFAULT_WORKSPACE,
+                &name,
+                source,
+                &context.runner_settings(),
+            )
+            .await?;
+            if context.json {
+                output::json(&json!({
+                    "name": record.name,
+                    "kind": "postgres",
+                    "config": record.config,
+                    "server_version": version,
+                }));
+            } else {
+                println!(
+                    "Added PostgreSQL source {} ({}, PostgreSQL {version}); models on it run their SQL there.",
+                    record.name,
+                    location(&record.config)
+                );
+            }
+        }
         SourceCommand::List => {
             let sources = store.list_sources(DEFAULT_WORKSPACE).await?;
             if context.json {
@@ -60,18 +95,44 @@ pub async fn run(context: &Context, command: SourceCommand) -> Result<(), CliErr
             } else {
                 let rows: Vec<Vec<String>> = sources
                     .iter()
-                    .map(|s| {
-                        let SourceConfig::Local { path } = &s.config;
-                        vec![
-                            s.name.clone(),
-                            s.config.kind().into(),
-                            path.display().to_string(),
-                        ]
-                    })
+                    .map(|s| vec![s.name.clone(), s.config.kind().into(), location(&s.config)])
                     .collect();
                 output::table(&["NAME", "KIND", "LOCATION"], &rows);
             }
         }
     }
     Ok(())
+}
+
+/// Where a source is, for people: a folder, or a URL without its password.
+fn location(config: &SourceConfig) -> String {
+    match config {
+        SourceConfig::Local { path } => path.display().to_string(),
+        SourceConfig::Postgres(pg) => format!("{} sslmode={}", pg.display, pg.sslmode),
+    }
+}
+
+/// The connection URL from `--url-env VAR`, or the first line of standard input.
+fn read_url(env: Option<&str>) -> Result<String, CliError> {
+    let url = match env {
+        Some(var) => std::env::var(var).map_err(|_| {
+            CliError::bad(format!(
+                "--url-env: environment variable {var} is not set: export the URL in it first"
+            ))
+        })?,
+        None => {
+            let mut text = String::new();
+            std::io::stdin().read_line(&mut text).map_err(|e| {
+                CliError::bad(format!("cannot read the URL from standard input: {e}"))
+            })?;
+            text
+        }
+    };
+    let url = url.trim().to_string();
+    if url.is_empty() {
+        return Err(CliError::bad(
+            "no URL: give --url-env VAR, or the URL on standard input (postgres://USER:PASSWORD@HOST:PORT/DATABASE)",
+        ));
+    }
+    Ok(url)
 }

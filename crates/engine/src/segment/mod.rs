@@ -93,7 +93,7 @@ pub fn compile(
 
 /// A model's SQL without trailing semicolons, so it can sit inside parentheses. Nothing else is
 /// touched: it runs verbatim.
-fn model_sql(sql: &str) -> &str {
+pub(crate) fn model_sql(sql: &str) -> &str {
     sql.trim_end_matches(|c: char| c.is_whitespace() || c == ';')
 }
 

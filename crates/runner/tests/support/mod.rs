@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod segment_data;
+
 use arrow::array::{
     ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int32Array, Int64Array,
     RecordBatch, StringArray, TimestampMicrosecondArray,
