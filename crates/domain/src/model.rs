@@ -115,9 +115,12 @@ impl PostgresSource {
         }
         let mut url_mode = None;
         let mut url_root = None;
+        let mut url_password = None;
         let mut kept = Vec::new();
         for (k, v) in url.query_pairs() {
             match k.as_ref() {
+                // libpq also takes the password as a parameter: move it where it is masked.
+                "password" => url_password = Some(v.into_owned()),
                 "sslmode" => url_mode = Some(SslMode::parse(&v)?),
                 "sslrootcert" => url_root = Some(PathBuf::from(v.as_ref())),
                 "sslcert" | "sslkey" | "sslcrl" | "sslpassword" => {
@@ -129,6 +132,10 @@ impl PostgresSource {
             }
         }
         url.set_query(None);
+        if let Some(password) = url_password {
+            url.set_password(Some(&password))
+                .map_err(|()| fail("the URL cannot hold a password"))?;
+        }
         if !kept.is_empty() {
             url.query_pairs_mut().extend_pairs(kept);
             // Form encoding writes spaces as `+`, which libpq-style URL parsers (tokio-postgres
@@ -191,6 +198,22 @@ mod tests {
                 .expect("valid")
                 .sslmode,
             SslMode::Prefer
+        );
+        let in_query = PostgresSource::parse(
+            "postgres://app@h/db?password=s3cret&application_name=x",
+            None,
+            None,
+        )
+        .expect("valid");
+        assert_eq!(
+            in_query.display,
+            "postgres://app:***@h/db?application_name=x"
+        );
+        assert!(
+            in_query
+                .url
+                .expose()
+                .starts_with("postgres://app:s3cret@h/db")
         );
         for bad in [
             "mysql://h/db",

@@ -262,6 +262,16 @@ fn check_types(format: FileFormat, schema: &Schema) -> Result<(), FormatError> {
             })
         };
         match format {
+            FileFormat::Csv | FileFormat::Xml
+                if matches!(
+                    dt,
+                    arrow::datatypes::DataType::Union(..) | arrow::datatypes::DataType::Map(..)
+                ) =>
+            {
+                return unsupported(
+                    ": lists and structs are written as JSON text here, but maps and unions are not (cast the column to a string in the model's SQL, or use parquet, json or avro)",
+                );
+            }
             FileFormat::Parquet if matches!(dt, arrow::datatypes::DataType::Union(..)) => {
                 return unsupported(": Parquet has no union type");
             }

@@ -98,13 +98,24 @@ fn json_text(column: &ArrayRef) -> Result<ArrayRef, ArrowError> {
         writer.write(&batch)?;
         writer.finish()?;
     }
+    // Each line is `{"v":VALUE}`, or `{}` for a null. VALUE is taken as written (not parsed
+    // again), so decimals and floats keep every digit the JSON writer gave them.
     let mut out = StringBuilder::with_capacity(column.len(), lines.len());
     for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let row: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(line).map_err(|e| ArrowError::JsonError(e.to_string()))?;
-        match row.get("v") {
-            None | Some(serde_json::Value::Null) => out.append_null(),
-            Some(value) => out.append_value(value.to_string()),
+        match line
+            .strip_prefix(b"{\"v\":")
+            .and_then(|rest| rest.strip_suffix(b"}"))
+        {
+            None if line == b"{}" => out.append_null(),
+            None => {
+                return Err(ArrowError::JsonError(format!(
+                    "unexpected JSON line {:?}",
+                    String::from_utf8_lossy(line)
+                )));
+            }
+            Some(value) => out.append_value(
+                std::str::from_utf8(value).map_err(|e| ArrowError::JsonError(e.to_string()))?,
+            ),
         }
     }
     if out.len() != column.len() {
@@ -140,6 +151,31 @@ pub fn avro_names<'a>(columns: impl IntoIterator<Item = &'a str>) -> Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_values_become_their_exact_json_text() {
+        use arrow::array::{Array, Decimal128Builder, ListBuilder, StringArray};
+        let mut list = ListBuilder::new(
+            Decimal128Builder::new()
+                .with_precision_and_scale(20, 2)
+                .expect("decimal"),
+        );
+        list.values().append_value(1_234_567_890_123_456_789);
+        list.values().append_null();
+        list.values().append_value(1990);
+        list.append(true);
+        list.append_null();
+        list.append(true);
+        let column: ArrayRef = Arc::new(list.finish());
+        let text = json_text(&column).expect("json text");
+        let text = text
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("strings");
+        assert_eq!(text.value(0), "[12345678901234567.89,null,19.90]");
+        assert!(text.is_null(1));
+        assert_eq!(text.value(2), "[]");
+    }
 
     #[test]
     fn lake_types() {

@@ -512,3 +512,168 @@ async fn tls_modes_encrypt_and_verify_as_libpq_does() {
         "{e}"
     );
 }
+
+/// Columns PostgreSQL hands over as text but that are not text: `numeric` without precision
+/// compares as a number, `interval` takes only the null checks; duplicate column names and
+/// types read as text still plan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbounded_numerics_compare_as_numbers_and_odd_columns_still_plan() {
+    let fx = Fixture::start().await;
+    let schema = Schema::create("numerics");
+    psql(&format!(
+        "SET search_path = {};
+         CREATE TABLE amounts (id int8, amount numeric, wait interval);
+         INSERT INTO amounts VALUES (1, 99.50, '1 day'), (2, 100.00, NULL), (3, 100.5, '2 hours'),
+           (4, 1000, NULL), (5, NULL, '1 mon');",
+        schema.name
+    ));
+    add_source(&fx, "pg", schema.url().as_str(), Some(SslMode::Disable))
+        .await
+        .expect("source");
+    add_model(&fx, "amounts", "pg", "SELECT * FROM amounts")
+        .await
+        .expect("model");
+    let as_of = wharf_runner::segments::now_micros();
+    for (i, (filter, want)) in [
+        (
+            json!({"column": "amount", "op": ">", "value": 100}),
+            vec![3, 4],
+        ),
+        (
+            json!({"column": "amount", "op": "=", "value": "100"}),
+            vec![2],
+        ),
+        (
+            json!({"column": "amount", "op": "between", "value": [99.5, 100.5]}),
+            vec![1, 2, 3],
+        ),
+        (
+            json!({"column": "wait", "op": "is_not_null"}),
+            vec![1, 3, 5],
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = Name::parse("name", &format!("n{i}")).expect("name");
+        wharf_runner::segments::add_segment(
+            &fx.store,
+            DEFAULT_WORKSPACE,
+            &name,
+            "amounts",
+            &filter.to_string(),
+            &fx.settings,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{filter}: {e}"));
+        let got = wharf_runner::segments::preview_segment(
+            &fx.store,
+            DEFAULT_WORKSPACE,
+            name.as_str(),
+            100,
+            as_of,
+            &fx.settings,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{filter}: {e}"));
+        let mut ids: Vec<i64> = got
+            .preview
+            .rows
+            .iter()
+            .filter_map(|r| r["id"].as_i64())
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(ids, want, "{filter}");
+    }
+    let interval = json!({"column": "wait", "op": "=", "value": "P1D"});
+    let e = wharf_runner::segments::add_segment(
+        &fx.store,
+        DEFAULT_WORKSPACE,
+        &Name::parse("name", "by-interval").expect("name"),
+        "amounts",
+        &interval.to_string(),
+        &fx.settings,
+    )
+    .await
+    .expect_err("intervals take only null checks");
+    assert!(
+        e.to_string().contains("only is_null and is_not_null"),
+        "{e}"
+    );
+    // Two columns named alike, one of a type read as text: planned and previewed.
+    add_model(
+        &fx,
+        "twins",
+        "pg",
+        "SELECT 1::int8 AS id, 2::int8 AS id, point(1, 2) AS p",
+    )
+    .await
+    .expect("duplicate names plan");
+    let preview =
+        wharf_runner::models::preview_model(&fx.store, DEFAULT_WORKSPACE, "twins", 5, &fx.settings)
+            .await
+            .expect("preview");
+    assert_eq!(preview.rows[0]["p"], "(1,2)");
+}
+
+/// A run cancelled while PostgreSQL is still working on the query (a large sort, before the
+/// first row) cancels the query on the server too, rather than leaving it running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_cancels_its_query_on_the_server() {
+    let fx = Fixture::start().await;
+    let schema = Schema::create("cancelled");
+    add_source(&fx, "pg", schema.url().as_str(), Some(SslMode::Disable))
+        .await
+        .expect("source");
+    add_model(
+        &fx,
+        "sorted",
+        "pg",
+        &format!(
+            "SELECT g::int8 AS id, '{}' AS tag FROM generate_series(1, 40000000) g ORDER BY md5(g::text)",
+            schema.name
+        ),
+    )
+    .await
+    .expect("model");
+    fx.sync("sorted-csv", "sorted", settings("csv")).await;
+    let active = |tag: &str| {
+        let output = Command::new("psql")
+            .arg(server_url().as_str())
+            .args(["-X", "-At", "-c"])
+            .arg(format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'wharf'
+                 AND state = 'active' AND query LIKE '%''{tag}'' AS tag%'"
+            ))
+            .output()
+            .expect("psql");
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    let progress = Arc::new(RunProgress::default());
+    let canceller = {
+        let progress = progress.clone();
+        let tag = schema.name.clone();
+        tokio::spawn(async move {
+            // Wait until PostgreSQL is busy with it, then cancel the run.
+            for _ in 0..200 {
+                if active(&tag) == "1" {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            progress.cancel();
+        })
+    };
+    let outcome = fx.run_with("sorted-csv", progress.clone()).await;
+    canceller.await.expect("canceller");
+    assert!(outcome.error.is_some(), "the run was cancelled");
+    let mut still = String::new();
+    for _ in 0..50 {
+        still = active(&schema.name);
+        if still == "0" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(still, "0", "the query still runs on the server");
+}

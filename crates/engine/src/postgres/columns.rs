@@ -275,13 +275,20 @@ pub(crate) fn append_array(
         return Ok(());
     };
     let dims = i32::from_be_bytes(take::<4>(raw)?);
-    // ndim, has-null flag, element oid, then (length, lower bound) per dimension.
+    // ndim, has-null flag, element oid, then (length, lower bound) per dimension. Lower bounds
+    // are dropped: a list starts at its first element.
     let mut at = 12usize;
-    let mut count: i64 = if dims == 0 { 0 } else { 1 };
+    let mut count: usize = if dims == 0 { 0 } else { 1 };
     for _ in 0..dims.max(0) {
         let len = i32::from_be_bytes(take::<4>(raw.get(at..).unwrap_or_default())?);
-        count *= i64::from(len.max(0));
+        count = count
+            .checked_mul(usize::try_from(len).map_err(|_| "an array of negative length")?)
+            .ok_or("an array too large")?;
         at += 8;
+    }
+    // Every element takes at least its 4-byte length: a header claiming more is malformed.
+    if count > raw.len().saturating_sub(at) / 4 {
+        return Err("an array header claiming more elements than it holds".into());
     }
     for _ in 0..count {
         let len = i32::from_be_bytes(take::<4>(raw.get(at..).unwrap_or_default())?);
@@ -289,7 +296,9 @@ pub(crate) fn append_array(
         if len < 0 {
             append(kind, list.values().as_mut(), None)?;
         } else {
-            let end = at + len as usize;
+            let end = at
+                .checked_add(len as usize)
+                .ok_or("an array value cut short")?;
             let value = raw.get(at..end).ok_or("an array value cut short")?;
             append(kind, list.values().as_mut(), Some(value))?;
             at = end;
@@ -312,9 +321,14 @@ fn numeric_text(raw: &[u8]) -> Result<String, String> {
         0xF000 => return Ok("-Infinity".into()),
         _ => {}
     }
-    let digits: Vec<u16> = raw[8..]
+    if raw.len() < 8 + 2 * ndigits {
+        return Err(format!(
+            "a numeric of {} bytes claiming {ndigits} digits",
+            raw.len()
+        ));
+    }
+    let digits: Vec<u16> = raw[8..8 + 2 * ndigits]
         .chunks_exact(2)
-        .take(ndigits)
         .map(|c| u16::from_be_bytes([c[0], c[1]]))
         .collect();
     let digit = |i: i32| -> u16 {

@@ -141,7 +141,7 @@ fn line_column(sql: &str, at: usize) -> Option<(u64, u64)> {
     Some((line as u64, column as u64))
 }
 
-async fn connect(source: &PostgresSource) -> Result<Client, EngineError> {
+async fn connect(source: &PostgresSource) -> Result<(Client, Canceller), EngineError> {
     let target = &source.display;
     let mut config: tokio_postgres::Config = source.url.expose().parse().map_err(|e| {
         failure(
@@ -163,7 +163,7 @@ async fn connect(source: &PostgresSource) -> Result<Client, EngineError> {
                     .await
                     .map_err(|e| error(&e, None, target))?;
                 tokio::spawn(drive(connection));
-                Ok::<Client, EngineError>(client)
+                Ok::<_, EngineError>((client, Canceller::Plain))
             }
             mode => {
                 let tls = match mode {
@@ -175,15 +175,15 @@ async fn connect(source: &PostgresSource) -> Result<Client, EngineError> {
                     _ => tokio_postgres::config::SslMode::Require,
                 });
                 let (client, connection) = config
-                    .connect(tls)
+                    .connect(tls.clone())
                     .await
                     .map_err(|e| error(&e, None, target))?;
                 tokio::spawn(drive(connection));
-                Ok(client)
+                Ok((client, Canceller::Tls(tls)))
             }
         }
     };
-    let client = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+    let (client, canceller) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
         .map_err(|_| {
             failure(
@@ -198,7 +198,25 @@ async fn connect(source: &PostgresSource) -> Result<Client, EngineError> {
         .batch_execute("SET default_transaction_read_only = on")
         .await
         .map_err(|e| error(&e, None, target))?;
-    Ok(client)
+    Ok((client, canceller))
+}
+
+/// Asks the server to cancel a session's running query, over the same kind of connection.
+enum Canceller {
+    Plain,
+    Tls(tokio_postgres_rustls::MakeRustlsConnect),
+}
+
+impl Canceller {
+    async fn cancel(&self, token: &tokio_postgres::CancelToken) {
+        let result = match self {
+            Canceller::Plain => token.cancel_query(NoTls).await,
+            Canceller::Tls(tls) => token.cancel_query(tls.clone()).await,
+        };
+        if let Err(e) = result {
+            tracing::debug!("cancelling a PostgreSQL query failed: {e}");
+        }
+    }
 }
 
 /// Runs a connection until it closes.
@@ -240,20 +258,25 @@ fn read_sql(sql: &str, columns: &[Column]) -> Option<String> {
     if !columns.iter().any(|c| c.reader == Reader::AsText) {
         return None;
     }
+    // Columns are renamed by position (`q(c1, c2...)`) so duplicate names in the query's result
+    // stay distinct, then given their names back.
+    let positions: Vec<String> = (1..=columns.len()).map(|i| format!("c{i}")).collect();
     let list: Vec<String> = columns
         .iter()
-        .map(|c| {
+        .zip(&positions)
+        .map(|(c, position)| {
             let name = crate::segment::quote(&c.name);
             match c.reader {
-                Reader::AsText => format!("CAST(q.{name} AS text) AS {name}"),
-                _ => format!("q.{name}"),
+                Reader::AsText => format!("CAST(q.{position} AS text) AS {name}"),
+                _ => format!("q.{position} AS {name}"),
             }
         })
         .collect();
     Some(format!(
-        "SELECT {} FROM (\n{}\n) AS q",
+        "SELECT {} FROM (\n{}\n) AS q({})",
         list.join(", "),
-        crate::segment::model_sql(sql)
+        crate::segment::model_sql(sql),
+        positions.join(", ")
     ))
 }
 
@@ -263,21 +286,38 @@ fn schema_of(columns: &[Column]) -> SchemaRef {
     ))
 }
 
-/// Decodes rows into one batch.
+/// A batch's text and binary values together stay well under the 2 GiB that Arrow's 32-bit
+/// offsets hold: rows are cut into more batches past this many value bytes.
+const MAX_BATCH_BYTES: usize = 256 << 20;
+
+/// Decodes rows into batches (more than one only past [`MAX_BATCH_BYTES`]); also returns the
+/// bytes the values took on the wire.
 fn decode(
     rows: &[tokio_postgres::Row],
     columns: &[Column],
     schema: &SchemaRef,
-) -> Result<RecordBatch, EngineError> {
-    let mut builders: Vec<_> = columns
-        .iter()
-        .map(|c| make_builder(c.field.data_type(), rows.len()))
-        .collect();
+) -> Result<(Vec<RecordBatch>, usize), EngineError> {
+    let new_builders = || -> Vec<Box<dyn arrow::array::ArrayBuilder>> {
+        columns
+            .iter()
+            .map(|c| make_builder(c.field.data_type(), rows.len()))
+            .collect()
+    };
+    let finish = |builders: &mut Vec<Box<dyn arrow::array::ArrayBuilder>>| {
+        let arrays: Vec<ArrayRef> = builders.iter_mut().map(|b| b.finish()).collect();
+        RecordBatch::try_new(schema.clone(), arrays).map_err(|e| EngineError::Query(e.to_string()))
+    };
+    let mut builders = new_builders();
+    let mut batches = Vec::new();
+    let (mut total, mut in_batch, mut rows_in_batch) = (0usize, 0usize, 0usize);
     for row in rows {
         for (i, (column, builder)) in columns.iter().zip(builders.iter_mut()).enumerate() {
             let raw = row
                 .try_get::<_, Raw<'_>>(i)
                 .map_err(|e| EngineError::Query(format!("column {:?}: {e}", column.name)))?;
+            let size = raw.0.map_or(0, <[u8]>::len);
+            total += size;
+            in_batch += size;
             let appended = match column.reader {
                 Reader::Scalar(kind) => columns::append(kind, builder.as_mut(), raw.0),
                 Reader::Array(kind) => columns::append_array(kind, builder.as_mut(), raw.0),
@@ -287,15 +327,22 @@ fn decode(
                 EngineError::Query(format!("column {:?} holds {why}", column.name))
             })?;
         }
+        rows_in_batch += 1;
+        if in_batch >= MAX_BATCH_BYTES {
+            batches.push(finish(&mut builders)?);
+            (in_batch, rows_in_batch) = (0, 0);
+        }
     }
-    let arrays: Vec<ArrayRef> = builders.iter_mut().map(|b| b.finish()).collect();
-    RecordBatch::try_new(schema.clone(), arrays).map_err(|e| EngineError::Query(e.to_string()))
+    if rows_in_batch > 0 || batches.is_empty() {
+        batches.push(finish(&mut builders)?);
+    }
+    Ok((batches, total))
 }
 
 impl PostgresWarehouse {
     /// Connects (TLS by `sslmode`) and checks the connection.
     pub async fn connect(source: &PostgresSource, batch_rows: usize) -> Result<Self, EngineError> {
-        let client = connect(source).await?;
+        let (client, _) = connect(source).await?;
         Ok(Self {
             source: source.clone(),
             client,
@@ -343,8 +390,9 @@ impl PostgresWarehouse {
         client: &Client,
         sql: &str,
         params: &[ScalarValue],
+        as_written: bool,
     ) -> Result<(Statement, Vec<Column>), EngineError> {
-        let (statement, columns) = self.describe(client, sql, true).await?;
+        let (statement, columns) = self.describe(client, sql, as_written).await?;
         let statement = match read_sql(sql, &columns) {
             Some(wrapped) => self.describe(client, &wrapped, false).await?.0,
             None => statement,
@@ -365,7 +413,7 @@ impl PostgresWarehouse {
         sql: &str,
         params: &[ScalarValue],
     ) -> Result<SchemaRef, EngineError> {
-        let (_, columns) = self.reader(&self.client, sql, params).await?;
+        let (_, columns) = self.reader(&self.client, sql, params, true).await?;
         Ok(schema_of(&columns))
     }
 
@@ -404,7 +452,7 @@ impl PostgresWarehouse {
             crate::segment::model_sql(sql),
             limit
         );
-        let (statement, columns) = self.reader(&self.client, &limited, params).await?;
+        let (statement, columns) = self.reader(&self.client, &limited, params, false).await?;
         let rows = self
             .client
             .query_raw(&statement, parameters(params))
@@ -417,49 +465,64 @@ impl PostgresWarehouse {
             .await
             .map_err(|e| error(&e, None, &self.source.display))?;
         let schema = schema_of(&columns);
-        let batch = decode(&rows, &columns, &schema)?;
-        crate::preview::build(&schema, &[batch])
+        let (batches, _) = decode(&rows, &columns, &schema)?;
+        crate::preview::build(&schema, &batches)
     }
 
     /// Runs `sql` with `params` on a connection of its own, streaming its result in batches.
-    /// Dropping the stream ends the query (its transaction is rolled back).
+    /// Dropping the stream cancels the query on the server and rolls its transaction back; a
+    /// reader that stops without reaching the end of the result is an error, never a short
+    /// result.
     pub async fn query_with(
         &self,
         sql: &str,
         params: &[ScalarValue],
     ) -> Result<QueryStream, EngineError> {
-        let client = connect(&self.source).await?;
-        let (statement, columns) = self.reader(&client, sql, params).await?;
+        let (client, canceller) = connect(&self.source).await?;
+        let (statement, columns) = self.reader(&client, sql, params, true).await?;
         let schema = schema_of(&columns);
         let (sender, receiver) = tokio::sync::mpsc::channel(2);
+        let fetch = Fetch {
+            statement,
+            params: params.to_vec(),
+            columns,
+            schema: schema.clone(),
+            max_rows: self.batch_rows,
+            canceller,
+        };
         let target = self.source.display.clone();
-        let params = params.to_vec();
-        let batch_rows = i32::try_from(self.batch_rows).unwrap_or(i32::MAX);
-        let stream_schema = schema.clone();
         tokio::spawn(async move {
-            let result = stream_rows(
-                client,
-                statement,
-                &params,
-                &columns,
-                &stream_schema,
-                batch_rows,
-                &sender,
-            )
-            .await;
-            if let Err(e) = result {
-                let e = match e {
-                    Streamed::Pg(e) => error(&e, None, &target),
-                    Streamed::Engine(e) => e,
-                };
-                let _ = sender.send(Err(e)).await;
-            }
+            let item = match fetch.run(client, &sender).await {
+                Ok(true) => Ok(Item::End),
+                // The reader is gone: nobody to tell.
+                Ok(false) => return,
+                Err(Streamed::Pg(e)) => Err(error(&e, None, &target)),
+                Err(Streamed::Engine(e)) => Err(e),
+            };
+            let _ = sender.send(item).await;
         });
-        let batches = futures::stream::unfold(receiver, |mut r| async move {
-            r.recv().await.map(|item| (item, r))
+        let batches = futures::stream::unfold(Some(receiver), |receiver| async move {
+            let mut receiver = receiver?;
+            match receiver.recv().await {
+                Some(Ok(Item::Batch(batch))) => Some((Ok(batch), Some(receiver))),
+                Some(Ok(Item::End)) => None,
+                Some(Err(e)) => Some((Err(e), None)),
+                None => Some((
+                    Err(EngineError::Query(
+                        "the PostgreSQL reader stopped before the end of the result".into(),
+                    )),
+                    None,
+                )),
+            }
         });
         Ok(QueryStream::new(schema, Box::pin(batches)))
     }
+}
+
+/// What the reader task sends: batches, then the end.
+enum Item {
+    Batch(RecordBatch),
+    End,
 }
 
 enum Streamed {
@@ -473,38 +536,74 @@ impl From<tokio_postgres::Error> for Streamed {
     }
 }
 
-async fn stream_rows(
-    mut client: Client,
+/// Bytes a fetch aims at: the rows asked for adapt to the rows' size, so wide rows do not
+/// make a batch of hundreds of megabytes.
+const FETCH_BYTES: usize = 32 << 20;
+/// Rows of the first fetch, before any row's size is known.
+const FIRST_FETCH_ROWS: usize = 256;
+
+/// One query's rows, fetched through a portal.
+struct Fetch {
     statement: Statement,
-    params: &[ScalarValue],
-    columns: &[Column],
-    schema: &SchemaRef,
-    batch_rows: i32,
-    sender: &tokio::sync::mpsc::Sender<Result<RecordBatch, EngineError>>,
-) -> Result<(), Streamed> {
-    let transaction = client.build_transaction().read_only(true).start().await?;
-    let portal = transaction.bind_raw(&statement, parameters(params)).await?;
-    loop {
-        // Stops at the first error (see `preview`).
-        let rows: Vec<tokio_postgres::Row> = transaction
-            .query_portal_raw(&portal, batch_rows)
-            .await?
-            .try_collect()
+    params: Vec<ScalarValue>,
+    columns: Vec<Column>,
+    schema: SchemaRef,
+    max_rows: usize,
+    canceller: Canceller,
+}
+
+impl Fetch {
+    /// Sends every batch; `Ok(true)` at the end of the result, `Ok(false)` when the receiver went
+    /// away (the query is cancelled on the server).
+    async fn run(
+        self,
+        mut client: Client,
+        sender: &tokio::sync::mpsc::Sender<Result<Item, EngineError>>,
+    ) -> Result<bool, Streamed> {
+        let cancel = client.cancel_token();
+        let transaction = client.build_transaction().read_only(true).start().await?;
+        let portal = transaction
+            .bind_raw(&self.statement, parameters(&self.params))
             .await?;
-        let fetched = rows.len();
-        if fetched > 0 {
-            let batch = decode(&rows, columns, schema).map_err(Streamed::Engine)?;
-            if sender.send(Ok(batch)).await.is_err() {
-                // The reader is gone: the transaction rolls back as it drops.
-                return Ok(());
+        let mut rows_wanted = FIRST_FETCH_ROWS.min(self.max_rows);
+        loop {
+            let asked = rows_wanted;
+            let fetching = async {
+                transaction
+                    .query_portal_raw(&portal, i32::try_from(asked).unwrap_or(i32::MAX))
+                    .await?
+                    // Stops at the first error (see `preview`).
+                    .try_collect::<Vec<tokio_postgres::Row>>()
+                    .await
+            };
+            let rows = tokio::select! {
+                rows = fetching => rows?,
+                () = sender.closed() => {
+                    self.canceller.cancel(&cancel).await;
+                    return Ok(false);
+                }
+            };
+            let fetched = rows.len();
+            if fetched > 0 {
+                let (batches, bytes) =
+                    decode(&rows, &self.columns, &self.schema).map_err(Streamed::Engine)?;
+                for batch in batches {
+                    if sender.send(Ok(Item::Batch(batch))).await.is_err() {
+                        self.canceller.cancel(&cancel).await;
+                        return Ok(false);
+                    }
+                }
+                let per_row = bytes.checked_div(fetched).unwrap_or(1).max(1);
+                rows_wanted = (FETCH_BYTES / per_row).clamp(1, self.max_rows);
+            }
+            // Fewer rows than asked: the portal is exhausted.
+            if fetched < asked {
+                break;
             }
         }
-        if fetched < usize::try_from(batch_rows).unwrap_or(usize::MAX) {
-            break;
-        }
+        transaction.commit().await?;
+        Ok(true)
     }
-    transaction.commit().await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -185,7 +185,7 @@ impl<'a> Compiler<'a> {
         model: &ModelQuery<'_>,
     ) -> Result<(Field, Class), EngineError> {
         match model.schema.field_with_name(name) {
-            Ok(field) => Ok((field.clone(), Class::of(field.data_type()))),
+            Ok(field) => Ok((field.clone(), Class::of_field(field))),
             Err(_) => {
                 let names: Vec<&str> = model
                     .schema
@@ -222,7 +222,7 @@ impl<'a> Compiler<'a> {
         let server_type = field.metadata().get(POSTGRES_TYPE_KEY).map(String::as_str);
         match (self.dialect, server_type) {
             (Dialect::Postgres, Some(t))
-                if Class::of(field.data_type()) == Class::Text
+                if Class::of_field(field) == Class::Text
                     && !matches!(t, "text" | "varchar" | "bpchar" | "name") =>
             {
                 format!("CAST({reference} AS text)")

@@ -24,6 +24,21 @@ pub(crate) enum Class {
 }
 
 impl Class {
+    /// The class of a result column. A PostgreSQL `numeric` without precision arrives as exact
+    /// text but compares as a number; an `interval` arrives as ISO-8601 text that PostgreSQL
+    /// would not compare as such, so it takes only the null checks.
+    pub(crate) fn of_field(field: &arrow::datatypes::Field) -> Class {
+        match field
+            .metadata()
+            .get(super::POSTGRES_TYPE_KEY)
+            .map(String::as_str)
+        {
+            Some("numeric") => Class::Decimal,
+            Some("interval") => Class::Other,
+            _ => Class::of(field.data_type()),
+        }
+    }
+
     pub(crate) fn of(data_type: &DataType) -> Class {
         match data_type {
             DataType::Int8
@@ -61,11 +76,14 @@ impl Class {
             )
     }
 
-    /// Whether two columns can be joined on: the same kind of value.
+    /// Whether two columns can be joined on: values that compare exactly. Integers and decimals
+    /// mix (no two distinct values of one equal the same value of the other); floats join only
+    /// floats, and timestamps only timestamps of the same kind (with or without a zone), since
+    /// coercing across them could make two related groups equal one base row and repeat it.
     pub(crate) fn joins_with(&self, other: &Class) -> bool {
         match (self, other) {
-            (a, b) if a.is_numeric() && b.is_numeric() => true,
-            (Class::Timestamp(_), Class::Timestamp(_)) => true,
+            (Class::Integer | Class::Decimal, Class::Integer | Class::Decimal) => true,
+            (Class::Timestamp(a), Class::Timestamp(b)) => a.is_some() == b.is_some(),
             (Class::Other, _) | (_, Class::Other) => false,
             (a, b) => a == b,
         }
@@ -137,6 +155,10 @@ pub(crate) fn cast(value: &Scalar, class: &Class) -> Result<ScalarValue, String>
             .map(|f| ScalarValue::Float64(Some(f)))
             .ok_or_else(|| "the column holds numbers; give a number such as 2.5".into()),
         (Class::Decimal, Scalar::Int(i)) => decimal(&i.to_string()),
+        // Beyond 2^53 a JSON number has already lost digits on its way through f64.
+        (Class::Decimal, Scalar::Float(f)) if f.abs() >= 9_007_199_254_740_992.0 => Err(
+            "numbers this large lose digits in JSON; give the value as a string such as \"12345678901234567890\"".into(),
+        ),
         (Class::Decimal, Scalar::Float(f)) => decimal(&f.to_string()),
         (Class::Decimal, Scalar::Text(s)) => decimal(s.trim()),
         (Class::Float | Class::Decimal, Scalar::Bool(_)) => {
@@ -224,14 +246,27 @@ fn decimal(text: &str) -> Result<ScalarValue, String> {
         Some(rest) => (true, rest),
         None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
-    // Floats print large and small values in exponent form; expand them first.
+    // Exponent form (`1.5e-30`, `2E6`): move the point in the digits themselves, exactly.
     let expanded;
-    let digits = if digits.contains(['e', 'E']) {
-        let f: f64 = digits.parse().map_err(|_| bad())?;
-        expanded = format!("{f:.20}");
-        expanded.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        digits
+    let digits = match digits.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => {
+            let exponent: i32 = exponent.parse().map_err(|_| bad())?;
+            if exponent.abs() > 76 {
+                return Err(bad());
+            }
+            let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+            let all = format!("{whole}{fraction}");
+            let point = whole.len() as i32 + exponent;
+            expanded = if point <= 0 {
+                format!("0.{}{all}", "0".repeat(point.unsigned_abs() as usize))
+            } else if point as usize >= all.len() {
+                format!("{all}{}", "0".repeat(point as usize - all.len()))
+            } else {
+                format!("{}.{}", &all[..point as usize], &all[point as usize..])
+            };
+            expanded.as_str()
+        }
+        None => digits,
     };
     let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
     if whole.is_empty() && fraction.is_empty()
@@ -287,6 +322,26 @@ mod tests {
             Ok(ScalarValue::Decimal128(Some(1), 7, 7))
         );
         assert!(cast(&Scalar::Text("1.2.3".into()), &Class::Decimal).is_err());
+        assert_eq!(
+            cast(&Scalar::Text("1.5e-30".into()), &Class::Decimal),
+            Ok(ScalarValue::Decimal128(Some(15), 31, 31))
+        );
+        assert_eq!(
+            cast(&Scalar::Text("2E6".into()), &Class::Decimal),
+            Ok(ScalarValue::Decimal128(Some(2_000_000), 7, 0))
+        );
+        assert_eq!(
+            cast(
+                &Scalar::Text("12345678901234567890".into()),
+                &Class::Decimal
+            ),
+            Ok(ScalarValue::Decimal128(
+                Some(12_345_678_901_234_567_890),
+                20,
+                0
+            ))
+        );
+        assert!(cast(&Scalar::Float(1.2345678901234567e19), &Class::Decimal).is_err());
         assert!(cast(&Scalar::Text("".into()), &Class::Decimal).is_err());
         assert_eq!(
             cast(&Scalar::Text("2026-03-31".into()), &Class::Date),
@@ -332,5 +387,7 @@ mod tests {
         assert!(Class::Timestamp(None).refuses(Op::WithinLast).is_none());
         assert!(Class::Integer.joins_with(&Class::Decimal));
         assert!(!Class::Integer.joins_with(&Class::Text));
+        assert!(!Class::Float.joins_with(&Class::Integer));
+        assert!(!Class::Timestamp(None).joins_with(&Class::Timestamp(Some("UTC".into()))));
     }
 }
