@@ -555,34 +555,9 @@ async fn unbounded_numerics_compare_as_numbers_and_odd_columns_still_plan() {
     .into_iter()
     .enumerate()
     {
-        let name = Name::parse("name", &format!("n{i}")).expect("name");
-        wharf_runner::segments::add_segment(
-            &fx.store,
-            DEFAULT_WORKSPACE,
-            &name,
-            "amounts",
-            &filter.to_string(),
-            &fx.settings,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{filter}: {e}"));
-        let got = wharf_runner::segments::preview_segment(
-            &fx.store,
-            DEFAULT_WORKSPACE,
-            name.as_str(),
-            100,
-            as_of,
-            &fx.settings,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{filter}: {e}"));
-        let mut ids: Vec<i64> = got
-            .preview
-            .rows
-            .iter()
-            .filter_map(|r| r["id"].as_i64())
-            .collect();
-        ids.sort_unstable();
+        let (ids, _) =
+            support::segment_data::segment_ids(&fx, &format!("n{i}"), "amounts", &filter, as_of)
+                .await;
         assert_eq!(ids, want, "{filter}");
     }
     let interval = json!({"column": "wait", "op": "=", "value": "P1D"});

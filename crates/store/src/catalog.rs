@@ -381,3 +381,61 @@ impl Store {
         }
     }
 }
+
+/// Objects that syncs refer to, removable only while no sync does.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Removable {
+    Destination,
+    Segment,
+}
+
+impl Removable {
+    /// Kind (for messages), table, the syncs column that refers to it, and how a sync uses it.
+    fn parts(self) -> (&'static str, &'static str, &'static str, &'static str) {
+        match self {
+            Self::Destination => ("destination", "destinations", "destination_id", "used"),
+            Self::Segment => ("segment", "segments", "segment_id", "exported"),
+        }
+    }
+}
+
+impl Store {
+    /// Deletes the named object unless a sync refers to it (the error names those syncs).
+    pub(crate) async fn remove_unused(
+        &self,
+        workspace: &str,
+        name: &str,
+        what: Removable,
+    ) -> Result<(), StoreError> {
+        let (kind, table, column, verb) = what.parts();
+        // Table and column names are the constants above, never input.
+        let users: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT y.name FROM syncs y JOIN {table} o ON o.id = y.{column}
+             WHERE o.workspace_id = ? AND o.name = ? ORDER BY y.name"
+        )))
+        .bind(workspace)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
+        if !users.is_empty() {
+            return Err(StoreError::NotApplicable(format!(
+                "{kind} {name:?} is {verb} by sync {}; remove the sync first",
+                users.join(", ")
+            )));
+        }
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE workspace_id = ? AND name = ?"
+        )))
+        .bind(workspace)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                kind,
+                name: name.to_string(),
+            });
+        }
+        Ok(())
+    }
+}

@@ -123,33 +123,10 @@ impl Store {
             .collect()
     }
 
+    /// Removes a destination no sync writes to.
     pub async fn remove_destination(&self, workspace: &str, name: &str) -> Result<(), StoreError> {
-        let users: Vec<String> = sqlx::query_scalar(
-            "SELECT y.name FROM syncs y JOIN destinations d ON d.id = y.destination_id
-             WHERE d.workspace_id = ? AND d.name = ? ORDER BY y.name",
-        )
-        .bind(workspace)
-        .bind(name)
-        .fetch_all(&self.pool)
-        .await?;
-        if !users.is_empty() {
-            return Err(StoreError::NotApplicable(format!(
-                "destination {name:?} is used by sync {}; remove the sync first",
-                users.join(", ")
-            )));
-        }
-        let done = sqlx::query("DELETE FROM destinations WHERE workspace_id = ? AND name = ?")
-            .bind(workspace)
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                kind: KIND,
-                name: name.to_string(),
-            });
-        }
-        Ok(())
+        self.remove_unused(workspace, name, crate::catalog::Removable::Destination)
+            .await
     }
 
     /// Replaces a role destination's External ID and marks it unverified: the role's trust

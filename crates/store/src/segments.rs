@@ -100,32 +100,8 @@ impl Store {
 
     /// Removes a segment no sync exports.
     pub async fn remove_segment(&self, workspace: &str, name: &str) -> Result<(), StoreError> {
-        let users: Vec<String> = sqlx::query_scalar(
-            "SELECT y.name FROM syncs y JOIN segments g ON g.id = y.segment_id
-             WHERE g.workspace_id = ? AND g.name = ? ORDER BY y.name",
-        )
-        .bind(workspace)
-        .bind(name)
-        .fetch_all(&self.pool)
-        .await?;
-        if !users.is_empty() {
-            return Err(StoreError::NotApplicable(format!(
-                "segment {name:?} is exported by sync {}; remove the sync first",
-                users.join(", ")
-            )));
-        }
-        let done = sqlx::query("DELETE FROM segments WHERE workspace_id = ? AND name = ?")
-            .bind(workspace)
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                kind: "segment",
-                name: name.to_string(),
-            });
-        }
-        Ok(())
+        self.remove_unused(workspace, name, crate::catalog::Removable::Segment)
+            .await
     }
 }
 

@@ -1177,18 +1177,26 @@ def json_rows(ctx, res, objs, where):
                 res.err(f"{where}: {missing} rows leave out {ctx.file_names[c]!r} (nulls should be explicit)")
 
 
+def json_text(ctx, res, key):
+    """A JSON object's text, or None (reported) when it is not UTF-8. A BOM is reported and
+    dropped, so the rows can still be checked."""
+    try:
+        text = ctx.plain(key).decode("utf-8")
+    except UnicodeDecodeError as e:
+        res.err(f"{key}: not UTF-8: {e}")
+        return None
+    if text.startswith("\ufeff"):
+        res.err(f"{key}: starts with a BOM")
+        text = text[1:]
+    return text
+
+
 def read_ndjson_stdlib(ctx, res):
     res.mode = "json"
     for key in ctx.keys:
-        data = ctx.plain(key)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            res.err(f"{key}: not UTF-8: {e}")
+        text = json_text(ctx, res, key)
+        if text is None:
             continue
-        if text.startswith("\ufeff"):
-            res.err(f"{key}: starts with a BOM")
-            text = text[1:]
         if text and not text.endswith("\n"):
             res.err(f"{key}: last line has no newline")
         objs = []
@@ -1309,15 +1317,9 @@ def read_ndjson_pyarrow(ctx, res):
 def read_json_stdlib(ctx, res):
     res.mode = "json"
     for key in ctx.keys:
-        data = ctx.plain(key)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            res.err(f"{key}: not UTF-8: {e}")
+        text = json_text(ctx, res, key)
+        if text is None:
             continue
-        if text.startswith("\ufeff"):
-            res.err(f"{key}: starts with a BOM")
-            text = text[1:]
         try:
             doc = json_loads(text)
         except ValueError as e:

@@ -373,41 +373,13 @@ pub fn cases() -> Vec<(Value, &'static str)> {
 /// the Parquet files in `fx.warehouse`. Returns how many cases selected a proper, non-empty
 /// subset (so a caller can check the data discriminates).
 pub async fn check_cases(fx: &super::Fixture, prefix: &str) -> usize {
-    use wharf_domain::Name;
-    use wharf_store::DEFAULT_WORKSPACE;
     let dir = fx.warehouse.path().display().to_string();
     let as_of = wharf_runner::segments::parse_as_of(AS_OF).expect("as of");
     assert_eq!(as_of, AS_OF_MICROS);
     let mut proper = 0;
     for (i, (filter, hand)) in cases().into_iter().enumerate() {
-        let name = Name::parse("name", &format!("{prefix}-{i}")).expect("name");
-        wharf_runner::segments::add_segment(
-            &fx.store,
-            DEFAULT_WORKSPACE,
-            &name,
-            "people",
-            &filter.to_string(),
-            &fx.settings,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{filter}: {e}"));
-        let got = wharf_runner::segments::preview_segment(
-            &fx.store,
-            DEFAULT_WORKSPACE,
-            name.as_str(),
-            10_000,
-            as_of,
-            &fx.settings,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{filter}: {e}"));
-        let mut ids: Vec<i64> = got
-            .preview
-            .rows
-            .iter()
-            .filter_map(|r| r["id"].as_i64())
-            .collect();
-        ids.sort_unstable();
+        let (ids, count) =
+            segment_ids(fx, &format!("{prefix}-{i}"), "people", &filter, as_of).await;
         let want: Vec<i64> = wharf_testkit::duckdb_rows(&format!(
             "WITH people AS (SELECT * FROM read_parquet('{dir}/people.parquet')),
                   orders AS (SELECT * FROM read_parquet('{dir}/orders.parquet')),
@@ -418,10 +390,52 @@ pub async fn check_cases(fx: &super::Fixture, prefix: &str) -> usize {
         .filter_map(|r| r[0].as_i64())
         .collect();
         assert_eq!(ids, want, "case {i}: {filter}\n  by hand: {hand}");
-        assert_eq!(got.count, want.len() as u64, "case {i}: {filter}");
+        assert_eq!(count, want.len() as u64, "case {i}: {filter}");
         if !want.is_empty() && want.len() < 400 {
             proper += 1;
         }
     }
     proper
+}
+
+/// Adds `filter` as segment `name` of `model`, previews it at `as_of` and returns its keys
+/// (`id`, sorted) and its count.
+pub async fn segment_ids(
+    fx: &super::Fixture,
+    name: &str,
+    model: &str,
+    filter: &Value,
+    as_of: i64,
+) -> (Vec<i64>, u64) {
+    use wharf_domain::Name;
+    use wharf_store::DEFAULT_WORKSPACE;
+    let name = Name::parse("name", name).expect("name");
+    wharf_runner::segments::add_segment(
+        &fx.store,
+        DEFAULT_WORKSPACE,
+        &name,
+        model,
+        &filter.to_string(),
+        &fx.settings,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{filter}: {e}"));
+    let got = wharf_runner::segments::preview_segment(
+        &fx.store,
+        DEFAULT_WORKSPACE,
+        name.as_str(),
+        10_000,
+        as_of,
+        &fx.settings,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{filter}: {e}"));
+    let mut ids: Vec<i64> = got
+        .preview
+        .rows
+        .iter()
+        .filter_map(|r| r["id"].as_i64())
+        .collect();
+    ids.sort_unstable();
+    (ids, got.count)
 }
