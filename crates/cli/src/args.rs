@@ -16,8 +16,9 @@ pub struct Cli {
     pub json: bool,
 
     /// Let destinations use S3-compatible endpoints on loopback or private networks (for local
-    /// S3 servers and tests). Cloud metadata addresses stay refused.
-    #[arg(long, global = true, env = "WHARF_ALLOW_PRIVATE_ENDPOINTS")]
+    /// S3 servers and tests). Cloud metadata addresses stay refused. Also set by
+    /// `WHARF_ALLOW_PRIVATE_ENDPOINTS=1` (1/0, true/false, yes/no, on/off).
+    #[arg(long, global = true)]
     pub allow_private_endpoints: bool,
 
     #[command(subcommand)]
@@ -255,8 +256,10 @@ pub struct AddSync {
     pub xml_row: Option<String>,
     /// Object key under the destination prefix. Variables: {model} {segment} {sync} {run} {YYYY}
     /// {YY} {MM} {DD} {HH} {mm} {ss} {ms} {X} (unix seconds) {x} (unix ms) {part} {ext}, in UTC.
-    #[arg(long, default_value = wharf_domain::key_template::DEFAULT_KEY_TEMPLATE)]
-    pub key_template: String,
+    /// Default: {sync}/{YYYY}/{MM}/{DD}/{run}-{part}.{ext}, or, with a manifest,
+    /// {sync}/{YYYY}/{MM}/{DD}/{run}/part-{part}.{ext} (a folder per run).
+    #[arg(long)]
+    pub key_template: Option<String>,
     /// Start a new file after this many rows.
     #[arg(long)]
     pub max_rows_per_file: Option<u64>,

@@ -73,10 +73,12 @@ impl From<wharf_runner::RunnerError> for CliError {
             E::Delivery(e) => e.into(),
             E::Engine(ref inner) => match inner {
                 wharf_runner::EngineError::Query(_)
+                | wharf_runner::EngineError::TooLarge(_)
                 | wharf_runner::EngineError::Postgres { .. } => CliError::Failed(e.to_string()),
                 _ => CliError::BadInput(e.to_string()),
             },
             E::Invalid(m) => CliError::BadInput(m),
+            E::Busy { .. } => CliError::Failed(e.to_string()),
         }
     }
 }

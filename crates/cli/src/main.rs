@@ -4,34 +4,48 @@
 //! codes (0 success, 1 the operation ran and failed, 2 bad input). It must not hold logic that
 //! a second front end (the HTTP API) would need too: that lives in the library crates.
 
-mod args;
-mod commands;
-mod error;
+#[macro_use]
 mod output;
+mod args;
+mod command_names;
+mod commands;
+mod env;
+mod error;
 
 use clap::Parser as _;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
+    let environment = match env::Environment::from_process().and_then(|e| {
+        init_tracing()?;
+        Ok(e)
+    }) {
+        Ok(environment) => environment,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Every thread that may plan a query, this one included, gets a stack deep enough for the
+    // largest query the limits allow (see `wharf_engine::threads`).
+    let outcome = wharf_runner::threads::on_query_stack(move || {
+        let runtime = wharf_runner::threads::runtime(2)?;
+        Ok::<_, std::io::Error>(runtime.block_on(commands::run(cli, environment)))
+    });
+    let result = match outcome {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) | Err(e) => {
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let message = e.to_string();
             if !message.is_empty() {
-                eprintln!("error: {message}");
+                errln!("error: {message}");
             }
             ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
         }
@@ -41,7 +55,7 @@ fn main() -> ExitCode {
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings). Whatever the filter says, the
 /// AWS SDK's HTTP and signing internals never log at `trace`: there they print request and
 /// response bodies and canonical requests, and S3 error bodies echo access key ids.
-fn init_tracing() {
+fn init_tracing() -> Result<(), error::CliError> {
     use tracing_subscriber::filter::{EnvFilter, filter_fn};
     use tracing_subscriber::prelude::*;
     const NO_TRACE: [&str; 6] = [
@@ -52,7 +66,15 @@ fn init_tracing() {
         "hyper",
         "h2",
     ];
-    let env_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let env_filter = match std::env::var(env::RUST_LOG) {
+        Ok(value) if !value.trim().is_empty() => EnvFilter::try_new(&value).map_err(|e| {
+            error::CliError::bad(format!(
+                "environment variable {}={value:?} is not a log filter ({e}): use a level such as `info` or `wharf_runner=debug,warn`, or unset it",
+                env::RUST_LOG
+            ))
+        })?,
+        _ => EnvFilter::new("warn"),
+    };
     let no_sensitive_trace = filter_fn(|meta| {
         *meta.level() != tracing::Level::TRACE
             || !NO_TRACE.iter().any(|t| meta.target().starts_with(t))
@@ -65,4 +87,5 @@ fn init_tracing() {
                 .with_filter(no_sensitive_trace),
         )
         .init();
+    Ok(())
 }

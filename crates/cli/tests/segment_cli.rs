@@ -87,7 +87,7 @@ async fn segments_add_preview_show_their_sql_and_export() {
             r#"{"column": "id", "op": "like", "value": 1}"#,
             "unknown operator \"like\"",
         ),
-        (r#"{"column": "id""#, "the filter is not valid JSON"),
+        (r#"{"column": "id""#, "is not valid JSON"),
     ] {
         let out = run(wharf(h).args([
             "segment", "add", "bad", "--model", "people", "--filter", bad,

@@ -55,10 +55,33 @@ pub fn classify_ip(ip: IpAddr) -> AddressClass {
                 return classify_v4(v4);
             }
             let s = v6.segments();
-            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+            let low_v4 = || {
                 let [a, b] = s[6].to_be_bytes();
                 let [c, d] = s[7].to_be_bytes();
-                return classify_v4(Ipv4Addr::new(a, b, c, d));
+                Ipv4Addr::new(a, b, c, d)
+            };
+            // NAT64 (64:ff9b::/96 and the local-use 64:ff9b:1::/48) reaches the embedded IPv4
+            // address.
+            if s[0] == 0x64 && s[1] == 0xff9b && (s[2..6] == [0, 0, 0, 0] || s[2] == 1) {
+                return classify_v4(low_v4());
+            }
+            // IPv4-compatible addresses (`::127.0.0.1`, deprecated but still parsed and, on
+            // some stacks, routed to the IPv4 address): judge the IPv4 address. `::` and `::1`
+            // are not among them.
+            if s[..6] == [0; 6] && (s[6] != 0 || s[7] > 1) {
+                return match classify_v4(low_v4()) {
+                    AddressClass::Public => AddressClass::Unroutable,
+                    other => other,
+                };
+            }
+            // 6to4 (2002::/16) carries an IPv4 address in its next 32 bits.
+            if s[0] == 0x2002 {
+                let [a, b] = s[1].to_be_bytes();
+                let [c, d] = s[2].to_be_bytes();
+                let inner = classify_v4(Ipv4Addr::new(a, b, c, d));
+                if inner != AddressClass::Public {
+                    return inner;
+                }
             }
             classify_v6(v6)
         }
@@ -236,6 +259,13 @@ mod tests {
             ("http://[::ffff:127.0.0.1]", "loopback address"),
             ("http://[::ffff:169.254.169.254]", "cloud metadata service"),
             ("http://[64:ff9b::a9fe:a9fe]", "cloud metadata service"),
+            // IPv4-compatible, local-use NAT64 and 6to4 spellings of private addresses.
+            ("http://[::127.0.0.1]", "loopback address"),
+            ("http://[::169.254.169.254]", "cloud metadata service"),
+            ("http://[::10.0.0.1]", "private-network address"),
+            ("http://[64:ff9b:1::7f00:1]", "loopback address"),
+            ("http://[2002:7f00:1::]", "loopback address"),
+            ("http://[2002:a9fe:a9fe::1]", "cloud metadata service"),
             ("http://10.0.0.1", "private-network address"),
             ("http://172.16.5.4", "private-network address"),
             ("http://192.168.1.1", "private-network address"),

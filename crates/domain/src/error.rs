@@ -13,6 +13,9 @@ pub struct InvalidValue {
     pub field: &'static str,
     pub value: String,
     pub reason: String,
+    /// Where in a structured value (a segment filter's `and[2].value`) the problem is; `value`
+    /// is then that part, not the whole.
+    pub at: Option<String>,
 }
 
 impl InvalidValue {
@@ -31,17 +34,33 @@ impl InvalidValue {
             field,
             value,
             reason: reason.into(),
+            at: None,
         }
+    }
+
+    /// The same error, located at `path` inside the field's value.
+    pub fn at(mut self, path: impl Into<String>) -> Self {
+        self.at = Some(path.into());
+        self
     }
 }
 
 impl fmt::Display for InvalidValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {:?} is invalid: {}",
-            self.field, self.value, self.reason
-        )
+        match &self.at {
+            None => write!(
+                f,
+                "{} {:?} is invalid: {}",
+                self.field, self.value, self.reason
+            ),
+            Some(at) => write!(
+                f,
+                "{} is invalid at {at}: {} (found {})",
+                self.field,
+                self.reason,
+                self.value.escape_debug(),
+            ),
+        }
     }
 }
 

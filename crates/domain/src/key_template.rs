@@ -11,6 +11,19 @@ pub const MAX_KEY_BYTES: usize = 1024;
 /// The template used when a sync does not choose one.
 pub const DEFAULT_KEY_TEMPLATE: &str = "{sync}/{YYYY}/{MM}/{DD}/{run}-{part}.{ext}";
 
+/// The template used when a sync with a manifest does not choose one: each run's files and its
+/// `_manifest.json` in a folder of their own.
+pub const DEFAULT_MANIFEST_KEY_TEMPLATE: &str = "{sync}/{YYYY}/{MM}/{DD}/{run}/part-{part}.{ext}";
+
+/// The default template for a sync that writes a manifest (`manifest`) or not.
+pub fn default_template(manifest: bool) -> &'static str {
+    if manifest {
+        DEFAULT_MANIFEST_KEY_TEMPLATE
+    } else {
+        DEFAULT_KEY_TEMPLATE
+    }
+}
+
 /// A variable of a key template. Times are the run's start, in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Var {
@@ -245,13 +258,10 @@ impl KeyTemplate {
                     "a key template cannot contain an empty folder name (\"//\")".into()
                 });
             }
-            if !has_var {
-                let decoded = text.replace("%2e", ".").replace("%2E", ".");
-                if decoded == "." || decoded == ".." {
-                    return Err(format!(
-                        "a key template cannot contain a {text:?} folder name: tools that map keys to paths would leave the folder"
-                    ));
-                }
+            if !has_var && crate::prefix::is_dot_segment(text) {
+                return Err(format!(
+                    "a key template cannot contain a {text:?} folder name: tools that map keys to paths would leave the folder"
+                ));
             }
         }
         Ok(())
@@ -364,8 +374,8 @@ pub fn safe_value(value: &str) -> String {
             c => c,
         })
         .collect();
-    if out.is_empty() || out.chars().all(|c| c == '.') {
-        out = "_".repeat(out.len().max(1));
+    if out.is_empty() || out.chars().all(|c| c == '.') || crate::prefix::is_dot_segment(&out) {
+        out = "_".repeat(out.chars().count().max(1));
     }
     out
 }
@@ -389,8 +399,7 @@ pub fn check_key(prefix: &KeyPrefix, key: &str) -> Result<(), String> {
         return Err("a key cannot contain control characters or '\\'".into());
     }
     for segment in rest.split('/') {
-        let decoded = segment.replace("%2e", ".").replace("%2E", ".");
-        if segment.is_empty() || decoded == "." || decoded == ".." {
+        if segment.is_empty() || crate::prefix::is_dot_segment(segment) {
             return Err(format!("the key {key:?} has an empty, '.' or '..' folder"));
         }
     }
@@ -483,6 +492,7 @@ mod tests {
     fn values_are_made_safe() {
         assert_eq!(safe_value("../../etc"), ".._.._etc");
         assert_eq!(safe_value(".."), "__");
+        assert_eq!(safe_value("\u{ff0e}\u{ff0e}"), "__");
         assert_eq!(safe_value(""), "_");
         assert_eq!(safe_value("a%2e\u{0}b\\c"), "a_2e_b_c");
         assert_eq!(safe_value("Zürich 🌍"), "Zürich 🌍");

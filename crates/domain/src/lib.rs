@@ -21,6 +21,7 @@ pub mod destination;
 pub mod endpoint;
 pub mod error;
 pub mod external_id;
+pub mod json;
 pub mod key_template;
 pub mod kms;
 pub mod model;

@@ -63,8 +63,7 @@ impl KeyPrefix {
             if segment.is_empty() {
                 return fail("a prefix cannot contain an empty folder name (\"//\")".into());
             }
-            let decoded = percent_decode_dots(segment);
-            if decoded == "." || decoded == ".." {
+            if is_dot_segment(segment) {
                 return fail(format!(
                     "a prefix cannot contain a {segment:?} folder name: tools that map keys to paths would leave the folder"
                 ));
@@ -94,6 +93,17 @@ impl KeyPrefix {
 /// Decodes only `%2e`/`%2E` (the encodings of `.`), which is all the dot-segment check needs.
 fn percent_decode_dots(segment: &str) -> String {
     segment.replace("%2e", ".").replace("%2E", ".")
+}
+
+/// Whether a key segment acts as `.` or `..` for a tool that decodes percent-escapes or
+/// normalises Unicode (NFKC) before mapping keys to paths: `..`, `%2e%2e`, fullwidth `．．`,
+/// the one-dot leader `․`, or a fullwidth slash that splits off a `..` (`a／..`).
+pub(crate) fn is_dot_segment(segment: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization as _;
+    let normalized: String = percent_decode_dots(segment).nfkc().collect();
+    percent_decode_dots(&normalized)
+        .split(['/', '\\'])
+        .any(|part| part == "." || part == "..")
 }
 
 impl fmt::Display for KeyPrefix {
@@ -128,6 +138,11 @@ mod tests {
             ("../b", "\"..\" folder name"),
             ("a/..", "\"..\" folder name"),
             ("a/%2e%2e/b", "\"%2e%2e\" folder name"),
+            // Fullwidth and compatibility dots that NFKC makes into "..".
+            ("a/\u{ff0e}\u{ff0e}/b", "folder name"),
+            ("\u{ff0e}\u{ff0e}/b", "folder name"),
+            ("a/\u{2024}\u{2024}/b", "folder name"),
+            ("a/x\u{ff0f}..\u{ff0f}y/b", "folder name"),
             ("a/%2E/b", "\"%2E\" folder name"),
             ("a\\b", "'\\'"),
             ("a\u{0}b", "control character '\\0'"),

@@ -29,6 +29,19 @@ pub enum EngineError {
     /// The query failed while running (a bad file, a cast that fails on some row, memory).
     #[error("the query failed: {0}")]
     Query(String),
+    /// The SQL is a statement that is not a query (`EXPLAIN`, `SHOW`...).
+    #[error(
+        "a model is a query that returns rows (SELECT ..., WITH ... SELECT ..., VALUES ...); this SQL is {found}"
+    )]
+    NotAQuery { found: String },
+    /// The SQL's expressions nest deeper than the planner is tested to handle.
+    #[error(
+        "the SQL's expressions nest {depth} levels deep, and wharf plans at most {limit} (a chain `a + b + c` is one level per operator): split long chains into several columns or a subquery, or sum values with an aggregate"
+    )]
+    TooDeep { depth: usize, limit: usize },
+    /// A row, value or batch larger than the limits on the way to the encoder.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 fn position(line: Option<u64>, column: Option<u64>) -> String {
@@ -62,6 +75,9 @@ impl EngineError {
             Self::Segment { .. } => "segment.invalid",
             Self::Postgres { code, .. } => code,
             Self::Query(_) => "query.failed",
+            Self::NotAQuery { .. } => "model.not_a_query",
+            Self::TooDeep { .. } => "model.too_deep",
+            Self::TooLarge(_) => "query.too_large",
         }
     }
 }

@@ -15,16 +15,21 @@
 //! takes 22 minutes here and its results would need converting to Arrow anyway.
 
 mod error;
+mod guard;
 mod local;
 mod postgres;
 mod preview;
 pub mod segment;
+mod sql_check;
+pub mod threads;
 mod warehouse;
 
 pub use error::EngineError;
+pub use guard::{MAX_BATCH_BYTES, MAX_ROW_BYTES, MAX_VALUE_BYTES};
 pub use local::{EngineSettings, LocalWarehouse, QueryStream, TableInfo, discover};
 pub use postgres::PostgresWarehouse;
 pub use preview::Preview;
+pub use sql_check::MAX_EXPRESSION_DEPTH;
 pub use warehouse::Warehouse;
 
 use arrow::datatypes::Schema;

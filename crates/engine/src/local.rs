@@ -11,6 +11,7 @@ use datafusion::prelude::{
     CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions, SQLOptions, SessionConfig,
     SessionContext,
 };
+use datafusion::sql::parser::Statement;
 use futures::{Stream, StreamExt as _};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -48,11 +49,18 @@ pub struct TableInfo {
     pub name: String,
     pub path: PathBuf,
     pub format: &'static str,
+    /// Why the table cannot be read (not a regular file, an unreadable folder, a folder of
+    /// mixed formats), when it cannot. Such a table fails only the models that use it.
+    pub problem: Option<String>,
 }
 
 /// A folder of Parquet, CSV and NDJSON files; each file (or folder of files of one format) is a
 /// table named after it: `customers.parquet` and `orders/part-*.csv` give `customers` and
 /// `orders`.
+///
+/// A table is read (registered with DataFusion, its schema inferred) only when a query uses it,
+/// so one malformed, unreadable or special file fails the models that use it, naming the file,
+/// and no other.
 pub struct LocalWarehouse {
     ctx: SessionContext,
     tables: Vec<TableInfo>,
@@ -77,7 +85,55 @@ fn format_of(path: &Path) -> Option<&'static str> {
     }
 }
 
-/// The tables of `dir`, sorted by name.
+/// What a path is, following symbolic links, in words for messages (`a FIFO`).
+fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    let t = meta.file_type();
+    if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// The files of a table folder with `format`'s extension, sorted; an entry that is not a
+/// regular file (a FIFO would block a read forever, a link to `/dev/zero` never ends) makes
+/// the whole folder unreadable.
+fn table_files(dir: &Path) -> Result<Vec<(PathBuf, &'static str)>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read the folder: {e}"))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("cannot read the folder: {e}"))?;
+        let path = entry.path();
+        let Some(format) = format_of(&path) else {
+            continue;
+        };
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let meta =
+            std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if !meta.is_file() {
+            return Err(format!(
+                "{} is {}, and tables are read from regular files only",
+                path.display(),
+                kind_of(&meta)
+            ));
+        }
+        files.push((path, format));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The tables of `dir`, sorted by name. Entries that look like tables but cannot be read are
+/// listed with their problem; only an unreadable `dir` itself is an error.
 pub fn discover(dir: &Path) -> Result<Vec<TableInfo>, EngineError> {
     let unreadable = |path: &Path, e: std::io::Error| EngineError::Source {
         path: path.to_path_buf(),
@@ -94,32 +150,68 @@ pub fn discover(dir: &Path) -> Result<Vec<TableInfo>, EngineError> {
         if name.starts_with('.') {
             continue;
         }
-        if path.is_dir() {
-            let mut formats: Vec<&'static str> = std::fs::read_dir(&path)
-                .map_err(|e| unreadable(&path, e))?
-                .filter_map(|e| e.ok().and_then(|e| format_of(&e.path())))
-                .collect();
-            formats.sort_unstable();
-            formats.dedup();
-            match formats.as_slice() {
-                [] => continue,
-                [format] => tables.push(TableInfo {
-                    name: entry.file_name().to_string_lossy().into_owned(),
-                    path,
-                    format,
-                }),
-                _ => {
-                    return Err(EngineError::Source {
+        let format = format_of(&path);
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            // A dangling link or an entry we may not look at: a table only if it is named as one.
+            Err(e) => {
+                if let Some(format) = format {
+                    tables.push(TableInfo {
+                        name,
                         path,
-                        message: format!(
-                            "a table folder holds files of one format; this one has {}",
-                            formats.join(", ")
-                        ),
+                        format,
+                        problem: Some(format!("cannot read it: {e}")),
                     });
                 }
+                continue;
             }
-        } else if let Some(format) = format_of(&path) {
-            tables.push(TableInfo { name, path, format });
+        };
+        if meta.is_dir() {
+            let table_name = entry.file_name().to_string_lossy().into_owned();
+            match table_files(&path) {
+                Ok(files) => {
+                    let mut formats: Vec<&'static str> = files.iter().map(|(_, f)| *f).collect();
+                    formats.sort_unstable();
+                    formats.dedup();
+                    match formats.as_slice() {
+                        [] => {}
+                        [format] => tables.push(TableInfo {
+                            name: table_name,
+                            path,
+                            format,
+                            problem: None,
+                        }),
+                        _ => tables.push(TableInfo {
+                            name: table_name,
+                            path,
+                            format: formats[0],
+                            problem: Some(format!(
+                                "a table folder holds files of one format; this one has {}",
+                                formats.join(", ")
+                            )),
+                        }),
+                    }
+                }
+                Err(problem) => tables.push(TableInfo {
+                    name: table_name,
+                    path,
+                    format: "unknown",
+                    problem: Some(problem),
+                }),
+            }
+        } else if let Some(format) = format {
+            let problem = (!meta.is_file()).then(|| {
+                format!(
+                    "it is {}, and tables are read from regular files only",
+                    kind_of(&meta)
+                )
+            });
+            tables.push(TableInfo {
+                name,
+                path,
+                format,
+                problem,
+            });
         }
     }
     tables.sort_by(|a, b| a.name.cmp(&b.name));
@@ -147,19 +239,14 @@ const CSV_INFER_ROWS: usize = 10_000;
 /// track of quotes when a quoted value holds both `""` and a line break.)
 fn infer_csv_schema(path: &Path) -> Result<arrow::datatypes::Schema, EngineError> {
     let file = if path.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| EngineError::Source {
+        table_files(path)
+            .map_err(|message| EngineError::Source {
                 path: path.to_path_buf(),
-                message: e.to_string(),
+                message,
             })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| format_of(p) == Some("csv"))
-            .collect();
-        files.sort();
-        files
             .into_iter()
             .next()
-            .unwrap_or_else(|| path.to_path_buf())
+            .map_or_else(|| path.to_path_buf(), |(file, _)| file)
     } else {
         path.to_path_buf()
     };
@@ -212,55 +299,114 @@ impl LocalWarehouse {
         options.execution.parquet.schema_force_view_types = false;
         options.sql_parser.map_string_types_to_utf8view = false;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
+        crate::guard::install(&ctx);
         let tables = discover(dir)?;
-        for table in &tables {
-            let reference = TableReference::bare(table.name.as_str());
-            let path = table.path.to_string_lossy();
-            let registered = match table.format {
-                "parquet" => {
-                    ctx.register_parquet(reference, path.as_ref(), ParquetReadOptions::default())
-                        .await
-                }
-                "csv" => {
-                    let schema = infer_csv_schema(&table.path)?;
-                    ctx.register_csv(
-                        reference,
-                        path.as_ref(),
-                        CsvReadOptions::new()
-                            .has_header(true)
-                            .newlines_in_values(true)
-                            .schema(&schema),
-                    )
-                    .await
-                }
-                ext => {
-                    let extension = if ext == "jsonl" { ".jsonl" } else { ".ndjson" };
-                    ctx.register_json(
-                        reference,
-                        path.as_ref(),
-                        JsonReadOptions::default()
-                            .file_extension(extension)
-                            .schema_infer_max_records(10_000),
-                    )
-                    .await
-                }
-            };
-            registered.map_err(|e| EngineError::Source {
-                path: table.path.clone(),
-                message: e.strip_backtrace(),
-            })?;
-        }
         Ok(Self { ctx, tables })
+    }
+
+    /// Registers `table` with DataFusion (reading its schema), unless it already is.
+    async fn register(&self, table: &TableInfo) -> Result<(), EngineError> {
+        let source_error = |message: String| EngineError::Source {
+            path: table.path.clone(),
+            message: format!("table {:?}: {message}", table.name),
+        };
+        if let Some(problem) = &table.problem {
+            return Err(source_error(problem.clone()));
+        }
+        let reference = TableReference::bare(table.name.as_str());
+        if self.ctx.table_exist(reference.clone()).unwrap_or(false) {
+            return Ok(());
+        }
+        let path = table.path.to_string_lossy();
+        let ctx = &self.ctx;
+        let registered = match table.format {
+            "parquet" => {
+                ctx.register_parquet(reference, path.as_ref(), ParquetReadOptions::default())
+                    .await
+            }
+            "csv" => {
+                let schema = infer_csv_schema(&table.path)?;
+                ctx.register_csv(
+                    reference,
+                    path.as_ref(),
+                    CsvReadOptions::new()
+                        .has_header(true)
+                        .newlines_in_values(true)
+                        .schema(&schema),
+                )
+                .await
+            }
+            ext => {
+                let extension = if ext == "jsonl" { ".jsonl" } else { ".ndjson" };
+                ctx.register_json(
+                    reference,
+                    path.as_ref(),
+                    JsonReadOptions::default()
+                        .file_extension(extension)
+                        .schema_infer_max_records(10_000),
+                )
+                .await
+            }
+        };
+        registered.map_err(|e| source_error(e.strip_backtrace()))
     }
 
     pub fn tables(&self) -> &[TableInfo] {
         &self.tables
     }
 
+    /// Parses `sql`: one statement, a query.
+    fn parse(&self, sql: &str) -> Result<Statement, EngineError> {
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let statement = state
+            .sql_to_statement(sql, &dialect)
+            .map_err(EngineError::sql)?;
+        match &statement {
+            Statement::Statement(inner) => crate::sql_check::check_is_query(inner)?,
+            other => {
+                return Err(EngineError::NotAQuery {
+                    found: format!(
+                        "`{}`",
+                        other.to_string().chars().take(40).collect::<String>()
+                    ),
+                });
+            }
+        }
+        Ok(statement)
+    }
+
+    /// Checks that `sql` is a query within [`crate::MAX_EXPRESSION_DEPTH`]: what a model's
+    /// SQL must be.
+    pub fn check_model_sql(&self, sql: &str) -> Result<(), EngineError> {
+        match self.parse(sql)? {
+            Statement::Statement(inner) => crate::sql_check::check_depth(&inner),
+            _ => Ok(()),
+        }
+    }
+
     async fn dataframe(&self, sql: &str, params: &[ScalarValue]) -> Result<DataFrame, EngineError> {
+        let statement = self.parse(sql)?;
+        let state = self.ctx.state();
+        for reference in state
+            .resolve_table_references(&statement)
+            .map_err(EngineError::sql)?
+        {
+            // Names that are not tables of the folder are left to the planner to report.
+            if let Some(table) = self.tables.iter().find(|t| t.name == reference.table()) {
+                self.register(table).await?;
+            }
+        }
+        let plan = self
+            .ctx
+            .state()
+            .statement_to_plan(statement)
+            .await
+            .map_err(EngineError::sql)?;
+        read_only().verify_plan(&plan).map_err(EngineError::sql)?;
         let df = self
             .ctx
-            .sql_with_options(sql, read_only())
+            .execute_logical_plan(plan)
             .await
             .map_err(EngineError::sql)?;
         if params.is_empty() {
@@ -353,8 +499,12 @@ impl QueryStream {
 impl Stream for QueryStream {
     type Item = Result<RecordBatch, EngineError>;
 
+    /// Every batch, from any warehouse, passes [`crate::guard::check_batch`] before anyone
+    /// encodes it.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.as_mut().poll_next(cx)
+        self.inner.as_mut().poll_next(cx).map(|item| {
+            item.map(|batch| batch.and_then(|b| crate::guard::check_batch(&b).map(|()| b)))
+        })
     }
 }
 

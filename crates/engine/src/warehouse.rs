@@ -66,6 +66,10 @@ impl Warehouse {
         sql: &str,
         primary_key: &str,
     ) -> Result<SchemaRef, EngineError> {
+        match self {
+            Self::Local(w) => w.check_model_sql(sql)?,
+            Self::Postgres(_) => crate::sql_check::check_postgres_model(sql)?,
+        }
         let schema = self.plan(sql).await?;
         if schema.field_with_name(primary_key).is_err() {
             let available: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();

@@ -9,6 +9,7 @@ mod journal;
 pub mod models;
 mod pipeline;
 mod plan;
+mod run_lock;
 pub mod sample;
 pub mod segments;
 
@@ -23,7 +24,7 @@ use time::OffsetDateTime;
 use wharf_delivery::upload::{StaleRef, UploadSettings, UploadTarget};
 use wharf_delivery::{ClientSettings, DeliveryError, Identity};
 use wharf_domain::{KeyTemplate, S3Auth, SyncSettings};
-pub use wharf_engine::{EngineError, Preview, TableInfo};
+pub use wharf_engine::{EngineError, MAX_EXPRESSION_DEPTH, Preview, TableInfo, threads};
 use wharf_engine::{EngineSettings, Warehouse};
 use wharf_store::{
     DestinationRecord, ModelRecord, RunStatus, SegmentRecord, Store, StoreError, SyncRecord,
@@ -41,6 +42,8 @@ pub struct RunnerSettings {
     pub spill_dir: PathBuf,
     /// DataFusion's memory limit, in bytes.
     pub query_memory: usize,
+    /// Where runs hold their liveness locks (under `$WHARF_HOME`).
+    pub locks_dir: PathBuf,
 }
 
 impl RunnerSettings {
@@ -52,6 +55,7 @@ impl RunnerSettings {
             upload: UploadSettings::default(),
             spill_dir: home.join("spill"),
             query_memory: 512 * 1024 * 1024,
+            locks_dir: home.join("locks"),
         }
     }
 
@@ -104,12 +108,25 @@ pub enum RunnerError {
     Delivery(#[from] DeliveryError),
     #[error("{0}")]
     Invalid(String),
+    /// A live process on this machine is running the sync.
+    #[error(
+        "sync {sync:?} already has a run in progress{} in process {}; wait for it to finish, or stop that process (the next run then starts at once)",
+        run_id.as_ref().map(|r| format!(" ({r})")).unwrap_or_default(),
+        pid.map_or_else(|| "another".to_string(), |p| p.to_string())
+    )]
+    Busy {
+        sync: String,
+        run_id: Option<String>,
+        pid: Option<u32>,
+    },
 }
 
 impl RunnerError {
     pub fn code(&self) -> String {
         match self {
-            Self::Store(StoreError::RunInProgress { .. }) => "run.in_progress".into(),
+            Self::Store(StoreError::RunInProgress { .. }) | Self::Busy { .. } => {
+                "run.in_progress".into()
+            }
             Self::Store(_) => "store.error".into(),
             Self::Engine(e) => e.code().into(),
             Self::Delivery(e) => e.code(),
@@ -223,6 +240,35 @@ pub async fn run_sync(
     progress: Arc<RunProgress>,
 ) -> Result<RunOutcome, RunnerError> {
     let ctx = SyncContext::load(store, workspace, sync_name).await?;
+    // Held until this function returns: while it is, this run is alive (see `run_lock`).
+    let _lock = match run_lock::RunLock::try_acquire(&settings.locks_dir, &ctx.sync.id) {
+        Ok(run_lock::Acquired::Held(lock)) => {
+            let closed = store.close_dead_runs(&ctx.sync.id).await?;
+            if closed > 0 {
+                tracing::warn!(
+                    sync = %ctx.sync.name,
+                    closed,
+                    "closed runs whose process had stopped; their uploads are aborted now"
+                );
+            }
+            Some(lock)
+        }
+        Ok(run_lock::Acquired::Busy { pid }) => {
+            return Err(RunnerError::Busy {
+                sync: ctx.sync.name.clone(),
+                run_id: store.running_run(&ctx.sync.id).await?,
+                pid,
+            });
+        }
+        // No lock (a read-only or odd file system): the heartbeat still tells, later.
+        Err(e) => {
+            tracing::warn!(
+                "cannot take the run lock in {}: {e}",
+                settings.locks_dir.display()
+            );
+            None
+        }
+    };
     let started = Instant::now();
     // Microseconds, as segments compare times and the run records them.
     let now = OffsetDateTime::now_utc();

@@ -11,12 +11,7 @@ use wharf_store::{ModelRecord, SegmentRecord, Store, StoreError};
 
 /// Parses a filter given as JSON text.
 pub fn parse_filter(text: &str) -> Result<Filter, RunnerError> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        RunnerError::Invalid(format!(
-            "the filter is not valid JSON ({e}); see docs/guide.md for the format"
-        ))
-    })?;
-    segment::parse(&value).map_err(|e| RunnerError::Invalid(e.to_string()))
+    segment::parse_text(text).map_err(|e| RunnerError::Invalid(e.to_string()))
 }
 
 /// Compiles `filter` over `model` for its warehouse's dialect. Related models are looked up by name

@@ -121,6 +121,7 @@ fn source_from_row(
                 .open(&sealed, &source_aad(&id))
                 .map_err(|_| StoreError::Decrypt {
                     record: record.clone(),
+                    key_origin: cipher.key_origin().to_string(),
                 })?;
         let url = String::from_utf8(plaintext).map_err(|_| StoreError::Corrupt {
             record,

@@ -14,6 +14,8 @@ const NONCE_LEN: usize = 12;
 #[derive(Clone)]
 pub struct Cipher {
     aead: Aes256Gcm,
+    /// Where the master key came from, for messages.
+    key_origin: std::sync::Arc<str>,
 }
 
 /// Opening failed: wrong key, altered bytes or another record's ciphertext. Deliberately without
@@ -25,7 +27,13 @@ impl Cipher {
     pub fn new(key: &MasterKey) -> Self {
         Self {
             aead: Aes256Gcm::new(key.bytes().into()),
+            key_origin: key.origin().into(),
         }
+    }
+
+    /// Where the master key came from (`WHARF_MASTER_KEY` or the key file's path).
+    pub fn key_origin(&self) -> &str {
+        &self.key_origin
     }
 
     /// Encrypts `plaintext` under a fresh random nonce (96 bits from the OS CSPRNG; with at most

@@ -205,6 +205,7 @@ impl Store {
                         .open(&sealed, &credentials_aad(&id))
                         .map_err(|_| StoreError::Decrypt {
                             record: record.clone(),
+                            key_origin: self.cipher.key_origin().to_string(),
                         })?;
                 let parsed: Result<StoredCredentials, _> = serde_json::from_slice(&plaintext);
                 zeroize::Zeroize::zeroize(&mut plaintext);

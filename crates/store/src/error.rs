@@ -17,10 +17,11 @@ pub enum StoreError {
     },
     #[error("{0}")]
     MasterKey(String),
-    #[error("no {kind} named {name:?} (list them with `wharf {kind} list`)")]
+    #[error("no {kind} named {name:?} (list them with `{}`)", list_command(kind))]
     NotFound { kind: &'static str, name: String },
     #[error(
-        "a {kind} named {name:?} already exists: choose another name, or remove it first with `wharf {kind} rm {name}`"
+        "a {kind} named {name:?} already exists: {}",
+        already_exists_hint(kind, name)
     )]
     AlreadyExists { kind: &'static str, name: String },
     /// The operation does not apply to this object (e.g. rotating an access-key destination's
@@ -29,16 +30,44 @@ pub enum StoreError {
     NotApplicable(String),
     /// The sync already has a run in progress.
     #[error(
-        "sync {sync:?} already has a run in progress ({run_id}); wait for it, or see it with `wharf runs show {run_id}`"
+        "sync {sync:?} already has a run in progress ({run_id}); wait for it, or see it with `wharf runs show {run_id}`. If the process running it was stopped, the next run takes it over once it has gone 2 minutes without a heartbeat (at {takeover})"
     )]
-    RunInProgress { sync: String, run_id: String },
+    RunInProgress {
+        sync: String,
+        run_id: String,
+        /// When the run counts as dead if its heartbeat stays silent (RFC 3339).
+        takeover: String,
+    },
     /// A secret did not decrypt: the master key changed, or the ciphertext was moved or altered.
     #[error(
-        "the stored secret of {record} cannot be decrypted: the master key ({}) differs from the one it was sealed with, or the record was altered",
+        "the stored secret of {record} cannot be decrypted: the master key (from {key_origin}) differs from the one it was sealed with, or the record was altered; restore the original key (the key file or {})",
         crate::MASTER_KEY_ENV
     )]
-    Decrypt { record: String },
+    Decrypt { record: String, key_origin: String },
+    /// `wharf.db` exists but is not a wharf store (empty, another program's file, damaged).
+    #[error(
+        "{path} is {found}, not a wharf metadata store; every destination, model, sync and sealed secret lives in that file: restore it from your backup, or move it away to start a new, empty store"
+    )]
+    NotAStore { path: PathBuf, found: String },
     /// A row that no longer passes validation (edited by hand, or written by a newer wharf).
     #[error("stored {record} is invalid: {detail}")]
     Corrupt { record: String, detail: String },
+}
+
+/// The command that lists objects of `kind` (runs have their own top-level command).
+pub fn list_command(kind: &str) -> String {
+    match kind {
+        "run" => "wharf runs".to_string(),
+        kind => format!("wharf {kind} list"),
+    }
+}
+
+/// What to do about a name that is taken: only kinds that can be removed offer removal.
+fn already_exists_hint(kind: &str, name: &str) -> String {
+    match kind {
+        "destination" | "segment" => {
+            format!("choose another name, or remove it first with `wharf {kind} rm {name}`")
+        }
+        _ => "choose another name".to_string(),
+    }
 }

@@ -27,7 +27,7 @@ mod segments;
 pub use catalog::{Exports, ModelRecord, NewModel, SourceRecord, SyncRecord};
 pub use crypto::Cipher;
 pub use destinations::{DestinationRecord, TestOutcome};
-pub use error::StoreError;
+pub use error::{StoreError, list_command};
 pub use master_key::{MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKey};
 pub use runs::{NewRunFile, RunRecord, RunStatus, StaleUpload};
 pub use segments::SegmentRecord;
@@ -54,13 +54,18 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the store in `home`: the folder (mode 0700), the database
     /// (mode 0600, migrated to the latest schema) and the master key.
+    ///
+    /// Only a missing `wharf.db` makes a new store. An existing file that is empty, not SQLite
+    /// or another program's database is an error (SQLite would take a 0-byte file as a new,
+    /// empty database, and every destination and secret would be gone without a word), and so
+    /// is an existing store whose key file is missing.
     pub async fn open(home: &Path) -> Result<Self, StoreError> {
         create_private_dir(home)?;
-        let master_key = MasterKey::load_or_create(home)?;
         let db_path = home.join(DATABASE_FILE);
+        let existing = check_existing_database(&db_path)?;
         let options = SqliteConnectOptions::new()
             .filename(&db_path)
-            .create_if_missing(true)
+            .create_if_missing(!existing)
             .foreign_keys(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(10));
@@ -73,6 +78,10 @@ impl Store {
                 source,
             })?;
         restrict_file(&db_path)?;
+        if existing {
+            check_wharf_schema(&pool, &db_path).await?;
+        }
+        let master_key = MasterKey::load(home, !existing)?;
         migrations::run(&pool).await?;
         Ok(Self {
             pool,
@@ -97,6 +106,67 @@ pub(crate) fn now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&Rfc3339)
         .unwrap_or_default()
+}
+
+/// The first bytes of every SQLite 3 database file.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Whether `path` holds a database to open (`true`) or nothing yet (`false`); anything else
+/// there is an error that says what was found.
+fn check_existing_database(path: &Path) -> Result<bool, StoreError> {
+    use std::io::Read as _;
+    let io = |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let not_a_store = |found: &str| StoreError::NotAStore {
+        path: path.to_path_buf(),
+        found: found.to_string(),
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A dangling symlink is not "missing": a new store would be written elsewhere.
+            if std::fs::symlink_metadata(path).is_ok() {
+                return Err(not_a_store("a symbolic link to a file that does not exist"));
+            }
+            return Ok(false);
+        }
+        Err(e) => return Err(io(e)),
+    };
+    if !meta.is_file() {
+        return Err(not_a_store("not a regular file"));
+    }
+    if meta.len() == 0 {
+        return Err(not_a_store("an empty file (0 bytes)"));
+    }
+    let mut header = [0u8; 16];
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let read = file.read(&mut header).map_err(io)?;
+    if read < header.len() || &header != SQLITE_HEADER {
+        return Err(not_a_store(&format!(
+            "a {}-byte file that is not a SQLite database",
+            meta.len()
+        )));
+    }
+    Ok(true)
+}
+
+/// An existing database must carry wharf's migration table; another program's SQLite file
+/// would otherwise be migrated into a wharf store.
+async fn check_wharf_schema(pool: &SqlitePool, path: &Path) -> Result<(), StoreError> {
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_one(pool)
+    .await?;
+    if tables == 0 {
+        return Err(StoreError::NotAStore {
+            path: path.to_path_buf(),
+            found: "a SQLite database without wharf's tables".into(),
+        });
+    }
+    Ok(())
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), StoreError> {

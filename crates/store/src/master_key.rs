@@ -16,28 +16,56 @@ pub const MASTER_KEY_ENV: &str = "WHARF_MASTER_KEY";
 pub const MASTER_KEY_FILE: &str = "master.key";
 
 /// A 256-bit key. Never printed; zeroed on drop.
-pub struct MasterKey(Secret<[u8; 32]>);
+pub struct MasterKey {
+    bytes: Secret<[u8; 32]>,
+    /// Where it came from, for messages: `WHARF_MASTER_KEY` or the key file's path.
+    origin: String,
+}
 
 impl MasterKey {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(Secret::new(bytes))
+        Self {
+            bytes: Secret::new(bytes),
+            origin: "the given key".into(),
+        }
+    }
+
+    /// Where the key came from, as messages name it.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     pub(crate) fn bytes(&self) -> &[u8; 32] {
-        self.0.expose()
+        self.bytes.expose()
     }
 
     /// The key from `WHARF_MASTER_KEY`, else from `home/master.key`, creating that file (mode
     /// 0600, 32 bytes from the OS CSPRNG) when it does not exist yet.
     pub fn load_or_create(home: &Path) -> Result<Self, StoreError> {
+        Self::load(home, true)
+    }
+
+    /// As [`MasterKey::load_or_create`], but a missing key file is created only when `create`
+    /// is true: for a store that already exists, a missing key file means its sealed secrets
+    /// cannot be opened, and a new key would only hide that until the first decryption.
+    pub fn load(home: &Path, create: bool) -> Result<Self, StoreError> {
         if let Ok(value) = std::env::var(MASTER_KEY_ENV) {
-            return Self::decode(&value).map_err(|problem| {
-                StoreError::MasterKey(format!(
-                    "{MASTER_KEY_ENV} is invalid: {problem}; it must be the base64 of exactly 32 random bytes (make one with `openssl rand -base64 32`)"
-                ))
-            });
+            return Self::decode(&value)
+                .map(|key| key.with_origin(MASTER_KEY_ENV.to_string()))
+                .map_err(|problem| {
+                    StoreError::MasterKey(format!(
+                        "{MASTER_KEY_ENV} is invalid: {problem}; it must be the base64 of exactly 32 random bytes (make one with `openssl rand -base64 32`)"
+                    ))
+                });
         }
         let path = home.join(MASTER_KEY_FILE);
+        if !create && std::fs::symlink_metadata(&path).is_err() {
+            return Err(StoreError::MasterKey(format!(
+                "the master key file {} is missing, and the secrets sealed in {} (access keys, warehouse URLs) cannot be opened without it: restore {MASTER_KEY_FILE} from your backup, or set {MASTER_KEY_ENV} to the key (base64)",
+                path.display(),
+                home.join(crate::DATABASE_FILE).display()
+            )));
+        }
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -55,7 +83,7 @@ impl MasterKey {
                     .map_err(io)?;
                 file.sync_all().map_err(io)?;
                 tracing::info!(path = %path.display(), "created a new master key");
-                Ok(Self::from_bytes(bytes))
+                Ok(Self::from_bytes(bytes).with_origin(path.display().to_string()))
             }
             // Another process created it first, or it existed: read it.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::read(&path),
@@ -78,9 +106,16 @@ impl MasterKey {
             )));
         }
         let text = std::fs::read_to_string(path).map_err(io)?;
-        Self::decode(&text).map_err(|problem| {
-            StoreError::MasterKey(format!("{} is invalid: {problem}", path.display()))
-        })
+        Self::decode(&text)
+            .map(|key| key.with_origin(path.display().to_string()))
+            .map_err(|problem| {
+                StoreError::MasterKey(format!("{} is invalid: {problem}", path.display()))
+            })
+    }
+
+    fn with_origin(mut self, origin: String) -> Self {
+        self.origin = origin;
+        self
     }
 
     /// Decodes base64; the problem text never contains the value.
@@ -116,6 +151,21 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let second = MasterKey::load_or_create(home.path()).expect("read");
         assert_eq!(first.bytes(), second.bytes());
+    }
+
+    #[test]
+    fn a_missing_key_file_of_an_existing_store_is_an_error_not_a_new_key() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let err = MasterKey::load(home.path(), false).err().expect("missing");
+        let text = err.to_string();
+        assert!(
+            text.contains("master.key is missing") && text.contains("restore master.key"),
+            "{text}"
+        );
+        assert!(
+            !home.path().join(MASTER_KEY_FILE).exists(),
+            "nothing created"
+        );
     }
 
     #[test]

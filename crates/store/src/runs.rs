@@ -126,19 +126,50 @@ impl Store {
         match result {
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                let running: String = sqlx::query_scalar(
-                    "SELECT id FROM runs WHERE sync_id = ? AND status = 'running'",
+                let (running, heartbeat): (String, String) = sqlx::query_as(
+                    "SELECT id, heartbeat_at FROM runs WHERE sync_id = ? AND status = 'running'",
                 )
                 .bind(&sync.id)
                 .fetch_one(&self.pool)
                 .await?;
+                let takeover = OffsetDateTime::parse(&heartbeat, &Rfc3339)
+                    .ok()
+                    .and_then(|t| (t + STALE_AFTER).format(&Rfc3339).ok())
+                    .unwrap_or(heartbeat);
                 Err(StoreError::RunInProgress {
                     sync: sync.name.clone(),
                     run_id: running,
+                    takeover,
                 })
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Closes every `running` run of `sync_id` as interrupted: the caller knows their process
+    /// is gone (it holds the sync's run lock, which a live run would hold). Their uploads stay
+    /// `open` for the janitor. Returns how many were closed.
+    pub async fn close_dead_runs(&self, sync_id: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE runs SET status = 'failed', finished_at = ?, error_code = 'interrupted',
+                error_message = 'the wharf process running it stopped (killed, or the machine lost); its uploads were aborted by the next run'
+             WHERE sync_id = ? AND status = 'running'",
+        )
+        .bind(crate::now())
+        .bind(sync_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The id of the sync's run in progress, if any.
+    pub async fn running_run(&self, sync_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM runs WHERE sync_id = ? AND status = 'running'")
+                .bind(sync_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Marks the run alive and stores its progress so far.

@@ -266,13 +266,84 @@ async fn a_different_master_key_cannot_open_secrets() {
         .expect("create");
     store.close().await;
     let key_file = home.path().join(wharf_store::MASTER_KEY_FILE);
-    std::fs::remove_file(&key_file).expect("remove key");
+    std::fs::write(&key_file, format!("{}\n", "B".repeat(43) + "=")).expect("another key");
     let store = Store::open(home.path())
         .await
-        .expect("reopen with a new key");
+        .expect("reopen with another key");
     let err = store
         .destination(DEFAULT_WORKSPACE, "partner")
         .await
         .expect_err("new key");
-    assert!(err.to_string().contains("cannot be decrypted"), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot be decrypted") && text.contains(&key_file.display().to_string()),
+        "names where the key came from: {text}"
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_master_key_file_is_reported_missing_not_replaced() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(home.path()).await.expect("open");
+    store
+        .create_destination(DEFAULT_WORKSPACE, &access_key_destination("partner"))
+        .await
+        .expect("create");
+    store.close().await;
+    let key_file = home.path().join(wharf_store::MASTER_KEY_FILE);
+    std::fs::remove_file(&key_file).expect("remove key");
+    let err = Store::open(home.path()).await.err().expect("missing key");
+    let text = err.to_string();
+    assert!(
+        text.contains("master.key is missing") && text.contains("cannot be opened without it"),
+        "{text}"
+    );
+    assert!(!key_file.exists(), "no new key was made");
+}
+
+#[tokio::test]
+async fn an_empty_or_foreign_database_file_is_an_error_not_a_new_store() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let db = home.path().join(wharf_store::DATABASE_FILE);
+    std::fs::write(&db, b"").expect("0 bytes");
+    let err = Store::open(home.path()).await.err().expect("empty file");
+    let text = err.to_string();
+    assert!(
+        text.contains("an empty file (0 bytes)") && text.contains("restore it from your backup"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::metadata(&db).expect("meta").len(),
+        0,
+        "left as found"
+    );
+
+    std::fs::write(&db, b"name,email\nAda,ada@example.com\n").expect("csv");
+    let err = Store::open(home.path()).await.err().expect("not sqlite");
+    assert!(err.to_string().contains("not a SQLite database"), "{err}");
+
+    std::fs::remove_file(&db).expect("rm");
+    let pool = sqlx_sqlite_with_a_foreign_table(&db).await;
+    pool.close().await;
+    let err = Store::open(home.path()).await.err().expect("foreign db");
+    assert!(err.to_string().contains("without wharf's tables"), "{err}");
+
+    // Only a missing file makes a new store.
+    std::fs::remove_file(&db).expect("rm");
+    let _ = std::fs::remove_file(home.path().join(wharf_store::MASTER_KEY_FILE));
+    Store::open(home.path()).await.expect("a new store");
+}
+
+async fn sqlx_sqlite_with_a_foreign_table(path: &std::path::Path) -> sqlx::SqlitePool {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("sqlite");
+    sqlx::query("CREATE TABLE notes (body TEXT)")
+        .execute(&pool)
+        .await
+        .expect("table");
+    pool
 }

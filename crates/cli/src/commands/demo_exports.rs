@@ -56,7 +56,7 @@ pub async fn run(
 ) -> Result<Vec<DemoExport>, CliError> {
     let say = |line: String| {
         if !context.json {
-            println!("{line}");
+            outln!("{line}");
         }
     };
     let warehouse = context.home.join("warehouse");
@@ -191,15 +191,13 @@ pub async fn run(
         });
     }
     if !context.json {
-        println!(
-            "   Each run wrote _manifest.json last, in its run's folder. Read the files back:"
-        );
+        outln!("   Each run wrote _manifest.json last, in its run's folder. Read the files back:");
         for e in &exports {
             if let Some(cmd) = &e.read_back {
-                println!("   {cmd}");
+                outln!("   {cmd}");
             }
         }
-        println!("   (`wharf runs` lists the runs; `wharf sync run demo-csv` runs one again.)");
+        outln!("   (`wharf runs` lists the runs; `wharf sync run demo-csv` runs one again.)");
     }
     Ok(exports)
 }

@@ -131,14 +131,14 @@ async fn add(context: &Context, args: AddS3) -> Result<(), CliError> {
     if context.json {
         output::json(&view(&record));
     } else {
-        println!("added destination {}", record.destination.name);
+        outln!("added destination {}", record.destination.name);
         describe(&record);
         match &record.destination.auth {
-            S3Auth::AssumeRole { .. } => println!(
+            S3Auth::AssumeRole { .. } => outln!(
                 "\nNext: create the role with the policies from `wharf destination policy {0}`, then run `wharf destination test {0}`.",
                 record.destination.name
             ),
-            S3Auth::AccessKey { .. } => println!(
+            S3Auth::AccessKey { .. } => outln!(
                 "\nNext: give the key the permissions from `wharf destination policy {0}`, then run `wharf destination test {0}`.",
                 record.destination.name
             ),
@@ -155,7 +155,7 @@ async fn list(context: &Context) -> Result<(), CliError> {
         return Ok(());
     }
     if records.is_empty() {
-        println!("no destinations yet: add one with `wharf destination add s3 NAME ...`");
+        outln!("no destinations yet: add one with `wharf destination add s3 NAME ...`");
         return Ok(());
     }
     let rows: Vec<Vec<String>> = records
@@ -192,7 +192,7 @@ async fn remove(context: &Context, name: &str) -> Result<(), CliError> {
     if context.json {
         output::json(&json!({ "removed": name }));
     } else {
-        println!("removed destination {name}");
+        outln!("removed destination {name}");
     }
     Ok(())
 }
@@ -207,8 +207,8 @@ async fn rotate(context: &Context, name: &str) -> Result<(), CliError> {
     if context.json {
         output::json(&view(&record));
     } else {
-        println!("new External ID for {name}: {external_id}");
-        println!(
+        outln!("new External ID for {name}: {external_id}");
+        outln!(
             "The destination is unverified until the role's trust policy requires this External ID (`wharf destination policy {name}`) and `wharf destination test {name}` passes."
         );
     }
@@ -269,13 +269,13 @@ pub fn print_policies(
 ) {
     let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
     if let (Some(principal), Some(trust)) = (principal, trust_policy) {
-        println!(
+        outln!(
             "Trust policy (the role's \"Trust relationships\"): lets {principal} assume the role with the External ID only."
         );
-        println!("{}\n", pretty(trust));
-        println!("Permission policy (attach it to the role):");
+        outln!("{}\n", pretty(trust));
+        outln!("Permission policy (attach it to the role):");
     } else {
-        println!(
+        outln!(
             "Permission policy (attach it to the IAM user that owns access key {}):",
             match &destination.auth {
                 S3Auth::AccessKey { access_key_id, .. } => access_key_id.fingerprint(),
@@ -283,12 +283,12 @@ pub fn print_policies(
             }
         );
     }
-    println!("{}", pretty(permission_policy));
+    outln!("{}", pretty(permission_policy));
     if matches!(
         destination.delivery.sse,
         Some(ServerSideEncryption::Kms { .. })
     ) {
-        println!("\nThe KMS key's own key policy must also allow this principal to use the key.");
+        outln!("\nThe KMS key's own key policy must also allow this principal to use the key.");
     }
 }
 
@@ -353,7 +353,7 @@ pub fn print_report(report: &ConnectionReport) {
             (true, true) => "warn",
             (false, _) => "FAIL",
         };
-        println!("{mark} {:<32} {}", step.step, step.message);
+        outln!("{mark} {:<32} {}", step.step, step.message);
         let mut details = Vec::new();
         if let Some(code) = &step.error_code {
             details.push(format!("error code {code}"));
@@ -364,13 +364,13 @@ pub fn print_report(report: &ConnectionReport) {
             details.push(format!("request id {id}"));
         }
         if !details.is_empty() {
-            println!("     {:<32} ({})", "", details.join(", "));
+            outln!("     {:<32} ({})", "", details.join(", "));
         }
         if let Some(fix) = &step.fix {
-            println!("     {:<32} fix: {fix}", "");
+            outln!("     {:<32} fix: {fix}", "");
         }
     }
-    println!(
+    outln!(
         "{}",
         if report.ok {
             "connection test passed"
@@ -482,6 +482,6 @@ pub fn describe(record: &DestinationRecord) {
     }
     rows.push(("status", status(record)));
     for (label, value) in rows {
-        println!("{label:<14} {value}");
+        outln!("{label:<14} {value}");
     }
 }

@@ -29,12 +29,12 @@ pub async fn run(context: &Context, args: LocalS3Args) -> Result<(), CliError> {
             &serde_json::json!({ "endpoint": server.endpoint(), "data": args.data }),
         );
     } else {
-        println!(
+        outln!(
             "local S3 endpoint {} serving {}",
             server.endpoint(),
             args.data.display()
         );
-        println!("access key {}; press Ctrl-C to stop", args.access_key);
+        outln!("access key {}; press Ctrl-C to stop", args.access_key);
     }
     tokio::signal::ctrl_c()
         .await

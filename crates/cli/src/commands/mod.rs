@@ -22,6 +22,8 @@ pub struct Context {
     pub home: PathBuf,
     pub json: bool,
     pub allow_private_endpoints: bool,
+    /// The query engine's memory budget in MiB (`WHARF_QUERY_MEMORY_MB`), when set.
+    pub query_memory_mb: Option<u64>,
 }
 
 impl Context {
@@ -31,11 +33,9 @@ impl Context {
 
     pub fn runner_settings(&self) -> wharf_runner::RunnerSettings {
         let mut settings = wharf_runner::RunnerSettings::new(&self.home, self.client_settings());
-        if let Some(mb) = std::env::var("WHARF_QUERY_MEMORY_MB")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-        {
-            settings.query_memory = mb.saturating_mul(1024 * 1024);
+        if let Some(mb) = self.query_memory_mb {
+            settings.query_memory =
+                usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
         }
         settings
     }
@@ -49,11 +49,13 @@ impl Context {
     }
 }
 
-pub async fn run(cli: Cli) -> Result<(), CliError> {
+pub async fn run(cli: Cli, environment: crate::env::Environment) -> Result<(), CliError> {
     let context = Context {
         home: cli.home,
         json: cli.json,
-        allow_private_endpoints: cli.allow_private_endpoints,
+        allow_private_endpoints: cli.allow_private_endpoints
+            || environment.allow_private_endpoints.unwrap_or(false),
+        query_memory_mb: environment.query_memory_mb,
     };
     match cli.command {
         Command::Demo => demo::run(&context).await,
@@ -76,12 +78,12 @@ fn sample(command: crate::args::SampleCommand) -> Result<(), CliError> {
     match command {
         SampleCommand::Customers { rows, out } => {
             sample::write_customers(&out, rows).map_err(CliError::failed)?;
-            eprintln!("wrote {rows} customers to {}", out.display());
+            errln!("wrote {rows} customers to {}", out.display());
         }
         SampleCommand::Orders { customers, out } => {
             let n = sample::write_orders(&out, customers, sample::ORDERS_UNTIL)
                 .map_err(CliError::failed)?;
-            eprintln!("wrote {n} orders to {}", out.display());
+            errln!("wrote {n} orders to {}", out.display());
         }
     }
     Ok(())

@@ -42,7 +42,7 @@ pub async fn run(context: &Context, command: ModelCommand) -> Result<(), CliErro
             if context.json {
                 output::json(&view(&model));
             } else {
-                println!(
+                outln!(
                     "Added model {} on {} ({} columns, primary key {})",
                     model.name,
                     model.source.name,
@@ -76,10 +76,10 @@ pub async fn run(context: &Context, command: ModelCommand) -> Result<(), CliErro
             if context.json {
                 output::json(&view(&model));
             } else {
-                println!("model       {}", model.name);
-                println!("source      {}", model.source.name);
-                println!("primary key {}", model.primary_key);
-                println!("sql         {}", model.sql);
+                outln!("model       {}", model.name);
+                outln!("source      {}", model.source.name);
+                outln!("primary key {}", model.primary_key);
+                outln!("sql         {}", model.sql);
                 print_columns(&model.columns);
             }
         }
@@ -96,7 +96,7 @@ pub async fn run(context: &Context, command: ModelCommand) -> Result<(), CliErro
                 output::json(&preview.rows);
             } else {
                 print_columns(&preview.columns);
-                println!();
+                outln!();
                 let headers: Vec<&str> = preview.columns.iter().map(|c| c.name.as_str()).collect();
                 let rows: Vec<Vec<String>> = preview
                     .text
@@ -104,7 +104,7 @@ pub async fn run(context: &Context, command: ModelCommand) -> Result<(), CliErro
                     .map(|row| row.iter().map(|cell| printable(cell)).collect())
                     .collect();
                 output::table(&headers, &rows);
-                println!("({} rows)", rows.len());
+                outln!("({} rows)", rows.len());
             }
         }
     }

@@ -41,18 +41,18 @@ pub async fn run(context: &Context, args: RunsArgs) -> Result<(), CliError> {
                 output::json(&v);
                 return Ok(());
             }
-            println!("run        {}", run.id);
-            println!("sync       {}", run.sync_name);
-            println!("status     {}", run.status.as_str());
-            println!("started    {}", run.started_at);
-            println!("finished   {}", run.finished_at.as_deref().unwrap_or("-"));
-            println!("rows       {}", run.rows);
-            println!("bytes      {} ({})", run.bytes, human_bytes(run.bytes));
+            outln!("run        {}", run.id);
+            outln!("sync       {}", run.sync_name);
+            outln!("status     {}", run.status.as_str());
+            outln!("started    {}", run.started_at);
+            outln!("finished   {}", run.finished_at.as_deref().unwrap_or("-"));
+            outln!("rows       {}", run.rows);
+            outln!("bytes      {} ({})", run.bytes, human_bytes(run.bytes));
             if let Some((code, message)) = &run.error {
-                println!("error      [{code}] {message}");
+                outln!("error      [{code}] {message}");
             }
             if !run.files.is_empty() {
-                println!();
+                outln!();
                 let rows: Vec<Vec<String>> = run
                     .files
                     .iter()
@@ -112,22 +112,25 @@ pub async fn plan(context: &Context, name: &str) -> Result<(), CliError> {
         output::json(&report);
         return Ok(());
     }
-    println!(
+    outln!(
         "A run of {} now would write {} rows as {} to s3://{}/:",
-        report.sync, report.rows, report.format, report.bucket
+        report.sync,
+        report.rows,
+        report.format,
+        report.bucket
     );
     for key in &report.keys {
-        println!("  {key}");
+        outln!("  {key}");
     }
     if report.keys.is_empty() {
-        println!("  (no data file: the result is empty and the sync skips empty results)");
+        outln!("  (no data file: the result is empty and the sync skips empty results)");
     }
     if report.more_files_possible {
-        println!("  ... and more files if a file reaches --max-bytes-per-file");
+        outln!("  ... and more files if a file reaches --max-bytes-per-file");
     }
     if let Some(manifest) = &report.manifest {
-        println!("  {manifest}   (written last)");
+        outln!("  {manifest}   (written last)");
     }
-    println!("RUN-ID stands for the id each run gets when it starts. Nothing was written.");
+    outln!("RUN-ID stands for the id each run gets when it starts. Nothing was written.");
     Ok(())
 }

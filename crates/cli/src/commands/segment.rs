@@ -39,11 +39,12 @@ pub async fn run(context: &Context, command: SegmentCommand) -> Result<(), CliEr
             if context.json {
                 output::json(&view(&segment));
             } else {
-                println!(
+                outln!(
                     "Added segment {} of model {}",
-                    segment.name, segment.model_name
+                    segment.name,
+                    segment.model_name
                 );
-                println!(
+                outln!(
                     "\nCount and preview it with `wharf segment preview {0}`; export it with `wharf sync add NAME --segment {0} ...`.",
                     segment.name
                 );
@@ -66,13 +67,13 @@ pub async fn run(context: &Context, command: SegmentCommand) -> Result<(), CliEr
             if context.json {
                 output::json(&view(&segment));
             } else {
-                println!("segment  {}", segment.name);
-                println!("model    {}", segment.model_name);
+                outln!("segment  {}", segment.name);
+                outln!("model    {}", segment.model_name);
                 let pretty = serde_json::from_str::<serde_json::Value>(&segment.filter)
                     .ok()
                     .and_then(|v| serde_json::to_string_pretty(&v).ok())
                     .unwrap_or(segment.filter);
-                println!("filter   {}", pretty.replace('\n', "\n         "));
+                outln!("filter   {}", pretty.replace('\n', "\n         "));
             }
         }
         SegmentCommand::Rm { name } => {
@@ -80,7 +81,7 @@ pub async fn run(context: &Context, command: SegmentCommand) -> Result<(), CliEr
             if context.json {
                 output::json(&json!({"removed": name}));
             } else {
-                println!("Removed segment {name}");
+                outln!("Removed segment {name}");
             }
         }
         SegmentCommand::Preview { name, limit, as_of } => {
@@ -98,7 +99,7 @@ pub async fn run(context: &Context, command: SegmentCommand) -> Result<(), CliEr
                 output::json(&json!({"count": result.count, "rows": result.preview.rows}));
             } else {
                 print_columns(&result.preview.columns);
-                println!();
+                outln!();
                 let headers: Vec<&str> = result
                     .preview
                     .columns
@@ -112,7 +113,7 @@ pub async fn run(context: &Context, command: SegmentCommand) -> Result<(), CliEr
                     .map(|row| row.iter().map(|cell| printable(cell)).collect())
                     .collect();
                 output::table(&headers, &rows);
-                println!("({} rows match; {} shown)", result.count, rows.len());
+                outln!("({} rows match; {} shown)", result.count, rows.len());
             }
         }
         SegmentCommand::Sql { name, as_of } => {
@@ -122,11 +123,11 @@ pub async fn run(context: &Context, command: SegmentCommand) -> Result<(), CliEr
             if context.json {
                 output::json(&compiled);
             } else {
-                println!("{}", compiled.sql);
+                outln!("{}", compiled.sql);
                 if !compiled.params.is_empty() {
-                    println!("\n-- parameters");
+                    outln!("\n-- parameters");
                     for (i, p) in compiled.params.iter().enumerate() {
-                        println!("-- ${} = {} ({})", i + 1, printable(&p.value), p.data_type);
+                        outln!("-- ${} = {} ({})", i + 1, printable(&p.value), p.data_type);
                     }
                 }
             }

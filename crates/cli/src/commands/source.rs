@@ -32,9 +32,9 @@ pub async fn run(context: &Context, command: SourceCommand) -> Result<(), CliErr
                     "tables": tables.iter().map(|t| json!({"name": t.name, "format": t.format, "path": t.path})).collect::<Vec<_>>(),
                 }));
             } else {
-                println!("Added local source {} ({})", record.name, path.display());
+                outln!("Added local source {} ({})", record.name, path.display());
                 if tables.is_empty() {
-                    println!("It has no tables yet: add .parquet, .csv, .ndjson or .jsonl files.");
+                    outln!("It has no tables yet: add .parquet, .csv, .ndjson or .jsonl files.");
                 } else {
                     let rows: Vec<Vec<String>> = tables
                         .iter()
@@ -76,7 +76,7 @@ pub async fn run(context: &Context, command: SourceCommand) -> Result<(), CliErr
                     "server_version": version,
                 }));
             } else {
-                println!(
+                outln!(
                     "Added PostgreSQL source {} ({}, PostgreSQL {version}); models on it run their SQL there.",
                     record.name,
                     location(&record.config)

@@ -77,14 +77,14 @@ fn view(s: &SyncRecord) -> serde_json::Value {
 
 fn describe(s: &SyncRecord) {
     let st = &s.settings;
-    println!("sync          {}", s.name);
-    println!("model         {}", s.model_name);
+    outln!("sync          {}", s.name);
+    outln!("model         {}", s.model_name);
     if let Some(segment) = &s.segment_name {
-        println!("segment       {segment}");
+        outln!("segment       {segment}");
     }
-    println!("destination   {}", s.destination_name);
-    println!("format        {}", st.file.extension());
-    println!("key template  {}", st.key_template);
+    outln!("destination   {}", s.destination_name);
+    outln!("format        {}", st.file.extension());
+    outln!("key template  {}", st.key_template);
     if !st.columns.is_empty() {
         let cols: Vec<String> = st
             .columns
@@ -97,17 +97,17 @@ fn describe(s: &SyncRecord) {
                 }
             })
             .collect();
-        println!("columns       {}", cols.join(", "));
+        outln!("columns       {}", cols.join(", "));
     }
     if let Some(n) = st.max_rows_per_file {
-        println!("rows per file {n}");
+        outln!("rows per file {n}");
     }
     if let Some(n) = st.max_bytes_per_file {
-        println!("bytes per file {n}");
+        outln!("bytes per file {n}");
     }
-    println!("manifest      {}", if st.manifest { "yes" } else { "no" });
-    println!("on empty      {}", st.on_empty);
-    println!("overwrite     {}", if st.overwrite { "yes" } else { "no" });
+    outln!("manifest      {}", if st.manifest { "yes" } else { "no" });
+    outln!("on empty      {}", st.on_empty);
+    outln!("overwrite     {}", if st.overwrite { "yes" } else { "no" });
 }
 
 async fn add(context: &Context, store: &wharf_store::Store, a: AddSync) -> Result<(), CliError> {
@@ -130,14 +130,21 @@ async fn add(context: &Context, store: &wharf_store::Store, a: AddSync) -> Resul
         Some(list) => ColumnMapping::parse_list(list)?,
         None => Vec::new(),
     };
+    let on_empty = OnEmpty::parse(&a.on_empty)?;
+    let key_template = a.key_template.unwrap_or_else(|| {
+        wharf_domain::key_template::default_template(
+            a.manifest || on_empty == OnEmpty::ManifestOnly,
+        )
+        .to_string()
+    });
     let (settings, template) = SyncSettings {
         file,
         columns,
-        key_template: a.key_template,
+        key_template,
         max_rows_per_file: a.max_rows_per_file,
         max_bytes_per_file: a.max_bytes_per_file,
         manifest: a.manifest,
-        on_empty: OnEmpty::parse(&a.on_empty)?,
+        on_empty,
         overwrite: a.overwrite,
     }
     .validate()?;
@@ -182,9 +189,9 @@ async fn add(context: &Context, store: &wharf_store::Store, a: AddSync) -> Resul
     if context.json {
         output::json(&view(&sync));
     } else {
-        println!("Added sync {}", sync.name);
+        outln!("Added sync {}", sync.name);
         describe(&sync);
-        println!(
+        outln!(
             "\nPreview its keys with `wharf plan {0}`; run it with `wharf sync run {0}`.",
             sync.name
         );
@@ -205,8 +212,9 @@ async fn run_now(
     Ok(())
 }
 
-/// Runs a sync, drawing a progress line on a terminal (nothing otherwise). Ctrl-C cancels the
-/// run: its upload is aborted and it is recorded as failed; a second Ctrl-C quits at once.
+/// Runs a sync, drawing a progress line on a terminal (nothing otherwise). Ctrl-C (SIGINT) and
+/// SIGTERM (what systemd, Docker and Kubernetes send to stop a process) cancel the run: its
+/// upload is aborted and it is recorded as cancelled; a second signal quits at once.
 pub async fn run_with_progress(
     context: &Context,
     store: &wharf_store::Store,
@@ -219,16 +227,22 @@ pub async fn run_with_progress(
     let run = wharf_runner::run_sync(store, DEFAULT_WORKSPACE, name, &settings, progress.clone());
     tokio::pin!(run);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut stop = StopSignals::new()?;
     let mut interrupted = false;
     let outcome = loop {
         tokio::select! {
             outcome = &mut run => break outcome,
-            _ = tokio::signal::ctrl_c(), if !interrupted => {
+            signal = stop.next(), if !interrupted => {
                 interrupted = true;
-                eprintln!("\ninterrupted: aborting the upload (press Ctrl-C again to quit at once)");
+                if let Some(bar) = &bar {
+                    bar.clear();
+                }
+                errln!("\n{signal}: cancelling the run and aborting its upload (send it again to quit at once)");
                 progress.cancel();
-                tokio::spawn(async {
-                    let _ = tokio::signal::ctrl_c().await;
+                let mut again = StopSignals::new()?;
+                tokio::spawn(async move {
+                    let signal = again.next().await;
+                    errln!("{signal} again: quitting; the next run closes this one and aborts its upload");
                     std::process::exit(130);
                 });
             }
@@ -245,6 +259,28 @@ pub async fn run_with_progress(
     Ok(outcome?)
 }
 
+/// SIGINT (Ctrl-C) and SIGTERM, whichever comes first.
+struct StopSignals {
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn new() -> Result<Self, CliError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let terminate = signal(SignalKind::terminate())
+            .map_err(|e| CliError::failed(format!("cannot listen for SIGTERM: {e}")))?;
+        Ok(Self { terminate })
+    }
+
+    /// Waits for the next signal and names it.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "interrupted (SIGINT)",
+            _ = self.terminate.recv() => "terminated (SIGTERM)",
+        }
+    }
+}
+
 pub fn report(context: &Context, outcome: &RunOutcome) {
     if context.json {
         output::json(outcome);
@@ -252,16 +288,18 @@ pub fn report(context: &Context, outcome: &RunOutcome) {
     }
     let seconds = outcome.duration_ms as f64 / 1000.0;
     match &outcome.error {
-        None => println!(
+        None => outln!(
             "run {} succeeded: {} rows, {} files, {} in {seconds:.1} s",
             outcome.run_id,
             outcome.rows,
             outcome.files.len(),
             human_bytes(outcome.bytes),
         ),
-        Some(e) => println!(
+        Some(e) => outln!(
             "run {} failed after {seconds:.1} s [{}]: {}",
-            outcome.run_id, e.code, e.message
+            outcome.run_id,
+            e.code,
+            e.message
         ),
     }
     if !outcome.files.is_empty() {
@@ -280,10 +318,10 @@ pub fn report(context: &Context, outcome: &RunOutcome) {
         output::table(&["KEY", "ROWS", "BYTES", "CHECKSUM"], &rows);
     }
     if let Some(manifest) = &outcome.manifest {
-        println!("manifest: {manifest}");
+        outln!("manifest: {manifest}");
     }
     if outcome.error.is_some() && !outcome.files.is_empty() {
-        println!(
+        outln!(
             "(files above were completed before the failure; no manifest marks this run complete)"
         );
     }

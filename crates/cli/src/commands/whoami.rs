@@ -11,9 +11,9 @@ pub async fn run(context: &Context) -> Result<(), CliError> {
     if context.json {
         output::json(&caller);
     } else {
-        println!("{}", caller.arn);
-        println!("account {}", caller.account);
-        println!(
+        outln!("{}", caller.arn);
+        outln!("account {}", caller.account);
+        outln!(
             "\nRole destinations must trust {} (see `wharf destination policy NAME`).",
             wharf_domain::policy::trust_principal(&caller.arn)
         );

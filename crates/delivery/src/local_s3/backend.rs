@@ -82,6 +82,27 @@ impl Backend {
         ))
     }
 
+    /// Refuses, before anything is written, a key this folder cannot store: s3s-fs names each
+    /// object's side files after the base64 of its bucket and key, and a file name has at most
+    /// 255 bytes here. Without this check the object was written, its side file failed, the
+    /// client got a 500 and its retry a 412 for an object that in fact existed.
+    fn require_storable_key(&self, bucket: &str, key: &str, multipart: bool) -> S3Result<()> {
+        let longest_segment = key.split('/').map(str::len).max().unwrap_or(0);
+        if key.len() > max_key_bytes(bucket, multipart) || longest_segment > MAX_FILE_NAME_BYTES {
+            let mut err = S3Error::with_message(
+                S3ErrorCode::KeyTooLongError,
+                format!(
+                    "the local S3 endpoint stores keys whose base64 form fits a 255-byte file name (about {} bytes for bucket {bucket:?}); this key has {} bytes: use a shorter key template",
+                    max_key_bytes(bucket, multipart),
+                    key.len()
+                ),
+            );
+            err.set_status_code(http::StatusCode::BAD_REQUEST);
+            return Err(err);
+        }
+        Ok(())
+    }
+
     fn require_bucket(&self, bucket: &str) -> S3Result<()> {
         if self.root.join(bucket).is_dir() {
             Ok(())
@@ -103,6 +124,22 @@ impl Backend {
             ))
         }
     }
+}
+
+/// Longest file name on the file systems the endpoint serves from (ext4, xfs, btrfs, tmpfs).
+const MAX_FILE_NAME_BYTES: usize = 255;
+
+/// The longest key whose side-file names fit [`MAX_FILE_NAME_BYTES`] in `bucket`: a multipart
+/// upload's `.upload-<uuid>.metadata.json` is the longest side file.
+pub(crate) fn max_key_bytes(bucket: &str, multipart: bool) -> usize {
+    let suffix = if multipart {
+        ".upload-00000000-0000-0000-0000-000000000000.metadata.json"
+    } else {
+        ".internal.json"
+    };
+    let fixed =
+        ".bucket-".len() + URL_SAFE_NO_PAD.encode(bucket).len() + ".object-".len() + suffix.len();
+    MAX_FILE_NAME_BYTES.saturating_sub(fixed) * 3 / 4
 }
 
 /// Rebuilds the open uploads from s3s-fs's files: `.upload-<id>.json` marks an open upload and
@@ -196,6 +233,7 @@ impl S3 for Backend {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         self.require_bucket(&req.input.bucket)?;
+        self.require_storable_key(&req.input.bucket, &req.input.key, false)?;
         self.fs.put_object(req).await
     }
 
@@ -252,6 +290,7 @@ impl S3 for Backend {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         self.require_bucket(&req.input.bucket)?;
+        self.require_storable_key(&req.input.bucket, &req.input.key, true)?;
         let response = self.fs.create_multipart_upload(req).await?;
         let out = &response.output;
         if let (Some(bucket), Some(key), Some(id)) = (&out.bucket, &out.key, &out.upload_id) {

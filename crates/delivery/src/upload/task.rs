@@ -91,12 +91,26 @@ impl Upload {
         }
         // With a checksum S3 verifies, signing the payload too (a SHA-256 of every byte, on both
         // ends) adds nothing but CPU: send it unsigned, as the AWS SDKs' transfer managers do.
-        let out = if t.sends_checksum() {
+        let sent = if t.sends_checksum() {
             req.customize().disable_payload_signing().send().await
         } else {
             req.send().await
-        }
-        .map_err(|e| aws("PutObject", &e))?;
+        };
+        let request_id = match sent {
+            Ok(out) => out.request_id().map(str::to_owned),
+            Err(e) => match aws("PutObject", &e) {
+                // The SDK retries a PutObject whose answer was lost (a 5xx, a cut connection);
+                // the retry then meets the object the first attempt wrote. Only an object of
+                // the same size and checksum is ours.
+                exists @ DeliveryError::KeyExists { .. } => {
+                    if !self.is_ours(total, &checksum).await {
+                        return Err(exists);
+                    }
+                    None
+                }
+                other => return Err(other),
+            },
+        };
         self.progress.bytes.fetch_add(total, Ordering::Relaxed);
         self.progress.parts.fetch_add(1, Ordering::Relaxed);
         Ok(UploadedObject {
@@ -104,8 +118,41 @@ impl Upload {
             bytes: total,
             parts: 1,
             checksum: format!("{}:{checksum}", t.algorithm().1),
-            request_id: out.request_id().map(str::to_owned),
+            request_id,
         })
+    }
+
+    /// Whether the object at the key is the one this upload meant to write: same size and same
+    /// whole-object checksum, read with HeadObject. `false` when that cannot be known (no
+    /// checksum sent, HeadObject refused: the granted policy has no `s3:GetObject`).
+    async fn is_ours(&self, total: u64, checksum: &str) -> bool {
+        let t = &self.target;
+        if !t.sends_checksum() {
+            return false;
+        }
+        let head = t
+            .client
+            .head_object()
+            .bucket(&t.bucket)
+            .key(&self.object.key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await;
+        let Ok(head) = head else {
+            return false;
+        };
+        let stored = match t.algorithm().0 {
+            CrcAlgorithm::Crc64Nvme => head.checksum_crc64_nvme(),
+            _ => head.checksum_crc32_c(),
+        };
+        let ours = head.content_length() == i64::try_from(total).ok() && stored == Some(checksum);
+        if ours {
+            tracing::info!(
+                key = %self.object.key,
+                "a retried write found this upload's own object already complete"
+            );
+        }
+        ours
     }
 
     async fn multipart(
@@ -156,12 +203,16 @@ impl Upload {
             self.journal.finished(handle, false).await;
             return Err(DeliveryError::Journal(e));
         }
-        match self.parts(&upload_id, first, rx).await {
+        let mut in_flight = JoinSet::new();
+        match self.parts(&upload_id, first, rx, &mut in_flight).await {
             Ok(done) => {
                 self.journal.finished(handle, true).await;
                 Ok(done)
             }
             Err(e) => {
+                // A part still on the wire when the abort arrives can land after it and stay
+                // stored (and billed) under a dead upload: let the parts settle first.
+                settle(&mut in_flight).await;
                 let aborted = self.abort(&upload_id).await;
                 if aborted {
                     self.journal.finished(handle, false).await;
@@ -177,9 +228,9 @@ impl Upload {
         upload_id: &str,
         first: Chunk,
         mut rx: tokio::sync::mpsc::Receiver<Chunk>,
+        in_flight: &mut JoinSet<Result<CompletedPart, DeliveryError>>,
     ) -> Result<UploadedObject, DeliveryError> {
         let mut cancel = self.progress.cancel.subscribe();
-        let mut in_flight: JoinSet<Result<CompletedPart, DeliveryError>> = JoinSet::new();
         let mut done: Vec<CompletedPart> = Vec::new();
         let mut next = Some(first);
         let mut last: Option<(u64, u64)> = None;
@@ -280,16 +331,25 @@ impl Upload {
         }
         // A 200 whose body is an <Error> is turned into an error by the SDK (and retried when
         // the code is retryable), so `Ok` here means S3 assembled the object.
-        let out = req
-            .send()
-            .await
-            .map_err(|e| aws("CompleteMultipartUpload", &e))?;
+        let request_id = match req.send().await {
+            Ok(out) => out.request_id().map(str::to_owned),
+            Err(e) => match aws("CompleteMultipartUpload", &e) {
+                // A retried Complete that meets the object its first attempt assembled.
+                exists @ DeliveryError::KeyExists { .. } => {
+                    if !self.is_ours(total, &checksum).await {
+                        return Err(exists);
+                    }
+                    None
+                }
+                other => return Err(other),
+            },
+        };
         Ok(UploadedObject {
             key: self.object.key.clone(),
             bytes: total,
             parts: count,
             checksum: format!("{}:{checksum}", t.algorithm().1),
-            request_id: out.request_id().map(str::to_owned),
+            request_id,
         })
     }
 
@@ -299,30 +359,84 @@ impl Upload {
     }
 }
 
+/// How long a failed or cancelled upload waits for its parts in flight before it aborts.
+const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits for the parts in flight to finish (their results no longer matter), at most
+/// [`SETTLE_TIMEOUT`]; what is left then is cancelled.
+async fn settle(in_flight: &mut JoinSet<Result<CompletedPart, DeliveryError>>) {
+    let drained = tokio::time::timeout(SETTLE_TIMEOUT, async {
+        while in_flight.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        in_flight.abort_all();
+        while in_flight.join_next().await.is_some() {}
+    }
+}
+
+/// Attempts of abort-then-verify before the janitor is left to finish the job.
+const ABORT_ATTEMPTS: u32 = 3;
+
+/// Aborts an upload and checks with ListParts that it is gone: S3 documents that a part
+/// still being uploaded when the abort arrives may survive it, and that aborting again frees
+/// it. `true` when the upload is confirmed gone (or cannot be checked but the abort succeeded).
 pub(crate) async fn abort_upload(target: &UploadTarget, key: &str, upload_id: &str) -> bool {
-    match target
-        .client
-        .abort_multipart_upload()
-        .bucket(&target.bucket)
-        .key(key)
-        .upload_id(upload_id)
-        .send()
-        .await
-    {
-        Ok(_) => true,
-        Err(e) => {
+    for attempt in 1..=ABORT_ATTEMPTS {
+        if let Err(e) = target
+            .client
+            .abort_multipart_upload()
+            .bucket(&target.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+        {
             let failure = AwsFailure::from_sdk(&e);
-            if failure.is_code(&["NoSuchUpload"]) {
+            if !failure.is_code(&["NoSuchUpload"]) {
+                tracing::warn!(
+                    key,
+                    failure = %failure.summary(),
+                    "could not abort the multipart upload; the next run's janitor will retry"
+                );
+                return false;
+            }
+        }
+        match target
+            .client
+            .list_parts()
+            .bucket(&target.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                tracing::info!(
+                    key,
+                    attempt,
+                    parts = out.parts().len(),
+                    "the upload outlived its abort; aborting again"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
+                    .await;
+            }
+            Err(e) => {
+                let failure = AwsFailure::from_sdk(&e);
+                if !failure.is_code(&["NoSuchUpload"]) {
+                    // No ListParts (permission, or a server without it): the abort itself
+                    // succeeded, which is all that can be known.
+                    tracing::debug!(key, failure = %failure.summary(), "cannot verify an abort");
+                }
                 return true;
             }
-            tracing::warn!(
-                key,
-                failure = %failure.summary(),
-                "could not abort the multipart upload; the next run's janitor will retry"
-            );
-            false
         }
     }
+    tracing::warn!(
+        key,
+        "the multipart upload is still listed after {ABORT_ATTEMPTS} aborts; the next run's janitor will retry"
+    );
+    false
 }
 
 fn joined(

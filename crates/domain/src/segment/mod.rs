@@ -15,6 +15,17 @@ pub const MAX_NODES: usize = 1_000;
 /// Longest text value, in bytes. Values are bound parameters, so this is about keeping stored
 /// definitions and query plans small, not about safety.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Most values one `in`/`not_in` list may hold. Longer audiences belong in a model (a table of
+/// ids joined with `related`), where the warehouse handles them as rows.
+pub const MAX_LIST_VALUES: usize = 10_000;
+/// Most values (bound parameters) a whole filter may hold: PostgreSQL takes at most 65,535
+/// parameters per statement, and planning time grows with each.
+pub const MAX_VALUES: usize = 10_000;
+/// Longest filter, as JSON text.
+pub const MAX_FILTER_BYTES: usize = 1024 * 1024;
+/// Largest integer a float value may hold exactly (2^53); beyond it, a number written in the
+/// filter would be compared as a different number.
+const MAX_EXACT_FLOAT: f64 = 9_007_199_254_740_992.0;
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +120,8 @@ pub enum Operand {
     /// `within_last`: a duration back from the run's `as_of`.
     Within {
         hours: i64,
+        /// The duration as the user wrote it (`90 days`), for messages.
+        written: String,
     },
 }
 
@@ -202,21 +215,50 @@ impl Filter {
     }
 }
 
+/// Parses a filter written as JSON text: at most [`MAX_FILTER_BYTES`], no key given twice in
+/// an object (see [`crate::json`]), then [`parse`].
+pub fn parse_text(text: &str) -> Result<Filter, InvalidValue> {
+    if text.len() > MAX_FILTER_BYTES {
+        return Err(InvalidValue::new(
+            "filter",
+            text,
+            format!(
+                "a filter is at most {MAX_FILTER_BYTES} bytes of JSON (this one has {}); put long lists of values in a model and use \"related\"",
+                text.len()
+            ),
+        ));
+    }
+    let value = crate::json::parse_strict(text, "filter").map_err(|e| {
+        InvalidValue::new(
+            "filter",
+            text,
+            format!("it is not valid JSON: {e}; see docs/guide.md for the format"),
+        )
+    })?;
+    parse(&value)
+}
+
 /// Parses a filter tree. Errors name the node's path (`and[2].or[0]`), the rule broken and what
 /// is allowed.
 pub fn parse(value: &Value) -> Result<Filter, InvalidValue> {
-    let mut parser = Parser { nodes: 0 };
-    parser.node(value, "filter", 1)
+    let mut parser = Parser {
+        nodes: 0,
+        values: 0,
+    };
+    let filter = parser.node(value, "filter", 1)?;
+    Ok(filter)
 }
 
 struct Parser {
     nodes: usize,
+    /// Values seen so far (list items count one each).
+    values: usize,
 }
 
 fn fail(path: &str, value: &Value, reason: impl Into<String>) -> InvalidValue {
-    let mut e = InvalidValue::new("filter", value.to_string(), reason.into());
-    e.reason = format!("at {path}: {}", e.reason);
-    e
+    let e = InvalidValue::new("filter", value.to_string(), reason.into());
+    // The root is the whole filter; anywhere else, say where the quoted part is.
+    if path == "filter" { e } else { e.at(path) }
 }
 
 fn object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>, InvalidValue> {
@@ -269,7 +311,26 @@ fn scalar(value: &Value, path: &str) -> Result<Scalar, InvalidValue> {
         Value::Bool(b) => Ok(Scalar::Bool(*b)),
         Value::Number(n) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => Ok(Scalar::Int(i)),
-            (None, Some(f)) if f.is_finite() => Ok(Scalar::Float(f)),
+            (None, _) if n.is_u64() => Err(fail(
+                path,
+                value,
+                format!(
+                    "integers are at most {} (64-bit); to compare with a larger decimal, write it as a string (\"{n}\")",
+                    i64::MAX
+                ),
+            )),
+            // serde_json reads integers beyond 64 bits, and floats, as the nearest f64: only
+            // those that f64 holds exactly are the number the user wrote.
+            (None, Some(f))
+                if f.is_finite() && (f.fract() != 0.0 || f.abs() <= MAX_EXACT_FLOAT) =>
+            {
+                Ok(Scalar::Float(f))
+            }
+            (None, Some(f)) if f.is_finite() => Err(fail(
+                path,
+                value,
+                "this number is too large to be compared exactly (beyond 2^53 as a float, or 2^63 as an integer); write it as a string (\"12345678901234567890\") to compare it exactly with a decimal or integer column",
+            )),
             _ => Err(fail(
                 path,
                 value,
@@ -322,6 +383,17 @@ fn operand(
             node,
             format!("\"{}\" needs a \"value\"", op.as_str()),
         )),
+        (Op::In | Op::NotIn, Some(Value::Array(items))) if items.len() > MAX_LIST_VALUES => {
+            Err(fail(
+                &vpath,
+                &Value::String(format!("[{} values]", items.len())),
+                format!(
+                    "\"{}\" takes at most {MAX_LIST_VALUES} values (this list has {}); for longer lists, put the values in a model (a table) and filter with \"related\"",
+                    op.as_str(),
+                    items.len()
+                ),
+            ))
+        }
         (Op::In | Op::NotIn, Some(Value::Array(items))) if !items.is_empty() => Ok(Operand::List(
             items
                 .iter()
@@ -346,8 +418,15 @@ fn operand(
                     .filter(|n| *n > 0)
                     .map(|n| n.saturating_mul(factor))
             };
+            let written = m
+                .iter()
+                .next()
+                .map(|(unit, n)| format!("{n} {unit}"))
+                .unwrap_or_default();
             match (m.len(), unit("days", 24), unit("hours", 1)) {
-                (1, Some(hours), None) | (1, None, Some(hours)) => Ok(Operand::Within { hours }),
+                (1, Some(hours), None) | (1, None, Some(hours)) => {
+                    Ok(Operand::Within { hours, written })
+                }
                 _ => Err(fail(
                     &vpath,
                     node,
@@ -370,6 +449,26 @@ fn operand(
 }
 
 impl Parser {
+    fn count_values(
+        &mut self,
+        operand: &Operand,
+        path: &str,
+        node: &Value,
+    ) -> Result<(), InvalidValue> {
+        self.values += operand.value_count();
+        if self.values > MAX_VALUES {
+            return Err(fail(
+                path,
+                node,
+                format!(
+                    "a filter holds at most {MAX_VALUES} values in all (this one reaches {} here); put long lists of values in a model and filter with \"related\"",
+                    self.values
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn node(&mut self, value: &Value, path: &str, depth: usize) -> Result<Filter, InvalidValue> {
         self.nodes += 1;
         if self.nodes > MAX_NODES {
@@ -447,6 +546,7 @@ impl Parser {
                 )
             })?;
             let operand = operand(op, map.get("value"), path, value)?;
+            self.count_values(&operand, path, value)?;
             return Ok(Filter::Condition {
                 column,
                 op,
@@ -539,6 +639,7 @@ impl Parser {
                     fail(&apath, a, format!("{op_text:?} cannot compare an aggregate; use =, !=, <, <=, >, >= or between"))
                 })?;
                 let operand = operand(op, am.get("value"), &apath, a)?;
+                self.count_values(&operand, &apath, a)?;
                 Some(Aggregate {
                     function,
                     column,

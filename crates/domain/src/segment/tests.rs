@@ -19,7 +19,7 @@ fn parses_every_node_kind() {
     let Filter::And(nodes) = f else { panic!("and") };
     assert_eq!(nodes.len(), 4);
     assert!(
-        matches!(&nodes[2], Filter::Or(c) if matches!(c[1], Filter::Condition { operand: Operand::Within { hours: 2160 }, .. }))
+        matches!(&nodes[2], Filter::Or(c) if matches!(c[1], Filter::Condition { operand: Operand::Within { hours: 2160, .. }, .. }))
     );
     assert!(matches!(
         &nodes[3],
@@ -153,4 +153,69 @@ fn counts_values_and_related_models() {
     .expect("valid");
     assert_eq!(f.value_count(), 3 + 2 + 2 + 1);
     assert_eq!(f.related_models(), ["items", "orders"]);
+}
+
+#[test]
+fn an_error_in_a_part_says_where_and_does_not_call_the_part_the_filter() {
+    let err = parse(&json!({"and": [{"column": "a", "op": "=", "value": null}]}))
+        .expect_err("null value");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("filter is invalid at and[0].value: a value cannot be null"),
+        "{text}"
+    );
+    assert!(!text.contains("filter \"null\""), "{text}");
+    // The root is the whole filter, and is quoted as such.
+    let err = parse(&json!(null)).expect_err("null filter");
+    assert!(err.to_string().starts_with("filter \"null\" is invalid"), "{err}");
+}
+
+#[test]
+fn integers_too_large_for_64_bits_are_refused_not_rounded() {
+    for text in [
+        r#"{"column": "id", "op": "=", "value": 9223372036854775808}"#,
+        r#"{"column": "id", "op": "=", "value": 123456789012345678901234}"#,
+        r#"{"column": "id", "op": "=", "value": 1e19}"#,
+    ] {
+        let err = parse_text(text).expect_err(text);
+        let message = err.to_string();
+        assert!(message.contains("write it as a string"), "{message}");
+        assert!(!message.contains("776000"), "echoed a rounded number: {message}");
+    }
+    assert!(parse_text(r#"{"column": "x", "op": "=", "value": 9007199254740992}"#).is_ok());
+    assert!(parse_text(r#"{"column": "x", "op": "=", "value": 0.5}"#).is_ok());
+}
+
+#[test]
+fn within_last_keeps_the_unit_it_was_written_in() {
+    let f = parse(&json!({"column": "seen", "op": "within_last", "value": {"days": 90}}))
+        .expect("valid");
+    let Filter::Condition {
+        operand: Operand::Within { hours, written },
+        ..
+    } = f
+    else {
+        panic!("a condition: {f:?}");
+    };
+    assert_eq!((hours, written.as_str()), (2160, "90 days"));
+}
+
+#[test]
+fn filters_near_every_size_limit() {
+    let list = |n: usize| {
+        let values: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        format!(r#"{{"column": "id", "op": "in", "value": [{}]}}"#, values.join(","))
+    };
+    assert!(parse_text(&list(MAX_LIST_VALUES)).is_ok());
+    let err = parse_text(&list(MAX_LIST_VALUES + 1)).expect_err("too long");
+    assert!(err.to_string().contains("at most 10000 values"), "{err}");
+    // Values over several lists count together.
+    let half = MAX_VALUES / 2 + 1;
+    let two = format!(r#"{{"or": [{}, {}]}}"#, list(half), list(half));
+    let err = parse_text(&two).expect_err("too many values in all");
+    assert!(err.to_string().contains("at most 10000 values in all"), "{err}");
+    // The whole text.
+    let huge = format!(r#"{{"column": "t", "op": "=", "value": "{}"}}"#, "x".repeat(MAX_FILTER_BYTES));
+    let err = parse_text(&huge).expect_err("too big");
+    assert!(err.to_string().contains("at most 1048576 bytes"), "{err}");
 }

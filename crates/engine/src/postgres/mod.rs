@@ -392,6 +392,7 @@ impl PostgresWarehouse {
         params: &[ScalarValue],
         as_written: bool,
     ) -> Result<(Statement, Vec<Column>), EngineError> {
+        crate::sql_check::check_postgres_model(sql)?;
         let (statement, columns) = self.describe(client, sql, as_written).await?;
         let statement = match read_sql(sql, &columns) {
             Some(wrapped) => self.describe(client, &wrapped, false).await?.0,
@@ -419,6 +420,7 @@ impl PostgresWarehouse {
 
     /// The number of rows `sql` returns (counted in PostgreSQL).
     pub async fn count(&self, sql: &str, params: &[ScalarValue]) -> Result<u64, EngineError> {
+        crate::sql_check::check_postgres_model(sql)?;
         let counting = format!(
             "SELECT count(*) FROM (\n{}\n) AS q",
             crate::segment::model_sql(sql)

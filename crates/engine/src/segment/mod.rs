@@ -293,8 +293,8 @@ impl<'a> Compiler<'a> {
                 let high = self.bind_value(high, class, &format!("{vpath}[1]"), column)?;
                 format!("{left} BETWEEN {low} AND {high}")
             }
-            (Op::WithinLast, Operand::Within { hours }) => {
-                let (low, high) = self.window(*hours, class, &vpath)?;
+            (Op::WithinLast, Operand::Within { hours, written }) => {
+                let (low, high) = self.window(*hours, written, class, &vpath)?;
                 let low = self.bind(low);
                 let high = self.bind(high);
                 format!("{left} BETWEEN {low} AND {high}")
@@ -335,6 +335,7 @@ impl<'a> Compiler<'a> {
     fn window(
         &self,
         hours: i64,
+        written: &str,
         class: &Class,
         path: &str,
     ) -> Result<(ScalarValue, ScalarValue), EngineError> {
@@ -343,7 +344,12 @@ impl<'a> Compiler<'a> {
             .checked_mul(3_600_000_000)
             .and_then(|span| high.checked_sub(span))
             .filter(|low| *low > -62_135_596_800_000_000)
-            .ok_or_else(|| fail(path, format!("{hours} hours reaches before the year 1")))?;
+            .ok_or_else(|| {
+                fail(
+                    path,
+                    format!("{written} back from now reaches before the year 1"),
+                )
+            })?;
         Ok(match class {
             Class::Date => {
                 let day = |us: i64| ScalarValue::Date32(Some(us.div_euclid(86_400_000_000) as i32));
