@@ -415,16 +415,24 @@ async fn stop_mid_upload(signal: &str) {
         wharf_delivery::local_s3::Fault::Delay(Duration::from_millis(1500)),
         1000,
     );
-    let child = wharf(home.path())
+    // Nobody reads stderr while the run goes on: a pipe would fill with its trace logs and
+    // block it. It goes to a file instead.
+    let log = std::fs::File::create(home.path().join("run.log")).expect("log file");
+    let mut child = wharf(home.path())
         .args(["--allow-private-endpoints", "--json", "sync", "run", "big"])
+        .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(log)
         .spawn()
         .expect("spawn");
     let deadline = Instant::now() + Duration::from_secs(120);
     while server.faults.seen("UploadPart") < 2 {
-        assert!(Instant::now() < deadline, "no part was uploaded");
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("wait");
+            panic!("no part was uploaded: {}", text(&out));
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let killed = std::process::Command::new("kill")
@@ -436,7 +444,9 @@ async fn stop_mid_upload(signal: &str) {
         .await
         .expect("join")
         .expect("wait");
-    assert_eq!(out.status.code(), Some(1), "{signal}: {}", text(&out));
+    let log = std::fs::read_to_string(home.path().join("run.log")).unwrap_or_default();
+    assert_eq!(out.status.code(), Some(1), "{signal}: {}{log}", text(&out));
+    assert!(log.contains("cancelling the run"), "{log}");
     let outcome = json(&out);
     assert_eq!(outcome["status"], "failed");
     assert_eq!(outcome["error"]["code"], "cancelled", "{outcome}");

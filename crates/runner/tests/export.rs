@@ -386,6 +386,11 @@ async fn one_run_per_sync_at_a_time() {
         .start_run(DEFAULT_WORKSPACE, &sync, "held-by-another-process", "{}")
         .await
         .expect("first run");
+    // The other process is alive: it holds the sync's run lock.
+    std::fs::create_dir_all(&fx.settings.locks_dir).expect("locks dir");
+    let lock = std::fs::File::create(fx.settings.locks_dir.join(format!("sync-{}.lock", sync.id)))
+        .expect("lock file");
+    lock.try_lock().expect("held by the other process");
     let err = wharf_runner::run_sync(
         &fx.store,
         DEFAULT_WORKSPACE,
@@ -398,6 +403,29 @@ async fn one_run_per_sync_at_a_time() {
     assert_eq!(err.code(), "run.in_progress");
     assert!(err.to_string().contains("held-by-another-process"), "{err}");
     assert!(fx.residue().await.0.is_empty(), "nothing was written");
+
+    // The other process dies: the kernel drops its lock, and the next run starts at once,
+    // closing the dead run.
+    drop(lock);
+    let outcome = wharf_runner::run_sync(
+        &fx.store,
+        DEFAULT_WORKSPACE,
+        "once",
+        &fx.settings,
+        Arc::new(RunProgress::default()),
+    )
+    .await
+    .expect("runs");
+    assert_eq!(outcome.status, "succeeded");
+    let dead = fx
+        .store
+        .run(DEFAULT_WORKSPACE, "held-by-another-process")
+        .await
+        .expect("dead run");
+    assert_eq!(
+        dead.error.map(|(code, _)| code).as_deref(),
+        Some("interrupted")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

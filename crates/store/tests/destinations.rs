@@ -266,7 +266,7 @@ async fn a_different_master_key_cannot_open_secrets() {
         .expect("create");
     store.close().await;
     let key_file = home.path().join(wharf_store::MASTER_KEY_FILE);
-    std::fs::write(&key_file, format!("{}\n", "B".repeat(43) + "=")).expect("another key");
+    std::fs::write(&key_file, format!("{}\n", "A".repeat(43) + "=")).expect("another key");
     let store = Store::open(home.path())
         .await
         .expect("reopen with another key");

@@ -91,7 +91,7 @@ fn errors_name_the_node_and_the_rule() {
     for (value, want) in cases {
         let err = parse(&value).expect_err(&value.to_string());
         assert_eq!(err.field, "filter");
-        assert!(err.reason.contains(want), "{value}: {}", err.reason);
+        assert!(err.to_string().contains(want), "{value}: {err}");
     }
 }
 
@@ -121,16 +121,15 @@ fn depth_and_size_are_limited() {
     assert!(
         parse(&nul)
             .expect_err("NUL")
-            .reason
+            .to_string()
             .contains("at and[0].value: text values cannot contain the NUL")
     );
     let big = json!({"column": "a", "op": "in", "value": ["ok", "x".repeat(MAX_TEXT_BYTES + 1)]});
     let err = parse(&big).expect_err("too long");
     assert!(
-        err.reason
+        err.to_string()
             .contains("at filter.value[1]: a text value is at most 65536 bytes"),
-        "{}",
-        err.reason
+        "{err}"
     );
     assert!(
         err.value.len() < 100,
@@ -167,7 +166,10 @@ fn an_error_in_a_part_says_where_and_does_not_call_the_part_the_filter() {
     assert!(!text.contains("filter \"null\""), "{text}");
     // The root is the whole filter, and is quoted as such.
     let err = parse(&json!(null)).expect_err("null filter");
-    assert!(err.to_string().starts_with("filter \"null\" is invalid"), "{err}");
+    assert!(
+        err.to_string().starts_with("filter \"null\" is invalid"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -180,7 +182,10 @@ fn integers_too_large_for_64_bits_are_refused_not_rounded() {
         let err = parse_text(text).expect_err(text);
         let message = err.to_string();
         assert!(message.contains("write it as a string"), "{message}");
-        assert!(!message.contains("776000"), "echoed a rounded number: {message}");
+        assert!(
+            !message.contains("776000"),
+            "echoed a rounded number: {message}"
+        );
     }
     assert!(parse_text(r#"{"column": "x", "op": "=", "value": 9007199254740992}"#).is_ok());
     assert!(parse_text(r#"{"column": "x", "op": "=", "value": 0.5}"#).is_ok());
@@ -204,7 +209,10 @@ fn within_last_keeps_the_unit_it_was_written_in() {
 fn filters_near_every_size_limit() {
     let list = |n: usize| {
         let values: Vec<String> = (0..n).map(|i| i.to_string()).collect();
-        format!(r#"{{"column": "id", "op": "in", "value": [{}]}}"#, values.join(","))
+        format!(
+            r#"{{"column": "id", "op": "in", "value": [{}]}}"#,
+            values.join(",")
+        )
     };
     assert!(parse_text(&list(MAX_LIST_VALUES)).is_ok());
     let err = parse_text(&list(MAX_LIST_VALUES + 1)).expect_err("too long");
@@ -213,9 +221,15 @@ fn filters_near_every_size_limit() {
     let half = MAX_VALUES / 2 + 1;
     let two = format!(r#"{{"or": [{}, {}]}}"#, list(half), list(half));
     let err = parse_text(&two).expect_err("too many values in all");
-    assert!(err.to_string().contains("at most 10000 values in all"), "{err}");
+    assert!(
+        err.to_string().contains("at most 10000 values in all"),
+        "{err}"
+    );
     // The whole text.
-    let huge = format!(r#"{{"column": "t", "op": "=", "value": "{}"}}"#, "x".repeat(MAX_FILTER_BYTES));
+    let huge = format!(
+        r#"{{"column": "t", "op": "=", "value": "{}"}}"#,
+        "x".repeat(MAX_FILTER_BYTES)
+    );
     let err = parse_text(&huge).expect_err("too big");
     assert!(err.to_string().contains("at most 1048576 bytes"), "{err}");
 }
