@@ -323,8 +323,9 @@ pub fn check_batch(batch: &RecordBatch) -> Result<(), crate::EngineError> {
     Ok(())
 }
 
-/// The byte size of each value of a variable-width column; `None` for fixed-width columns,
-/// whose values are a few bytes each.
+/// The byte size of each value of a text or binary column; `None` for other columns.
+/// Fixed-width values are a few bytes each; nested values (lists, structs) are left to the
+/// batch check, since a slice reports the memory of the buffers it shares, not its own share.
 fn value_sizes(column: &dyn Array) -> Option<Vec<u64>> {
     let offsets_i32 = |offsets: &[i32]| {
         offsets
@@ -359,14 +360,6 @@ fn value_sizes(column: &dyn Array) -> Option<Vec<u64>> {
                 .map(|v| u64::from(*v as u32))
                 .collect(),
         ),
-        DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) | DataType::Map(..) => {
-            // Nested values: each row's share of the column's memory, by slicing.
-            Some(
-                (0..column.len())
-                    .map(|i| column.slice(i, 1).get_array_memory_size() as u64)
-                    .collect(),
-            )
-        }
         _ => None,
     }
 }
