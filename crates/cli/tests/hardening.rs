@@ -532,3 +532,62 @@ async fn a_killed_run_is_taken_over_at_once_by_the_next() {
     assert_eq!(runs[0]["status"], "succeeded", "{runs}");
     assert_eq!(runs[1]["status"], "failed", "{runs}");
 }
+
+/// The probe's item 12: a key whose side-file name passed 255 bytes was written, then answered
+/// with a 500, and the retry reported `s3.key_exists` for the run's own object. The local
+/// endpoint now stores every key S3 allows; a run with a key near 1,024 bytes delivers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_near_s3s_limit_is_delivered_by_the_local_endpoint() {
+    let server = S3TestServer::start().await;
+    server.create_bucket(BUCKET).await;
+    let home = tempfile::tempdir().expect("home");
+    let data = tempfile::tempdir().expect("data");
+    setup(home.path(), data.path(), &server);
+    assert!(
+        add_model(home.path(), "people", "SELECT * FROM people")
+            .status
+            .success()
+    );
+    let folder = "f".repeat(300);
+    let template = format!("{folder}/{}/{{run}}.{{ext}}", "d".repeat(500));
+    let out = run(wharf(home.path()).args([
+        "sync",
+        "add",
+        "long",
+        "--model",
+        "people",
+        "--destination",
+        "lake",
+        "--format",
+        "csv",
+        "--key-template",
+        &template,
+    ]));
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(wharf(home.path()).args([
+        "--allow-private-endpoints",
+        "--json",
+        "sync",
+        "run",
+        "long",
+    ]));
+    assert!(out.status.success(), "{}", text(&out));
+    let outcome = json(&out);
+    assert_eq!(outcome["rows"], 3, "{outcome}");
+    let (objects, uploads) = bucket_residue(&server.admin(), BUCKET).await;
+    assert!(uploads.is_empty(), "{uploads:?}");
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    let key = &objects[0];
+    assert!(
+        key.starts_with(&format!("exports/{folder}/")) && key.len() > 800,
+        "{} bytes: {key}",
+        key.len()
+    );
+    assert_eq!(outcome["files"][0]["key"], key.as_str(), "{outcome}");
+    let body = wharf_testkit::object_bytes(&server.admin(), BUCKET, key).await;
+    let body = String::from_utf8(body).expect("UTF-8");
+    assert!(
+        body.starts_with("id,name,city") && body.contains("Zoë"),
+        "{body}"
+    );
+}

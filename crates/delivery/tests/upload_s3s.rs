@@ -468,3 +468,41 @@ async fn a_complete_slower_than_the_client_timeout_still_completes_once() {
     let (_, uploads) = bucket_residue(&admin, BUCKET).await;
     assert!(uploads.is_empty(), "{uploads:?}");
 }
+
+/// A write whose answer is lost (the server stored it, then a 500) is retried by the SDK, and
+/// the retry meets the object its first attempt wrote: a 412 under `If-None-Match: *` for a
+/// PutObject, the first attempt's result for a Complete. Either way the upload succeeded; it
+/// must not be reported as someone else's object at the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_write_that_meets_its_own_object_is_a_success() {
+    let h = Harness::start("crc32c").await;
+    let lost = Fault::LoseAnswer {
+        code: "InternalError".into(),
+        status: 500,
+    };
+    h.server.faults.inject("PutObject", lost.clone(), 1);
+    h.server.faults.inject("CompleteMultipartUpload", lost, 1);
+    for (key, len, operation) in [
+        ("exports/put-retried.csv", 1000, "PutObject"),
+        (
+            "exports/complete-retried.csv",
+            MIN_PART_SIZE + 7,
+            "CompleteMultipartUpload",
+        ),
+    ] {
+        let object = h
+            .upload(key, data(len), None)
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+        assert_eq!(object.bytes, len as u64, "{key}");
+        assert_eq!(object.checksum, crc32c(&data(len)), "{key}");
+        assert!(h.object(key).await == data(len), "{key}: bytes differ");
+        assert_eq!(h.server.faults.seen(operation), 2, "{key}: one retry");
+    }
+    let (objects, uploads) = h.residue().await;
+    assert_eq!(
+        objects,
+        ["exports/complete-retried.csv", "exports/put-retried.csv"]
+    );
+    assert!(uploads.is_empty(), "{uploads:?}");
+}

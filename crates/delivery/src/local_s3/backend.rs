@@ -8,6 +8,9 @@
 //! - PutObject and CreateMultipartUpload to a missing bucket create it; S3 says NoSuchBucket.
 //! - DeleteObject leaves checksum side files behind that a later multipart upload to the same key
 //!   inherits, so the object would be served with a stale checksum.
+//! - Keys whose side-file names would pass 255 bytes cannot be stored; S3 takes 1,024 bytes.
+//!   Such keys are stored under a hash ([`super::keys`]) and listed under their own names
+//!   ([`super::listing`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -21,6 +24,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
+
+use super::keys::LongKeys;
+use super::listing;
 
 /// The outcome of one CompleteMultipartUpload, kept so that a client's retry gets it too.
 #[derive(Clone)]
@@ -47,6 +53,7 @@ struct OpenUpload {
 pub(crate) struct Backend {
     fs: Arc<FileSystem>,
     root: PathBuf,
+    keys: Arc<LongKeys>,
     /// Open multipart uploads by upload id.
     uploads: Arc<Mutex<BTreeMap<String, OpenUpload>>>,
     /// CompleteMultipartUpload runs by upload id, running or finished, with when they started.
@@ -64,16 +71,25 @@ impl Backend {
         let fs = FileSystem::new(&root).map_err(|e| {
             std::io::Error::other(format!("cannot serve {}: {e:?}", root.display()))
         })?;
-        let uploads = recover_uploads(&root)?;
+        let keys = Arc::new(LongKeys::new(&root));
+        let uploads = recover_uploads(&root, &keys)?;
         Ok(Self {
             fs: Arc::new(fs),
             root,
+            keys,
             uploads: Arc::new(Mutex::new(uploads)),
             completions: Mutex::new(HashMap::new()),
         })
     }
 
-    /// `<root>/.bucket-<b64(bucket)>.object-<b64(key)>.<kind>.json`, s3s-fs's side files.
+    /// The key s3s-fs stores `key` under, recording it first when it is hashed.
+    fn stored_for_write(&self, bucket: &str, key: &str) -> S3Result<String> {
+        self.keys
+            .stored_for_write(bucket, key)
+            .map_err(|e| s3_error!(InternalError, "cannot record the key's name: {e}"))
+    }
+
+    /// `<root>/.bucket-<b64(bucket)>.object-<b64(stored key)>.<kind>.json`, s3s-fs's side files.
     fn sidecar(&self, bucket: &str, key: &str, kind: &str) -> PathBuf {
         self.root.join(format!(
             ".bucket-{}.object-{}.{kind}.json",
@@ -82,25 +98,31 @@ impl Backend {
         ))
     }
 
-    /// Refuses, before anything is written, a key this folder cannot store: s3s-fs names each
-    /// object's side files after the base64 of its bucket and key, and a file name has at most
-    /// 255 bytes here. Without this check the object was written, its side file failed, the
-    /// client got a 500 and its retry a 412 for an object that in fact existed.
-    fn require_storable_key(&self, bucket: &str, key: &str, multipart: bool) -> S3Result<()> {
-        let longest_segment = key.split('/').map(str::len).max().unwrap_or(0);
-        if key.len() > max_key_bytes(bucket, multipart) || longest_segment > MAX_FILE_NAME_BYTES {
-            let mut err = S3Error::with_message(
-                S3ErrorCode::KeyTooLongError,
-                format!(
-                    "the local S3 endpoint stores keys whose base64 form fits a 255-byte file name (about {} bytes for bucket {bucket:?}); this key has {} bytes: use a shorter key template",
-                    max_key_bytes(bucket, multipart),
-                    key.len()
-                ),
-            );
-            err.set_status_code(http::StatusCode::BAD_REQUEST);
-            return Err(err);
-        }
-        Ok(())
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: Option<&str>,
+        delimiter: Option<&str>,
+        after: Option<&str>,
+        max_keys: i32,
+    ) -> S3Result<listing::Page> {
+        self.require_bucket(bucket)?;
+        let (root, keys) = (self.root.join(bucket), self.keys.clone());
+        let (bucket, prefix) = (bucket.to_owned(), prefix.unwrap_or("").to_owned());
+        let (delimiter, after) = (delimiter.map(str::to_owned), after.map(str::to_owned));
+        let max_keys = usize::try_from(max_keys.clamp(0, 1000)).unwrap_or(1000);
+        tokio::task::spawn_blocking(move || {
+            let query = listing::Query {
+                prefix: &prefix,
+                delimiter: delimiter.as_deref(),
+                after: after.as_deref(),
+                max_keys,
+            };
+            listing::list(&root, &bucket, &keys, &query)
+        })
+        .await
+        .map_err(|e| s3_error!(InternalError, "listing stopped: {e}"))?
+        .map_err(|e| s3_error!(InternalError, "cannot list the bucket: {e}"))
     }
 
     fn require_bucket(&self, bucket: &str) -> S3Result<()> {
@@ -126,25 +148,9 @@ impl Backend {
     }
 }
 
-/// Longest file name on the file systems the endpoint serves from (ext4, xfs, btrfs, tmpfs).
-const MAX_FILE_NAME_BYTES: usize = 255;
-
-/// The longest key whose side-file names fit [`MAX_FILE_NAME_BYTES`] in `bucket`: a multipart
-/// upload's `.upload-<uuid>.metadata.json` is the longest side file.
-pub(crate) fn max_key_bytes(bucket: &str, multipart: bool) -> usize {
-    let suffix = if multipart {
-        ".upload-00000000-0000-0000-0000-000000000000.metadata.json"
-    } else {
-        ".internal.json"
-    };
-    let fixed =
-        ".bucket-".len() + URL_SAFE_NO_PAD.encode(bucket).len() + ".object-".len() + suffix.len();
-    MAX_FILE_NAME_BYTES.saturating_sub(fixed) * 3 / 4
-}
-
 /// Rebuilds the open uploads from s3s-fs's files: `.upload-<id>.json` marks an open upload and
 /// `.bucket-<b64>.object-<b64>.upload-<id>.metadata.json` names its bucket and key.
-fn recover_uploads(root: &Path) -> std::io::Result<BTreeMap<String, OpenUpload>> {
+fn recover_uploads(root: &Path, keys: &LongKeys) -> std::io::Result<BTreeMap<String, OpenUpload>> {
     let mut uploads = BTreeMap::new();
     for entry in std::fs::read_dir(root)? {
         let entry = entry?;
@@ -171,7 +177,10 @@ fn recover_uploads(root: &Path) -> std::io::Result<BTreeMap<String, OpenUpload>>
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
         };
-        let (Some(bucket), Some(key)) = (decode(bucket), decode(key)) else {
+        let (Some(bucket), Some(stored)) = (decode(bucket), decode(key)) else {
+            continue;
+        };
+        let Some(key) = keys.original(&bucket, &stored) else {
             continue;
         };
         let initiated = entry
@@ -232,8 +241,9 @@ impl S3 for Backend {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        let mut req = req;
         self.require_bucket(&req.input.bucket)?;
-        self.require_storable_key(&req.input.bucket, &req.input.key, false)?;
+        req.input.key = self.stored_for_write(&req.input.bucket, &req.input.key)?;
         self.fs.put_object(req).await
     }
 
@@ -241,7 +251,9 @@ impl S3 for Backend {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        let mut req = req;
         self.require_bucket(&req.input.bucket)?;
+        req.input.key = self.keys.stored(&req.input.bucket, &req.input.key);
         self.fs.get_object(req).await
     }
 
@@ -249,6 +261,8 @@ impl S3 for Backend {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let mut req = req;
+        req.input.key = self.keys.stored(&req.input.bucket, &req.input.key);
         self.fs.head_object(req).await
     }
 
@@ -256,10 +270,20 @@ impl S3 for Backend {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let mut req = req;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let stored = self.keys.stored(&bucket, &key);
+        req.input.key = stored.clone();
         let response = self.fs.delete_object(req).await?;
         for kind in ["internal", "metadata"] {
-            let _ = std::fs::remove_file(self.sidecar(&bucket, &key, kind));
+            let _ = std::fs::remove_file(self.sidecar(&bucket, &stored, kind));
+        }
+        // The name of a hashed key goes with its object, unless an open upload still needs it.
+        let uploading = lock(&self.uploads)
+            .values()
+            .any(|u| u.bucket == bucket && u.key == key);
+        if !uploading {
+            self.keys.forget(&bucket, &stored);
         }
         Ok(response)
     }
@@ -268,6 +292,11 @@ impl S3 for Backend {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let mut req = req;
+        if let CopySource::Bucket { bucket, key, .. } = &mut req.input.copy_source {
+            *key = self.keys.stored(bucket, key).into();
+        }
+        req.input.key = self.stored_for_write(&req.input.bucket, &req.input.key)?;
         self.fs.copy_object(req).await
     }
 
@@ -275,30 +304,89 @@ impl S3 for Backend {
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        self.fs.list_objects(req).await
+        let input = req.input;
+        let max_keys = input.max_keys.unwrap_or(1000);
+        let page = self
+            .list(
+                &input.bucket,
+                input.prefix.as_deref(),
+                input.delimiter.as_deref(),
+                input.marker.as_deref(),
+                max_keys,
+            )
+            .await?;
+        Ok(S3Response::new(ListObjectsOutput {
+            contents: Some(page.objects),
+            common_prefixes: Some(page.common_prefixes),
+            is_truncated: Some(page.is_truncated),
+            next_marker: page.next_marker,
+            max_keys: Some(max_keys),
+            name: Some(input.bucket),
+            prefix: input.prefix,
+            delimiter: input.delimiter,
+            marker: input.marker,
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
     }
 
     async fn list_objects_v2(
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        self.fs.list_objects_v2(req).await
+        let input = req.input;
+        let max_keys = input.max_keys.unwrap_or(1000);
+        let after = match (
+            input.continuation_token.as_deref(),
+            input.start_after.as_deref(),
+        ) {
+            (Some(token), Some(start)) => Some(token.max(start)),
+            (token, start) => token.or(start),
+        };
+        let page = self
+            .list(
+                &input.bucket,
+                input.prefix.as_deref(),
+                input.delimiter.as_deref(),
+                after,
+                max_keys,
+            )
+            .await?;
+        let key_count = page.objects.len() + page.common_prefixes.len();
+        Ok(S3Response::new(ListObjectsV2Output {
+            key_count: i32::try_from(key_count).ok(),
+            contents: Some(page.objects),
+            common_prefixes: Some(page.common_prefixes),
+            is_truncated: Some(page.is_truncated),
+            next_continuation_token: page.next_marker,
+            max_keys: Some(max_keys),
+            name: Some(input.bucket),
+            prefix: input.prefix,
+            delimiter: input.delimiter,
+            continuation_token: input.continuation_token,
+            start_after: input.start_after,
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
     }
 
     async fn create_multipart_upload(
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let mut req = req;
         self.require_bucket(&req.input.bucket)?;
-        self.require_storable_key(&req.input.bucket, &req.input.key, true)?;
-        let response = self.fs.create_multipart_upload(req).await?;
-        let out = &response.output;
-        if let (Some(bucket), Some(key), Some(id)) = (&out.bucket, &out.key, &out.upload_id) {
+        let key = req.input.key.clone();
+        req.input.key = self.stored_for_write(&req.input.bucket, &key)?;
+        let mut response = self.fs.create_multipart_upload(req).await?;
+        let out = &mut response.output;
+        out.key = Some(key.clone());
+        if let (Some(bucket), Some(id)) = (&out.bucket, &out.upload_id) {
             lock(&self.uploads).insert(
                 id.clone(),
                 OpenUpload {
                     bucket: bucket.clone(),
-                    key: key.clone(),
+                    key,
                     initiated: OffsetDateTime::now_utc(),
                 },
             );
@@ -310,7 +398,9 @@ impl S3 for Backend {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
+        let mut req = req;
         self.require_upload(&req.input.upload_id)?;
+        req.input.key = self.keys.stored(&req.input.bucket, &req.input.key);
         self.fs.upload_part(req).await
     }
 
@@ -318,8 +408,12 @@ impl S3 for Backend {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
+        let mut req = req;
         self.require_upload(&req.input.upload_id)?;
+        let key = std::mem::take(&mut req.input.key);
+        req.input.key = self.keys.stored(&req.input.bucket, &key);
         let mut response = self.fs.list_parts(req).await?;
+        response.output.key = Some(key);
         // s3s-fs lists parts in directory order; S3 lists them by part number.
         if let Some(parts) = response.output.parts.as_mut() {
             parts.sort_by_key(|p| p.part_number);
@@ -331,7 +425,10 @@ impl S3 for Backend {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let mut req = req;
         let id = req.input.upload_id.clone();
+        let key = std::mem::take(&mut req.input.key);
+        req.input.key = self.keys.stored(&req.input.bucket, &key);
         let completion = {
             let mut completions = lock(&self.completions);
             completions.retain(|_, (started, _)| started.elapsed() < COMPLETION_MEMORY);
@@ -380,7 +477,7 @@ impl S3 for Backend {
                             };
                             Ok::<_, S3Error>(Completed {
                                 bucket: out.bucket.unwrap_or_default(),
-                                key: out.key.unwrap_or_default(),
+                                key,
                                 e_tag: out.e_tag,
                             })
                         }
@@ -430,10 +527,22 @@ impl S3 for Backend {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let mut req = req;
         let id = req.input.upload_id.clone();
         self.require_upload(&id)?;
+        req.input.key = self.keys.stored(&req.input.bucket, &req.input.key);
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let response = self.fs.abort_multipart_upload(req).await?;
-        lock(&self.uploads).remove(&id);
+        let mut uploads = lock(&self.uploads);
+        if let Some(aborted) = uploads.remove(&id) {
+            // A hashed key's name goes too when no object and no other upload uses it.
+            let in_use = uploads
+                .values()
+                .any(|u| u.bucket == aborted.bucket && u.key == aborted.key);
+            if !in_use && !self.root.join(&bucket).join(&key).exists() {
+                self.keys.forget(&bucket, &key);
+            }
+        }
         Ok(response)
     }
 

@@ -5,9 +5,12 @@
 //! Built on s3s (protocol, signatures) and s3s-fs (storage), with the gaps that matter to wharf
 //! filled in `backend`. Tests reach two hook points: an [`AccessRule`] that denies operations per
 //! access key (IAM-style AccessDenied), and a [`RequestHook`] that injects faults before a request
-//! reaches S3 logic (503 SlowDown, 500, a 200 with an error body, a dropped connection, a delay).
+//! reaches S3 logic (503 SlowDown, 500, a 200 with an error body, a dropped connection, a delay, an
+//! answer lost after the request took effect).
 
 mod backend;
+mod keys;
+mod listing;
 mod operation;
 
 pub use operation::operation_name;
@@ -54,6 +57,9 @@ pub enum Fault {
     OkWithErrorBody,
     /// Close the connection without answering (a reset, from the client's side).
     Drop,
+    /// Serve it, then answer with this S3 error instead of the result: the request took
+    /// effect, but the client believes it failed (a lost answer) and retries.
+    LoseAnswer { code: String, status: u16 },
 }
 
 /// Sees every request (its operation name, bucket and key) and may inject a fault.
@@ -209,11 +215,12 @@ async fn handle(
             None
         }
         Fault::Drop => return Err(HttpError::new("connection dropped by a test fault".into())),
-        Fault::Error { code, status } => Some((
-            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            code,
-        )),
-        Fault::OkWithErrorBody => Some((StatusCode::OK, "InternalError".to_string())),
+        Fault::Error { code, status } => Some((status, code)),
+        Fault::OkWithErrorBody => Some((200, "InternalError".to_string())),
+        Fault::LoseAnswer { code, status } => {
+            let _ = service.call(request.map(Body::from)).await;
+            return error_response(status, &code);
+        }
     };
     let Some((status, code)) = respond_with else {
         return service.call(request.map(Body::from)).await;
@@ -222,6 +229,12 @@ async fn handle(
     // connection, and the client would see a reset instead of this answer.
     let (_parts, body) = request.into_parts();
     let _ = Body::from(body).store_all_limited(usize::MAX).await;
+    error_response(status, &code)
+}
+
+/// An S3 `<Error>` answer with `status` and `code`, as a test fault sends it.
+fn error_response(status: u16, code: &str) -> Result<HttpResponse, HttpError> {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let xml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>injected by a test</Message><RequestId>local-fault</RequestId></Error>"
     );
