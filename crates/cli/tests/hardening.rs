@@ -591,3 +591,77 @@ async fn a_key_near_s3s_limit_is_delivered_by_the_local_endpoint() {
         "{body}"
     );
 }
+
+/// `wharf` as a user the operating system's file permissions apply to. Tests often run as
+/// root, whom permissions do not stop: then the process keeps root's id but loses the
+/// capabilities that override them.
+fn wharf_bound_by_permissions(home: &std::path::Path) -> std::process::Command {
+    let plain = wharf(home);
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root {
+        return plain;
+    }
+    let mut command = std::process::Command::new("setpriv");
+    command
+        .args(["--bounding-set", "-dac_override,-dac_read_search", "--"])
+        .arg(plain.get_program())
+        .args(plain.get_args());
+    for (key, value) in plain.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    command
+}
+
+/// The probe's `--path /tmp`: a folder in the source that wharf may not read fails only the
+/// models that use it, naming it.
+#[test]
+fn an_unreadable_folder_fails_only_the_models_that_use_it() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let home = tempfile::tempdir().expect("home");
+    let data = tempfile::tempdir().expect("data");
+    std::fs::write(data.path().join("customers.csv"), "id,name\n1,Ada\n").expect("csv");
+    let secret = data.path().join("secret");
+    std::fs::create_dir(&secret).expect("mkdir");
+    std::fs::write(secret.join("part-1.csv"), "id\n2\n").expect("csv");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    let out = run(wharf_bound_by_permissions(home.path())
+        .args(["source", "add", "local", "files", "--path"])
+        .arg(data.path()));
+    assert!(out.status.success(), "{}", text(&out));
+    let model = |name: &str| {
+        run(wharf_bound_by_permissions(home.path()).args([
+            "model",
+            "add",
+            name,
+            "--source",
+            "files",
+            "--primary-key",
+            "id",
+            "--sql",
+            &format!("SELECT * FROM {name}"),
+        ]))
+    };
+    let customers = model("customers");
+    let preview =
+        run(wharf_bound_by_permissions(home.path()).args(["model", "preview", "customers"]));
+    let refused = model("secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o755)).expect("chmod back");
+    assert!(customers.status.success(), "{}", text(&customers));
+    assert!(
+        preview.status.success() && text(&preview).contains("Ada"),
+        "{}",
+        text(&preview)
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    let message = text(&refused);
+    assert!(
+        message.contains("secret") && message.contains("ermission denied"),
+        "{message}"
+    );
+}

@@ -560,4 +560,69 @@ mod tests {
             }
         }
     }
+
+    proptest! {
+        /// Near S3's 1,024 bytes, with every variable at its longest value: a template whose
+        /// longest key fits renders it, to the byte; one byte more and both `check_length` (at
+        /// `sync add`) and `render` (at run time) refuse it.
+        #[test]
+        fn keys_near_1024_bytes_are_refused_exactly_past_it(
+            prefix_len in 1usize..KeyPrefix::MAX_LEN,
+            vars in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "{model}", "{segment}", "{sync}", "{YYYY}", "{MM}", "{X}", "{x}", "{ms}",
+                ]),
+                0..6,
+            ),
+            names in (1usize..=63, 1usize..=63, 1usize..=63),
+            delta in -4i64..=4,
+        ) {
+            let names = NameLengths { model: names.0, segment: names.1, sync: names.2 };
+            let prefix = KeyPrefix::parse(&"p".repeat(prefix_len)).expect("prefix");
+            let vars: String = vars.iter().map(|v| format!("{v}/")).collect();
+            let bare = KeyTemplate::parse(&format!("{vars}{{run}}-{{part}}.{{ext}}")).expect("parses");
+            let base = longest_key(&bare, &prefix, &names).expect("short keys render").len();
+            // A folder of `pad` bytes (its slash included) brings the longest key to 1024 + delta.
+            let pad = 1024 + delta - base as i64;
+            prop_assume!(pad >= 2);
+            let text = format!("{vars}{}/{{run}}-{{part}}.{{ext}}", "x".repeat(pad as usize - 1));
+            let template = KeyTemplate::parse(&text).expect("parses");
+            let rendered = longest_key(&template, &prefix, &names);
+            let checked = template.check_length(&prefix, &names);
+            if delta <= 0 {
+                let key = rendered.expect("fits, so it renders");
+                prop_assert_eq!(key.len() as i64, 1024 + delta);
+                prop_assert!(checked.is_ok(), "{:?}", checked);
+            } else {
+                prop_assert!(rendered.is_err(), "{} bytes rendered", 1024 + delta);
+                prop_assert!(checked.is_err(), "{} bytes accepted at add", 1024 + delta);
+            }
+        }
+    }
+
+    /// The key `template` renders under `prefix` with every variable at its longest value.
+    fn longest_key(
+        template: &KeyTemplate,
+        prefix: &KeyPrefix,
+        names: &NameLengths,
+    ) -> Result<String, InvalidValue> {
+        let (model, segment, sync) = (
+            "m".repeat(names.model),
+            "s".repeat(names.segment),
+            "y".repeat(names.sync),
+        );
+        let run = "r".repeat(RUN_ID_LEN);
+        let ext = "e".repeat(12);
+        let values = KeyValues {
+            model: &model,
+            segment: &segment,
+            sync: &sync,
+            run: &run,
+            ext: &ext,
+            part: u32::MAX,
+            // 11-digit Unix seconds, 14-digit milliseconds: the longest `check_length` allows for.
+            started_at: datetime!(5000-12-31 23:59:59.999 UTC),
+        };
+        template.render(prefix, &values)
+    }
 }

@@ -32,6 +32,7 @@ pub mod region;
 pub mod secret;
 pub mod segment;
 pub mod sync;
+pub mod units;
 pub mod xml_name;
 
 pub use arn::{Partition, RoleArn};

@@ -39,6 +39,11 @@ pub enum EngineError {
         "the SQL's expressions nest {depth} levels deep, and wharf plans at most {limit} (a chain `a + b + c` is one level per operator): split long chains into several columns or a subquery, or sum values with an aggregate"
     )]
     TooDeep { depth: usize, limit: usize },
+    /// An expression the optimizer's copying rewrites would grow past the limit.
+    #[error(
+        "the query's expressions could grow to {nodes} nodes as they are optimized, and wharf plans at most {limit}: nested coalesce/ifnull, BETWEEN, short IN lists and CASE each copy what they contain; nest fewer of them around long expressions"
+    )]
+    TooComplex { nodes: u64, limit: u64 },
     /// A row, value or batch larger than the limits on the way to the encoder.
     #[error("{0}")]
     TooLarge(String),
@@ -77,6 +82,7 @@ impl EngineError {
             Self::Query(_) => "query.failed",
             Self::NotAQuery { .. } => "model.not_a_query",
             Self::TooDeep { .. } => "model.too_deep",
+            Self::TooComplex { .. } => "query.too_complex",
             Self::TooLarge(_) => "query.too_large",
         }
     }

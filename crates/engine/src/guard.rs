@@ -24,6 +24,7 @@ use datafusion::logical_expr::{
     Signature,
 };
 use std::any::Any;
+use wharf_domain::units::human_bytes;
 
 /// Largest single value (a text, a binary, a list) a query may produce: 64 MiB.
 pub const MAX_VALUE_BYTES: u64 = 64 * 1024 * 1024;
@@ -172,17 +173,17 @@ impl Guarded {
         {
             return exec_err!(
                 "{name}() would make a value of {} in row {} of its batch, over wharf's limit of {} for one value; make the arguments smaller (a value this large cannot be exported either)",
-                bytes(*size),
+                human_bytes(*size),
                 row + 1,
-                bytes(MAX_VALUE_BYTES)
+                human_bytes(MAX_VALUE_BYTES)
             );
         }
         let total = sizes.iter().fold(0u64, |sum, s| sum.saturating_add(*s));
         if total > MAX_BATCH_BYTES {
             return exec_err!(
                 "{name}() would make {} of values for one batch of {rows} rows, over wharf's limit of {} per batch; make the arguments smaller",
-                bytes(total),
-                bytes(MAX_BATCH_BYTES)
+                human_bytes(total),
+                human_bytes(MAX_BATCH_BYTES)
             );
         }
         Ok(())
@@ -221,22 +222,6 @@ fn byte_lengths(array: &ArrayRef) -> DfResult<Vec<u64>> {
         .iter()
         .map(non_negative)
         .collect())
-}
-
-/// `n` bytes for people: `2.0 GiB`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} bytes")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 impl ScalarUDFImpl for Guarded {
@@ -289,8 +274,8 @@ pub fn check_batch(batch: &RecordBatch) -> Result<(), crate::EngineError> {
         return too_large(format!(
             "a batch of {} rows takes {}, over wharf's limit of {} per batch; select fewer or smaller columns",
             batch.num_rows(),
-            bytes(total),
-            bytes(MAX_BATCH_BYTES)
+            human_bytes(total),
+            human_bytes(MAX_BATCH_BYTES)
         ));
     }
     let mut rows = vec![0u64; batch.num_rows()];
@@ -303,19 +288,19 @@ pub fn check_batch(batch: &RecordBatch) -> Result<(), crate::EngineError> {
                 return too_large(format!(
                     "column {:?} holds a value of {} (row {} of its batch), over wharf's limit of {} for one value",
                     field.name(),
-                    bytes(size),
+                    human_bytes(size),
                     row + 1,
-                    bytes(MAX_VALUE_BYTES)
+                    human_bytes(MAX_VALUE_BYTES)
                 ));
             }
             rows[row] = rows[row].saturating_add(size);
             if rows[row] > MAX_ROW_BYTES {
                 return too_large(format!(
                     "a row's values take {} (row {} of its batch, reached at column {:?}), over wharf's limit of {} for one row",
-                    bytes(rows[row]),
+                    human_bytes(rows[row]),
                     row + 1,
                     field.name(),
-                    bytes(MAX_ROW_BYTES)
+                    human_bytes(MAX_ROW_BYTES)
                 ));
             }
         }

@@ -17,6 +17,7 @@
 mod error;
 mod guard;
 mod local;
+mod plan_check;
 mod postgres;
 mod preview;
 pub mod segment;
@@ -27,6 +28,7 @@ mod warehouse;
 pub use error::EngineError;
 pub use guard::{MAX_BATCH_BYTES, MAX_ROW_BYTES, MAX_VALUE_BYTES};
 pub use local::{EngineSettings, LocalWarehouse, QueryStream, TableInfo, discover};
+pub use plan_check::MAX_EXPANDED_NODES;
 pub use postgres::PostgresWarehouse;
 pub use preview::Preview;
 pub use sql_check::MAX_EXPRESSION_DEPTH;

@@ -17,6 +17,10 @@ use std::ops::ControlFlow;
 /// deep), function calls and `CASE` inside each other. Parenthesised subqueries count too.
 pub const MAX_EXPRESSION_DEPTH: usize = 1_000;
 
+/// How deep the SQL parser may recurse (nested parentheses, calls, subqueries). A segment at
+/// `wharf_domain::segment::MAX_DEPTH`, `related` at every level, needs about 200.
+pub(crate) const PARSER_RECURSION_LIMIT: usize = 256;
+
 /// Refuses a statement that is not a query returning rows.
 pub(crate) fn check_is_query(statement: &Statement) -> Result<(), EngineError> {
     if matches!(statement, Statement::Query(_)) {

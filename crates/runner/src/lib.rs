@@ -24,7 +24,9 @@ use time::OffsetDateTime;
 use wharf_delivery::upload::{StaleRef, UploadSettings, UploadTarget};
 use wharf_delivery::{ClientSettings, DeliveryError, Identity};
 use wharf_domain::{KeyTemplate, S3Auth, SyncSettings};
-pub use wharf_engine::{EngineError, MAX_EXPRESSION_DEPTH, Preview, TableInfo, threads};
+pub use wharf_engine::{
+    EngineError, MAX_EXPANDED_NODES, MAX_EXPRESSION_DEPTH, Preview, TableInfo, threads,
+};
 use wharf_engine::{EngineSettings, Warehouse};
 use wharf_store::{
     DestinationRecord, ModelRecord, RunStatus, SegmentRecord, Store, StoreError, SyncRecord,

@@ -1,9 +1,9 @@
 //! The export part of `wharf demo`: a sample warehouse, a model, one sync per format, runs.
 
 use super::Context;
-use super::sync::human_bytes;
 use crate::error::CliError;
 use std::path::Path;
+use wharf_domain::units::human_bytes;
 use wharf_domain::{FileSpec, Name, OnEmpty, SyncSettings};
 use wharf_runner::{RunOutcome, sample};
 use wharf_store::{DEFAULT_WORKSPACE, Exports, Store, StoreError};

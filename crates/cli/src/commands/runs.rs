@@ -1,11 +1,11 @@
 //! `wharf runs` and `wharf plan`.
 
 use super::Context;
-use super::sync::human_bytes;
 use crate::args::{RunsArgs, RunsCommand};
 use crate::error::CliError;
 use crate::output;
 use serde_json::json;
+use wharf_domain::units::human_bytes;
 use wharf_store::{DEFAULT_WORKSPACE, RunRecord};
 
 fn view(r: &RunRecord) -> serde_json::Value {

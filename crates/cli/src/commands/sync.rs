@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use wharf_domain::key_template::NameLengths;
+use wharf_domain::units::human_bytes;
 use wharf_domain::{ColumnMapping, FileSpec, Name, OnEmpty, SyncSettings};
 use wharf_runner::{RunOutcome, RunProgress};
 use wharf_store::{DEFAULT_WORKSPACE, Exports, SyncRecord};
@@ -324,21 +325,6 @@ pub fn report(context: &Context, outcome: &RunOutcome) {
         outln!(
             "(files above were completed before the failure; no manifest marks this run complete)"
         );
-    }
-}
-
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }
 

@@ -233,3 +233,50 @@ fn filters_near_every_size_limit() {
     let err = parse_text(&huge).expect_err("too big");
     assert!(err.to_string().contains("at most 1048576 bytes"), "{err}");
 }
+
+mod byte_limits {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `len` bytes of text made of `unit` (1 to 4 bytes a character) and ASCII to fill up.
+    fn text_of(len: usize, unit: char) -> String {
+        let mut s = unit.to_string().repeat(len / unit.len_utf8());
+        s.push_str(&"a".repeat(len - s.len()));
+        s
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        /// Text values and whole filters a few bytes either side of their limits, in characters
+        /// of every UTF-8 width: accepted exactly up to the limit, counted in bytes.
+        #[test]
+        fn text_and_filters_near_their_byte_limits(
+            delta in -3i64..=3,
+            unit in proptest::sample::select(vec!['a', 'é', '€', '🌍']),
+        ) {
+            let len = (MAX_TEXT_BYTES as i64 + delta) as usize;
+            let value = text_of(len, unit);
+            let filter = json!({"column": "name", "op": "contains", "value": value});
+            let parsed = parse(&filter);
+            prop_assert_eq!(parsed.is_ok(), len <= MAX_TEXT_BYTES, "{} bytes", len);
+            if let Err(e) = parsed {
+                prop_assert!(e.to_string().contains(&format!("at most {MAX_TEXT_BYTES} bytes")), "{}", e);
+            }
+
+            // A whole filter of many text values, padded with spaces to a size near the limit.
+            let values = MAX_FILTER_BYTES / (MAX_TEXT_BYTES / 2) - 1;
+            let conditions: Vec<Value> = (0..values)
+                .map(|_| json!({"column": "name", "op": "=", "value": text_of(MAX_TEXT_BYTES / 2 - 64, unit)}))
+                .collect();
+            let mut text = serde_json::to_string(&json!({"or": conditions})).expect("json");
+            prop_assert!(text.len() < MAX_FILTER_BYTES - 3, "{} bytes before padding", text.len());
+            let target = (MAX_FILTER_BYTES as i64 + delta) as usize;
+            text.insert_str(0, &" ".repeat(target - text.len()));
+            let parsed = parse_text(&text);
+            prop_assert_eq!(parsed.is_ok(), target <= MAX_FILTER_BYTES, "{} bytes", target);
+            if let Err(e) = parsed {
+                prop_assert!(e.to_string().contains(&format!("at most {MAX_FILTER_BYTES} bytes")), "{}", e);
+            }
+        }
+    }
+}

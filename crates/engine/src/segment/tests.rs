@@ -628,3 +628,4 @@ async fn values_are_parameters_and_identifiers_are_quoted() {
 }
 
 mod generated;
+mod limits;

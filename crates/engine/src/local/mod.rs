@@ -1,5 +1,9 @@
 //! The local warehouse: a folder of files, queried with DataFusion.
 
+mod discovery;
+
+pub use discovery::{TableInfo, discover};
+
 use crate::error::EngineError;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -12,6 +16,7 @@ use datafusion::prelude::{
     SessionContext,
 };
 use datafusion::sql::parser::Statement;
+use discovery::table_files;
 use futures::{Stream, StreamExt as _};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -43,17 +48,6 @@ impl EngineSettings {
     }
 }
 
-/// A table of the local warehouse.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableInfo {
-    pub name: String,
-    pub path: PathBuf,
-    pub format: &'static str,
-    /// Why the table cannot be read (not a regular file, an unreadable folder, a folder of
-    /// mixed formats), when it cannot. Such a table fails only the models that use it.
-    pub problem: Option<String>,
-}
-
 /// A folder of Parquet, CSV and NDJSON files; each file (or folder of files of one format) is a
 /// table named after it: `customers.parquet` and `orders/part-*.csv` give `customers` and
 /// `orders`.
@@ -73,162 +67,6 @@ fn read_only() -> SQLOptions {
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false)
-}
-
-fn format_of(path: &Path) -> Option<&'static str> {
-    match path.extension()?.to_str()? {
-        "parquet" => Some("parquet"),
-        "csv" => Some("csv"),
-        "ndjson" => Some("ndjson"),
-        "jsonl" => Some("jsonl"),
-        _ => None,
-    }
-}
-
-/// What a path is, following symbolic links, in words for messages (`a FIFO`).
-fn kind_of(meta: &std::fs::Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt as _;
-    let t = meta.file_type();
-    if t.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
-    }
-}
-
-/// The files of a table folder with `format`'s extension, sorted; an entry that is not a
-/// regular file (a FIFO would block a read forever, a link to `/dev/zero` never ends) makes
-/// the whole folder unreadable.
-fn table_files(dir: &Path) -> Result<Vec<(PathBuf, &'static str)>, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read the folder: {e}"))?;
-    let mut files = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("cannot read the folder: {e}"))?;
-        let path = entry.path();
-        let Some(format) = format_of(&path) else {
-            continue;
-        };
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let meta =
-            std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if !meta.is_file() {
-            return Err(format!(
-                "{} is {}, and tables are read from regular files only",
-                path.display(),
-                kind_of(&meta)
-            ));
-        }
-        files.push((path, format));
-    }
-    files.sort();
-    Ok(files)
-}
-
-/// The tables of `dir`, sorted by name. Entries that look like tables but cannot be read are
-/// listed with their problem; only an unreadable `dir` itself is an error.
-pub fn discover(dir: &Path) -> Result<Vec<TableInfo>, EngineError> {
-    let unreadable = |path: &Path, e: std::io::Error| EngineError::Source {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    let entries = std::fs::read_dir(dir).map_err(|e| unreadable(dir, e))?;
-    let mut tables = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| unreadable(dir, e))?;
-        let path = entry.path();
-        let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
-            continue;
-        };
-        if name.starts_with('.') {
-            continue;
-        }
-        let format = format_of(&path);
-        let meta = match std::fs::metadata(&path) {
-            Ok(meta) => meta,
-            // A dangling link or an entry we may not look at: a table only if it is named as one.
-            Err(e) => {
-                if let Some(format) = format {
-                    tables.push(TableInfo {
-                        name,
-                        path,
-                        format,
-                        problem: Some(format!("cannot read it: {e}")),
-                    });
-                }
-                continue;
-            }
-        };
-        if meta.is_dir() {
-            let table_name = entry.file_name().to_string_lossy().into_owned();
-            match table_files(&path) {
-                Ok(files) => {
-                    let mut formats: Vec<&'static str> = files.iter().map(|(_, f)| *f).collect();
-                    formats.sort_unstable();
-                    formats.dedup();
-                    match formats.as_slice() {
-                        [] => {}
-                        [format] => tables.push(TableInfo {
-                            name: table_name,
-                            path,
-                            format,
-                            problem: None,
-                        }),
-                        _ => tables.push(TableInfo {
-                            name: table_name,
-                            path,
-                            format: formats[0],
-                            problem: Some(format!(
-                                "a table folder holds files of one format; this one has {}",
-                                formats.join(", ")
-                            )),
-                        }),
-                    }
-                }
-                Err(problem) => tables.push(TableInfo {
-                    name: table_name,
-                    path,
-                    format: "unknown",
-                    problem: Some(problem),
-                }),
-            }
-        } else if let Some(format) = format {
-            let problem = (!meta.is_file()).then(|| {
-                format!(
-                    "it is {}, and tables are read from regular files only",
-                    kind_of(&meta)
-                )
-            });
-            tables.push(TableInfo {
-                name,
-                path,
-                format,
-                problem,
-            });
-        }
-    }
-    tables.sort_by(|a, b| a.name.cmp(&b.name));
-    for pair in tables.windows(2) {
-        if pair[0].name == pair[1].name {
-            return Err(EngineError::Source {
-                path: pair[1].path.clone(),
-                message: format!(
-                    "two tables are named {:?} ({} and {}); rename one",
-                    pair[0].name,
-                    pair[0].path.display(),
-                    pair[1].path.display()
-                ),
-            });
-        }
-    }
-    Ok(tables)
 }
 
 /// Rows read to infer a CSV table's column types.
@@ -289,7 +127,14 @@ impl LocalWarehouse {
             .map_err(EngineError::query)?;
         let mut config = SessionConfig::new()
             .with_target_partitions(settings.target_partitions)
-            .with_batch_size(settings.batch_size.max(1));
+            .with_batch_size(settings.batch_size.max(1))
+            // The parser's default (50 nested calls) refused segments within their documented
+            // depth: each level of a segment is a parenthesis, and a `related` one a subquery.
+            // Queries run on deep stacks (`threads`), so the parser may go deeper too.
+            .set_usize(
+                "datafusion.sql_parser.recursion_limit",
+                crate::sql_check::PARSER_RECURSION_LIMIT,
+            );
         let options = config.options_mut();
         options.sql_parser.collect_spans = true;
         // A sort sets this much aside to merge its spill files; DataFusion's 10 MiB default
@@ -404,6 +249,7 @@ impl LocalWarehouse {
             .await
             .map_err(EngineError::sql)?;
         read_only().verify_plan(&plan).map_err(EngineError::sql)?;
+        crate::plan_check::check_expansion(&plan)?;
         let df = self
             .ctx
             .execute_logical_plan(plan)
