@@ -82,3 +82,41 @@ impl From<wharf_runner::RunnerError> for CliError {
         }
     }
 }
+
+impl From<wharf_service::ServiceError> for CliError {
+    /// The service's message, with the CLI's own hints: the flag at fault, how to list or
+    /// remove objects, the flag that names wharf's identity.
+    fn from(e: wharf_service::ServiceError) -> Self {
+        use wharf_service::ErrorKind;
+        let mut message = e.message.clone();
+        match (e.kind, &e.object) {
+            (ErrorKind::NotFound, Some((kind, _))) => {
+                message.push_str(&format!(
+                    " (list them with `{}`)",
+                    wharf_store::list_command(kind)
+                ));
+            }
+            (ErrorKind::Conflict, Some((kind, name))) if e.code.ends_with(".exists") => match *kind
+            {
+                "destination" | "segment" => message.push_str(&format!(
+                    ": choose another name, or remove it first with `wharf {kind} rm {name}`"
+                )),
+                _ => message.push_str(": choose another name"),
+            },
+            _ => {}
+        }
+        if e.code == "identity.unknown" {
+            message.push_str("; give it with --principal-arn ARN if wharf runs elsewhere");
+        }
+        if let (Some(field), "invalid") = (&e.field, e.code.as_str()) {
+            message = format!("--{}: {message}", field.replace('_', "-"));
+        }
+        match e.kind {
+            ErrorKind::BadInput
+            | ErrorKind::NotFound
+            | ErrorKind::Conflict
+            | ErrorKind::Forbidden => CliError::BadInput(message),
+            ErrorKind::Failed | ErrorKind::Internal => CliError::Failed(message),
+        }
+    }
+}

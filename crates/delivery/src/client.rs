@@ -35,6 +35,27 @@ impl Default for ClientSettings {
     }
 }
 
+impl ClientSettings {
+    /// Where `destination`'s requests go: its own endpoint, else the operator's, else AWS
+    /// (`None`). The one answer to "does this destination use a custom endpoint?", for the
+    /// client, the upload, the connection test and every view of the destination.
+    pub fn endpoint_for(&self, destination: &S3Destination) -> Option<String> {
+        destination
+            .endpoint
+            .as_ref()
+            .map(|e| e.as_str().to_string())
+            .or_else(|| self.operator_s3_endpoint.clone())
+    }
+
+    /// The checksum `destination`'s uploads send, given where they go
+    /// ([`DeliveryOptions::effective_checksum`](wharf_domain::destination::DeliveryOptions::effective_checksum)).
+    pub fn checksum_for(&self, destination: &S3Destination) -> ChecksumChoice {
+        destination
+            .delivery
+            .effective_checksum(self.endpoint_for(destination).is_some())
+    }
+}
+
 /// Refresh assumed-role credentials this long before they expire, so a long upload never signs
 /// a request with credentials that die mid-flight. (The SDK's default is 10 seconds.)
 const CREDENTIAL_REFRESH_MARGIN: Duration = Duration::from_secs(300);
@@ -90,15 +111,9 @@ fn base_config(
     destination: &S3Destination,
     settings: &ClientSettings,
 ) -> aws_sdk_s3::config::Builder {
-    let endpoint = destination
-        .endpoint
-        .as_ref()
-        .map(|e| e.as_str().to_string())
-        .or_else(|| settings.operator_s3_endpoint.clone());
+    let endpoint = settings.endpoint_for(destination);
     let custom_endpoint = endpoint.is_some();
-    let checksum = destination
-        .delivery
-        .effective_checksum(destination.endpoint.is_some());
+    let checksum = settings.checksum_for(destination);
     let mut builder = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(destination.region.as_str().to_string()))
@@ -211,5 +226,41 @@ mod tests {
         let long = session_name(&"d".repeat(63), "run-0192d1a3-7c1e-7b0a-9c3e-5f1d2e3a4b5c");
         assert_eq!(long.len(), 64);
         assert_eq!(session_name("a", "run/1 x"), "wharf-a-run-1-x");
+    }
+
+    /// With the operator's `AWS_ENDPOINT_URL_S3` set, a destination without an endpoint of its
+    /// own goes to that endpoint: the client, the upload target and every view agree on it and
+    /// on the checksum that follows from it (they used to answer differently).
+    #[tokio::test]
+    async fn the_operator_endpoint_decides_the_checksum_everywhere() {
+        let spec: wharf_domain::destination::S3DestinationSpec =
+            serde_json::from_value(serde_json::json!({
+                "name": "lake", "bucket": "wharf-lake", "region": "eu-west-3",
+                "auth": {"type": "access-key", "access_key_id": "AKIAEXAMPLE", "secret_access_key": "s"},
+            }))
+            .expect("spec");
+        let d = spec
+            .validate(
+                || wharf_domain::ExternalId::from_stored("wharf-x").expect("id"),
+                false,
+            )
+            .expect("valid");
+        let aws = ClientSettings::default();
+        let operator = ClientSettings {
+            operator_s3_endpoint: Some("https://s3.example.net".into()),
+            ..ClientSettings::default()
+        };
+        assert_eq!(aws.endpoint_for(&d), None);
+        assert_eq!(aws.checksum_for(&d), ChecksumChoice::Crc32c);
+        assert_eq!(
+            operator.endpoint_for(&d).as_deref(),
+            Some("https://s3.example.net")
+        );
+        assert_eq!(operator.checksum_for(&d), ChecksumChoice::WhenRequired);
+        let client = s3_client(&d, None, "test", operator.clone())
+            .await
+            .expect("client");
+        let target = crate::upload::UploadTarget::new(client, &d, &operator);
+        assert_eq!(target.checksum(), operator.checksum_for(&d));
     }
 }

@@ -75,9 +75,11 @@ impl Harness {
             max_attempts: 4,
             ..ClientSettings::default()
         };
-        let client = s3_client(&d, None, "test", settings).await.expect("client");
+        let client = s3_client(&d, None, "test", settings.clone())
+            .await
+            .expect("client");
         Self {
-            target: Arc::new(UploadTarget::new(client, &d, true)),
+            target: Arc::new(UploadTarget::new(client, &d, &settings)),
             server,
             journal: Arc::default(),
         }

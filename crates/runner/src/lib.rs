@@ -364,8 +364,6 @@ async fn execute(
         S3Auth::AssumeRole { .. } => Some(Identity::from_environment().await),
         S3Auth::AccessKey { .. } => None,
     };
-    let custom_endpoint =
-        destination.endpoint.is_some() || settings.client.operator_s3_endpoint.is_some();
     let client = wharf_delivery::s3_client(
         destination,
         identity.as_ref(),
@@ -374,7 +372,7 @@ async fn execute(
     )
     .await
     .map_err(|e| fail(failure(e.code(), e)))?;
-    let target = Arc::new(UploadTarget::new(client, destination, custom_endpoint));
+    let target = Arc::new(UploadTarget::new(client, destination, &settings.client));
     janitor(store, &ctx.destination.id, &target).await;
 
     let warehouse = ctx

@@ -5,11 +5,9 @@ use crate::args::{AddDestination, AddS3, AuthMethod, DestinationCommand, PolicyA
 use crate::error::CliError;
 use crate::output;
 use serde_json::{Value, json};
-use time::format_description::well_known::Rfc3339;
-use wharf_delivery::{ConnectionReport, Identity, TestContext};
+use wharf_domain::Secret;
 use wharf_domain::destination::{AuthSpec, S3DestinationSpec};
-use wharf_domain::{ExternalId, S3Auth, S3Destination, Secret, ServerSideEncryption, policy};
-use wharf_store::{DEFAULT_WORKSPACE, DestinationRecord, Store};
+use wharf_service::{AuthView, ConnectionReport, DestinationView, PolicyView};
 
 pub async fn run(context: &Context, command: DestinationCommand) -> Result<(), CliError> {
     match command {
@@ -115,32 +113,20 @@ fn read_secret(env: Option<&str>, stdin: bool) -> Result<Secret<String>, CliErro
 
 async fn add(context: &Context, args: AddS3) -> Result<(), CliError> {
     let spec = spec_from_args(args)?;
-    let external_id = ExternalId::generate().map_err(|e| {
-        CliError::failed(format!(
-            "cannot generate an External ID: the operating system gave no randomness ({e})"
-        ))
-    })?;
-    let destination = spec.validate(|| external_id, context.allow_private_endpoints)?;
-    if let Some(endpoint) = &destination.endpoint {
-        wharf_delivery::check_endpoint(endpoint, context.allow_private_endpoints).await?;
-    }
-    let store = context.store().await?;
-    let record = store
-        .create_destination(DEFAULT_WORKSPACE, &destination)
-        .await?;
+    let (service, caller) = context.service().await?;
+    let view = service.add_destination(&caller, spec).await?;
     if context.json {
-        output::json(&view(&record));
+        output::json(&view);
     } else {
-        outln!("added destination {}", record.destination.name);
-        describe(&record);
-        match &record.destination.auth {
-            S3Auth::AssumeRole { .. } => outln!(
-                "\nNext: create the role with the policies from `wharf destination policy {0}`, then run `wharf destination test {0}`.",
-                record.destination.name
+        outln!("added destination {}", view.name);
+        describe(&view);
+        let name = &view.name;
+        match view.auth {
+            AuthView::Role { .. } => outln!(
+                "\nNext: create the role with the policies from `wharf destination policy {name}`, then run `wharf destination test {name}`."
             ),
-            S3Auth::AccessKey { .. } => outln!(
-                "\nNext: give the key the permissions from `wharf destination policy {0}`, then run `wharf destination test {0}`.",
-                record.destination.name
+            AuthView::AccessKey { .. } => outln!(
+                "\nNext: give the key the permissions from `wharf destination policy {name}`, then run `wharf destination test {name}`."
             ),
         }
     }
@@ -148,26 +134,29 @@ async fn add(context: &Context, args: AddS3) -> Result<(), CliError> {
 }
 
 async fn list(context: &Context) -> Result<(), CliError> {
-    let store = context.store().await?;
-    let records = store.list_destinations(DEFAULT_WORKSPACE).await?;
+    let (service, caller) = context.service().await?;
+    let views = service.destinations(&caller).await?;
     if context.json {
-        output::json(&records.iter().map(view).collect::<Vec<_>>());
+        output::json(&views);
         return Ok(());
     }
-    if records.is_empty() {
+    if views.is_empty() {
         outln!("no destinations yet: add one with `wharf destination add s3 NAME ...`");
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = records
+    let rows: Vec<Vec<String>> = views
         .iter()
-        .map(|r| {
-            let d = &r.destination;
+        .map(|v| {
             vec![
-                d.name.to_string(),
-                d.auth.kind().to_string(),
-                format!("s3://{}/{}", d.bucket, d.prefix),
-                d.region.to_string(),
-                status(r),
+                v.name.clone(),
+                match v.auth {
+                    AuthView::AccessKey { .. } => "access-key",
+                    AuthView::Role { .. } => "role",
+                }
+                .to_string(),
+                format!("s3://{}/{}", v.bucket, v.prefix),
+                v.region.clone(),
+                v.status.to_string(),
             ]
         })
         .collect();
@@ -176,19 +165,19 @@ async fn list(context: &Context) -> Result<(), CliError> {
 }
 
 async fn show(context: &Context, name: &str) -> Result<(), CliError> {
-    let store = context.store().await?;
-    let record = store.destination(DEFAULT_WORKSPACE, name).await?;
+    let (service, caller) = context.service().await?;
+    let view = service.destination(&caller, name).await?;
     if context.json {
-        output::json(&view(&record));
+        output::json(&view);
     } else {
-        describe(&record);
+        describe(&view);
     }
     Ok(())
 }
 
 async fn remove(context: &Context, name: &str) -> Result<(), CliError> {
-    let store = context.store().await?;
-    store.remove_destination(DEFAULT_WORKSPACE, name).await?;
+    let (service, caller) = context.service().await?;
+    service.remove_destination(&caller, name).await?;
     if context.json {
         output::json(&json!({ "removed": name }));
     } else {
@@ -198,16 +187,15 @@ async fn remove(context: &Context, name: &str) -> Result<(), CliError> {
 }
 
 async fn rotate(context: &Context, name: &str) -> Result<(), CliError> {
-    let store = context.store().await?;
-    let external_id = ExternalId::generate()
-        .map_err(|e| CliError::failed(format!("cannot generate an External ID: {e}")))?;
-    let record = store
-        .rotate_external_id(DEFAULT_WORKSPACE, name, &external_id)
-        .await?;
+    let (service, caller) = context.service().await?;
+    let view = service.rotate_external_id(&caller, name).await?;
     if context.json {
-        output::json(&view(&record));
+        output::json(&view);
     } else {
-        outln!("new External ID for {name}: {external_id}");
+        outln!(
+            "new External ID for {name}: {}",
+            view.external_id.as_deref().unwrap_or_default()
+        );
         outln!(
             "The destination is unverified until the role's trust policy requires this External ID (`wharf destination policy {name}`) and `wharf destination test {name}` passes."
         );
@@ -216,59 +204,22 @@ async fn rotate(context: &Context, name: &str) -> Result<(), CliError> {
 }
 
 async fn print_policy(context: &Context, args: PolicyArgs) -> Result<(), CliError> {
-    let store = context.store().await?;
-    let record = store.destination(DEFAULT_WORKSPACE, &args.name).await?;
-    let destination = &record.destination;
-    let permission_policy = policy::permission_policy(destination);
-    let (principal, external_id, trust_policy) = match &destination.auth {
-        S3Auth::AccessKey { .. } => (None, None, None),
-        S3Auth::AssumeRole { external_id, .. } => {
-            let principal = match args.principal_arn {
-                Some(arn) => arn,
-                None => {
-                    let caller = Identity::from_environment().await.caller().await.map_err(|e| {
-                        CliError::failed(format!(
-                            "{e}\nwharf needs its own identity to name it in the trust policy; give it with --principal-arn ARN if wharf runs elsewhere"
-                        ))
-                    })?;
-                    policy::trust_principal(&caller.arn)
-                }
-            };
-            let trust = policy::trust_policy(&principal, external_id);
-            (
-                Some(principal),
-                Some(external_id.as_str().to_string()),
-                Some(trust),
-            )
-        }
-    };
+    let (service, caller) = context.service().await?;
+    let view = service
+        .destination_policy(&caller, &args.name, args.principal_arn)
+        .await?;
     if context.json {
-        output::json(&json!({
-            "principal_arn": principal,
-            "external_id": external_id,
-            "trust_policy": trust_policy,
-            "permission_policy": permission_policy,
-        }));
-        return Ok(());
+        output::json(&view);
+    } else {
+        print_policies(&view);
     }
-    print_policies(
-        destination,
-        principal.as_deref(),
-        trust_policy.as_ref(),
-        &permission_policy,
-    );
     Ok(())
 }
 
 /// The human form of `destination policy`, shared with the demo.
-pub fn print_policies(
-    destination: &S3Destination,
-    principal: Option<&str>,
-    trust_policy: Option<&Value>,
-    permission_policy: &Value,
-) {
+pub fn print_policies(view: &PolicyView) {
     let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
-    if let (Some(principal), Some(trust)) = (principal, trust_policy) {
+    if let (Some(principal), Some(trust)) = (&view.principal_arn, &view.trust_policy) {
         outln!(
             "Trust policy (the role's \"Trust relationships\"): lets {principal} assume the role with the External ID only."
         );
@@ -277,25 +228,18 @@ pub fn print_policies(
     } else {
         outln!(
             "Permission policy (attach it to the IAM user that owns access key {}):",
-            match &destination.auth {
-                S3Auth::AccessKey { access_key_id, .. } => access_key_id.fingerprint(),
-                S3Auth::AssumeRole { .. } => String::new(),
-            }
+            view.access_key_fingerprint.as_deref().unwrap_or_default()
         );
     }
-    outln!("{}", pretty(permission_policy));
-    if matches!(
-        destination.delivery.sse,
-        Some(ServerSideEncryption::Kms { .. })
-    ) {
+    outln!("{}", pretty(&view.permission_policy));
+    if view.uses_kms {
         outln!("\nThe KMS key's own key policy must also allow this principal to use the key.");
     }
 }
 
 async fn test(context: &Context, name: &str) -> Result<(), CliError> {
-    let store = context.store().await?;
-    let record = store.destination(DEFAULT_WORKSPACE, name).await?;
-    let report = run_test(&store, &record, context).await?;
+    let (service, caller) = context.service().await?;
+    let report = service.test_destination(&caller, name).await?;
     if context.json {
         output::json(&report);
     } else {
@@ -308,42 +252,6 @@ async fn test(context: &Context, name: &str) -> Result<(), CliError> {
             "the connection test of {name} failed"
         )))
     }
-}
-
-/// Runs the connection test and records its outcome.
-pub async fn run_test(
-    store: &Store,
-    record: &DestinationRecord,
-    context: &Context,
-) -> Result<ConnectionReport, CliError> {
-    let destination = &record.destination;
-    let (identity, principal_arn) = match destination.auth {
-        S3Auth::AssumeRole { .. } => {
-            let identity = Identity::from_environment().await;
-            let principal = identity
-                .caller()
-                .await
-                .ok()
-                .map(|c| policy::trust_principal(&c.arn));
-            (Some(identity), principal)
-        }
-        S3Auth::AccessKey { .. } => (None, None),
-    };
-    let test_context = TestContext {
-        principal_arn,
-        external_id_rotated: record.verified_at.is_none() && record.last_test.is_some_and(|t| t.ok),
-    };
-    let report = wharf_delivery::test_connection(
-        destination,
-        identity.as_ref(),
-        &test_context,
-        context.client_settings(),
-    )
-    .await;
-    store
-        .record_test(DEFAULT_WORKSPACE, destination.name.as_str(), report.ok)
-        .await?;
-    Ok(report)
 }
 
 pub fn print_report(report: &ConnectionReport) {
@@ -380,107 +288,42 @@ pub fn print_report(report: &ConnectionReport) {
     );
 }
 
-fn status(record: &DestinationRecord) -> String {
-    match (&record.verified_at, &record.last_test) {
-        (Some(_), _) => "verified".to_string(),
-        (None, Some(t)) if !t.ok => "test failed".to_string(),
-        (None, Some(_)) => "unverified (External ID rotated)".to_string(),
-        (None, None) => "untested".to_string(),
-    }
-}
-
-fn timestamp(t: &time::OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
-
-/// The public view of a destination: everything but secrets. Access key ids appear only as a
-/// fingerprint.
-pub fn view(record: &DestinationRecord) -> Value {
-    let d = &record.destination;
-    let auth = match &d.auth {
-        S3Auth::AccessKey { access_key_id, .. } => json!({
-            "type": "access-key",
-            "access_key_id": access_key_id.fingerprint(),
-        }),
-        S3Auth::AssumeRole {
-            role_arn,
-            session_duration_seconds,
-            ..
-        } => json!({
-            "type": "role",
-            "role_arn": role_arn.as_str(),
-            "session_duration_seconds": session_duration_seconds,
-        }),
-    };
-    let external_id = match &d.auth {
-        S3Auth::AssumeRole { external_id, .. } => Some(external_id.as_str()),
-        S3Auth::AccessKey { .. } => None,
-    };
-    let (sse, kms_key_id) = match &d.delivery.sse {
-        None => (None, None),
-        Some(ServerSideEncryption::Aes256) => (Some("aes256"), None),
-        Some(ServerSideEncryption::Kms { key_id }) => (Some("kms"), Some(key_id.as_str())),
-    };
-    json!({
-        "name": d.name.as_str(),
-        "kind": "s3",
-        "bucket": d.bucket.as_str(),
-        "region": d.region.as_str(),
-        "prefix": d.prefix.as_str(),
-        "auth": auth,
-        "external_id": external_id,
-        "endpoint": d.endpoint.as_ref().map(|e| e.to_string()),
-        "sse": sse,
-        "kms_key_id": kms_key_id,
-        "storage_class": d.delivery.storage_class.map(|s| s.as_str()),
-        "acl": d.delivery.acl.map(|a| a.as_str()),
-        "checksum": d.delivery.effective_checksum(d.endpoint.is_some()).as_str(),
-        "verified": record.verified_at.is_some(),
-        "verified_at": record.verified_at.as_ref().map(timestamp),
-        "last_test": record.last_test.map(|t| json!({"at": timestamp(&t.at), "ok": t.ok})),
-        "created_at": timestamp(&record.created_at),
-        "status": status(record),
-    })
-}
-
-/// The human form of [`view`].
-pub fn describe(record: &DestinationRecord) {
-    let v = view(record);
-    let d = &record.destination;
+/// The human form of a destination's view.
+pub fn describe(view: &DestinationView) {
     let mut rows = vec![
-        ("name", d.name.to_string()),
-        ("location", format!("s3://{}/{}", d.bucket, d.prefix)),
-        ("region", d.region.to_string()),
+        ("name", view.name.clone()),
+        ("location", format!("s3://{}/{}", view.bucket, view.prefix)),
+        ("region", view.region.clone()),
     ];
-    match &d.auth {
-        S3Auth::AccessKey { access_key_id, .. } => {
+    match &view.auth {
+        AuthView::AccessKey { access_key_id } => {
             rows.push(("auth", "access key".into()));
-            rows.push(("access key id", access_key_id.fingerprint()));
+            rows.push(("access key id", access_key_id.clone()));
         }
-        S3Auth::AssumeRole {
+        AuthView::Role {
             role_arn,
-            external_id,
             session_duration_seconds,
         } => {
             rows.push(("auth", "cross-account role".into()));
-            rows.push(("role", role_arn.to_string()));
-            rows.push(("external id", external_id.to_string()));
+            rows.push(("role", role_arn.clone()));
+            rows.push(("external id", view.external_id.clone().unwrap_or_default()));
             rows.push(("session", format!("{session_duration_seconds} s")));
         }
     }
-    for (label, field) in [
-        ("endpoint", "endpoint"),
-        ("encryption", "sse"),
-        ("kms key", "kms_key_id"),
-        ("storage class", "storage_class"),
-        ("acl", "acl"),
-        ("checksum", "checksum"),
-    ] {
-        if let Some(value) = v[field].as_str() {
+    let optional = [
+        ("endpoint", view.endpoint.as_deref()),
+        ("encryption", view.sse),
+        ("kms key", view.kms_key_id.as_deref()),
+        ("storage class", view.storage_class),
+        ("acl", view.acl),
+        ("checksum", Some(view.checksum)),
+    ];
+    for (label, value) in optional {
+        if let Some(value) = value {
             rows.push((label, value.to_string()));
         }
     }
-    rows.push(("status", status(record)));
+    rows.push(("status", view.status.to_string()));
     for (label, value) in rows {
         outln!("{label:<14} {value}");
     }

@@ -31,6 +31,21 @@ impl Context {
         Ok(Store::open(&self.home).await?)
     }
 
+    /// The service on this home, and the caller the CLI acts as.
+    pub async fn service(
+        &self,
+    ) -> Result<(wharf_service::Service, wharf_service::Caller), CliError> {
+        let service = wharf_service::Service::open(wharf_service::Settings {
+            home: self.home.clone(),
+            client: self.client_settings(),
+        })
+        .await?;
+        Ok((
+            service,
+            wharf_service::Caller::cli(wharf_store::DEFAULT_WORKSPACE),
+        ))
+    }
+
     pub fn runner_settings(&self) -> wharf_runner::RunnerSettings {
         let mut settings = wharf_runner::RunnerSettings::new(&self.home, self.client_settings());
         if let Some(mb) = self.query_memory_mb {

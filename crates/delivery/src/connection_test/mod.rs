@@ -133,8 +133,9 @@ pub async fn test_connection(
         max_attempts: 2,
         ..settings
     };
+    let checksum = settings.checksum_for(destination);
     let s3 = s3_client_with_credentials(destination, credentials, settings);
-    upload_steps(&d, &s3, &mut steps).await;
+    upload_steps(&d, &s3, checksum, &mut steps).await;
     finish(steps)
 }
 
@@ -240,7 +241,13 @@ async fn assume_role_steps(
 }
 
 /// Steps 2 to 5.
-async fn upload_steps(d: &Diagnoser<'_>, s3: &aws_sdk_s3::Client, steps: &mut Vec<StepReport>) {
+/// `checksum`: the one a run's uploads send ([`ClientSettings::checksum_for`]).
+async fn upload_steps(
+    d: &Diagnoser<'_>,
+    s3: &aws_sdk_s3::Client,
+    checksum: ChecksumChoice,
+    steps: &mut Vec<StepReport>,
+) {
     let destination = d.destination;
     let bucket = destination.bucket.as_str();
     let prefix = destination.prefix.as_str();
@@ -279,9 +286,6 @@ async fn upload_steps(d: &Diagnoser<'_>, s3: &aws_sdk_s3::Client, steps: &mut Ve
 
     // 3. CreateMultipartUpload + UploadPart
     let key = format!("{prefix}.wharf-connection-test-{}", uuid::Uuid::new_v4());
-    let checksum = destination
-        .delivery
-        .effective_checksum(destination.endpoint.is_some());
     let algorithm = match checksum {
         ChecksumChoice::Crc32c => Some(ChecksumAlgorithm::Crc32C),
         ChecksumChoice::Crc64nvme => Some(ChecksumAlgorithm::Crc64Nvme),

@@ -87,19 +87,24 @@ pub struct UploadTarget {
 }
 
 impl UploadTarget {
-    /// `custom_endpoint`: the destination is served by an S3-compatible endpoint (which decides
-    /// the default checksum, see [`DeliveryOptions::effective_checksum`]).
+    /// `settings`: the ones `client` was built with, which decide where requests go and so
+    /// the default checksum ([`ClientSettings::checksum_for`]).
     pub fn new(
         client: aws_sdk_s3::Client,
         destination: &S3Destination,
-        custom_endpoint: bool,
+        settings: &crate::ClientSettings,
     ) -> Self {
         Self {
             client,
             bucket: destination.bucket.as_str().to_string(),
             delivery: destination.delivery.clone(),
-            checksum: destination.delivery.effective_checksum(custom_endpoint),
+            checksum: settings.checksum_for(destination),
         }
+    }
+
+    /// The checksum this target's uploads send.
+    pub fn checksum(&self) -> ChecksumChoice {
+        self.checksum
     }
 
     pub fn client(&self) -> &aws_sdk_s3::Client {

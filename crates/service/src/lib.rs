@@ -1,0 +1,77 @@
+//! Every operation a user can perform on wharf, for every caller: the CLI today, the REST API
+//! and the web UI next. An operation is one method of [`Service`] that takes the [`Caller`]
+//! (a workspace and who acts) and returns a serializable view or a [`ServiceError`]. The
+//! checks an operation needs live here once, so no interface can skip them.
+//!
+//! It owns: validation that needs the store or the network (an endpoint that resolves, a name
+//! that is free), the public views of stored objects (secrets reduced to fingerprints), and
+//! the mapping of every lower error to one kind and code.
+//!
+//! It must not know about terminals or HTTP: no printing, no flags, no status codes. Messages
+//! name fields and values; each interface adds its own hints. Arrow, sqlx and AWS SDK types
+//! stay below it: no view or error carries one.
+
+mod destinations;
+mod error;
+
+pub use destinations::{AuthView, DestinationView, PolicyView, TestView};
+pub use error::{ErrorKind, ServiceError};
+pub use wharf_delivery::{ClientSettings, ConnectionReport, StepReport};
+
+use std::path::{Path, PathBuf};
+use wharf_store::Store;
+
+/// Who performs an operation, and in which workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub workspace: String,
+    pub actor: Actor,
+}
+
+/// Who acts: recorded in the audit log, and what permissions follow from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// The command line, run by whoever may open the store's files.
+    Cli,
+}
+
+impl Caller {
+    /// The command line on `workspace`.
+    pub fn cli(workspace: &str) -> Self {
+        Self {
+            workspace: workspace.to_string(),
+            actor: Actor::Cli,
+        }
+    }
+}
+
+/// What the operator decides for the whole process.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `$WHARF_HOME`: the store, the master key, spill and lock folders.
+    pub home: PathBuf,
+    /// How S3 clients are built: private endpoints allowed or not, the operator's endpoint.
+    pub client: ClientSettings,
+}
+
+/// The operations, over one store.
+pub struct Service {
+    store: Store,
+    settings: Settings,
+}
+
+impl Service {
+    /// Opens the store under `settings.home` (creating it when there is none).
+    pub async fn open(settings: Settings) -> Result<Self, ServiceError> {
+        let store = Store::open(&settings.home).await?;
+        Ok(Self { store, settings })
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.settings.home
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}
