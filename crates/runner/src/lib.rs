@@ -24,10 +24,11 @@ use time::OffsetDateTime;
 use wharf_delivery::upload::{StaleRef, UploadSettings, UploadTarget};
 use wharf_delivery::{ClientSettings, DeliveryError, Identity};
 use wharf_domain::{KeyTemplate, S3Auth, SyncSettings};
+use wharf_engine::EngineSettings;
 pub use wharf_engine::{
-    EngineError, MAX_EXPANDED_NODES, MAX_EXPRESSION_DEPTH, Preview, TableInfo, threads,
+    EngineError, MAX_EXPANDED_NODES, MAX_EXPRESSION_DEPTH, Preview, TableInfo, Warehouse, columns,
+    threads,
 };
-use wharf_engine::{EngineSettings, Warehouse};
 use wharf_store::{
     DestinationRecord, ModelRecord, RunStatus, SegmentRecord, Store, StoreError, SyncRecord,
 };

@@ -21,9 +21,8 @@ pub async fn add_local_source(
     path: &std::path::Path,
     settings: &RunnerSettings,
 ) -> Result<(SourceRecord, Vec<TableInfo>), RunnerError> {
-    let path = std::fs::canonicalize(path).map_err(|e| {
-        RunnerError::Invalid(format!("--path {:?}: {e}", path.display().to_string()))
-    })?;
+    let path = std::fs::canonicalize(path)
+        .map_err(|e| RunnerError::Invalid(format!("path {:?}: {e}", path.display().to_string())))?;
     let config = SourceConfig::Local { path };
     let warehouse = open(&config, settings).await?;
     let tables = warehouse.tables().to_vec();

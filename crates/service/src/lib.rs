@@ -11,12 +11,17 @@
 //! name fields and values; each interface adds its own hints. Arrow, sqlx and AWS SDK types
 //! stay below it: no view or error carries one.
 
+mod catalog;
 mod destinations;
 mod error;
 
+pub use catalog::{
+    LocalSourceAdded, ModelView, NewModelInput, PostgresSourceAdded, SourceView, TableView,
+};
 pub use destinations::{AuthView, DestinationView, PolicyView, TestView};
 pub use error::{ErrorKind, ServiceError};
 pub use wharf_delivery::{ClientSettings, ConnectionReport, StepReport};
+pub use wharf_runner::Preview;
 
 use std::path::{Path, PathBuf};
 use wharf_store::Store;
@@ -52,6 +57,20 @@ pub struct Settings {
     pub home: PathBuf,
     /// How S3 clients are built: private endpoints allowed or not, the operator's endpoint.
     pub client: ClientSettings,
+    /// The query engine's memory budget, in bytes (`None`: the runner's default).
+    pub query_memory_bytes: Option<usize>,
+}
+
+impl Settings {
+    /// What runs and previews are given: spill and lock folders under the home, the memory
+    /// budget, the S3 client settings.
+    pub fn runner(&self) -> wharf_runner::RunnerSettings {
+        let mut settings = wharf_runner::RunnerSettings::new(&self.home, self.client.clone());
+        if let Some(bytes) = self.query_memory_bytes {
+            settings.query_memory = bytes;
+        }
+        settings
+    }
 }
 
 /// The operations, over one store.

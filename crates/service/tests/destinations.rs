@@ -12,6 +12,7 @@ async fn service(home: &std::path::Path, operator_endpoint: Option<&str>) -> Ser
             operator_s3_endpoint: operator_endpoint.map(str::to_owned),
             ..ClientSettings::default()
         },
+        query_memory_bytes: None,
     })
     .await
     .expect("service")

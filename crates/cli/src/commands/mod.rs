@@ -38,6 +38,9 @@ impl Context {
         let service = wharf_service::Service::open(wharf_service::Settings {
             home: self.home.clone(),
             client: self.client_settings(),
+            query_memory_bytes: self
+                .query_memory_mb
+                .map(|mb| usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)),
         })
         .await?;
         Ok((

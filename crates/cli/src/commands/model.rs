@@ -4,23 +4,10 @@ use super::Context;
 use crate::args::ModelCommand;
 use crate::error::CliError;
 use crate::output;
-use serde_json::json;
-use wharf_domain::Name;
-use wharf_store::{DEFAULT_WORKSPACE, ModelRecord};
-
-fn view(m: &ModelRecord) -> serde_json::Value {
-    json!({
-        "name": m.name,
-        "source": m.source.name,
-        "sql": m.sql,
-        "primary_key": m.primary_key,
-        "columns": m.columns,
-        "created_at": m.created_at,
-    })
-}
+use wharf_service::{ModelView, NewModelInput};
 
 pub async fn run(context: &Context, command: ModelCommand) -> Result<(), CliError> {
-    let store = context.store().await?;
+    let (service, caller) = context.service().await?;
     match command {
         ModelCommand::Add {
             name,
@@ -28,24 +15,24 @@ pub async fn run(context: &Context, command: ModelCommand) -> Result<(), CliErro
             sql,
             primary_key,
         } => {
-            let name = Name::parse("name", &name)?;
-            let model = wharf_runner::models::add_model(
-                &store,
-                DEFAULT_WORKSPACE,
-                &name,
-                &source,
-                &sql,
-                &primary_key,
-                &context.runner_settings(),
-            )
-            .await?;
+            let model = service
+                .add_model(
+                    &caller,
+                    NewModelInput {
+                        name: &name,
+                        source: &source,
+                        sql: &sql,
+                        primary_key: &primary_key,
+                    },
+                )
+                .await?;
             if context.json {
-                output::json(&view(&model));
+                output::json(&model);
             } else {
                 outln!(
                     "Added model {} on {} ({} columns, primary key {})",
                     model.name,
-                    model.source.name,
+                    model.source,
                     model.columns.len(),
                     model.primary_key
                 );
@@ -53,16 +40,16 @@ pub async fn run(context: &Context, command: ModelCommand) -> Result<(), CliErro
             }
         }
         ModelCommand::List => {
-            let models = store.list_models(DEFAULT_WORKSPACE).await?;
+            let models = service.models(&caller).await?;
             if context.json {
-                output::json(&models.iter().map(view).collect::<Vec<_>>());
+                output::json(&models);
             } else {
                 let rows: Vec<Vec<String>> = models
                     .iter()
-                    .map(|m| {
+                    .map(|m: &ModelView| {
                         vec![
                             m.name.clone(),
-                            m.source.name.clone(),
+                            m.source.clone(),
                             m.primary_key.clone(),
                             m.columns.len().to_string(),
                         ]
@@ -72,26 +59,19 @@ pub async fn run(context: &Context, command: ModelCommand) -> Result<(), CliErro
             }
         }
         ModelCommand::Show { name } => {
-            let model = store.model(DEFAULT_WORKSPACE, &name).await?;
+            let model = service.model(&caller, &name).await?;
             if context.json {
-                output::json(&view(&model));
+                output::json(&model);
             } else {
                 outln!("model       {}", model.name);
-                outln!("source      {}", model.source.name);
+                outln!("source      {}", model.source);
                 outln!("primary key {}", model.primary_key);
                 outln!("sql         {}", model.sql);
                 print_columns(&model.columns);
             }
         }
         ModelCommand::Preview { name, limit } => {
-            let preview = wharf_runner::models::preview_model(
-                &store,
-                DEFAULT_WORKSPACE,
-                &name,
-                limit,
-                &context.runner_settings(),
-            )
-            .await?;
+            let preview = service.preview_model(&caller, &name, limit).await?;
             if context.json {
                 output::json(&preview.rows);
             } else {

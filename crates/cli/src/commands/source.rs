@@ -4,35 +4,22 @@ use super::Context;
 use crate::args::{AddSource, SourceCommand};
 use crate::error::CliError;
 use crate::output;
-use serde_json::json;
-use wharf_domain::{Name, PostgresSource, SourceConfig, SslMode};
-use wharf_store::DEFAULT_WORKSPACE;
+use wharf_domain::{PostgresSource, SourceConfig, SslMode};
 
 pub async fn run(context: &Context, command: SourceCommand) -> Result<(), CliError> {
-    let store = context.store().await?;
+    let (service, caller) = context.service().await?;
     match command {
         SourceCommand::Add(AddSource::Local { name, path }) => {
-            let name = Name::parse("name", &name)?;
-            let (record, tables) = wharf_runner::models::add_local_source(
-                &store,
-                DEFAULT_WORKSPACE,
-                &name,
-                &path,
-                &context.runner_settings(),
-            )
-            .await?;
-            let SourceConfig::Local { path } = &record.config else {
-                return Err(CliError::failed("the new source is not local"));
-            };
+            let added = service.add_local_source(&caller, &name, &path).await?;
+            let tables = &added.tables;
             if context.json {
-                output::json(&json!({
-                    "name": record.name,
-                    "kind": "local",
-                    "path": path,
-                    "tables": tables.iter().map(|t| json!({"name": t.name, "format": t.format, "path": t.path})).collect::<Vec<_>>(),
-                }));
+                output::json(&added);
             } else {
-                outln!("Added local source {} ({})", record.name, path.display());
+                outln!(
+                    "Added local source {} ({})",
+                    added.name,
+                    added.path.display()
+                );
                 if tables.is_empty() {
                     outln!("It has no tables yet: add .parquet, .csv, .ndjson or .jsonl files.");
                 } else {
@@ -56,46 +43,29 @@ pub async fn run(context: &Context, command: SourceCommand) -> Result<(), CliErr
             sslmode,
             sslrootcert,
         }) => {
-            let name = Name::parse("name", &name)?;
             let url = read_url(url_env.as_deref())?;
             let sslmode = sslmode.as_deref().map(SslMode::parse).transpose()?;
             let source = PostgresSource::parse(&url, sslmode, sslrootcert)?;
-            let (record, version) = wharf_runner::models::add_postgres_source(
-                &store,
-                DEFAULT_WORKSPACE,
-                &name,
-                source,
-                &context.runner_settings(),
-            )
-            .await?;
+            let added = service.add_postgres_source(&caller, &name, source).await?;
             if context.json {
-                output::json(&json!({
-                    "name": record.name,
-                    "kind": "postgres",
-                    "config": record.config,
-                    "server_version": version,
-                }));
+                output::json(&added);
             } else {
                 outln!(
-                    "Added PostgreSQL source {} ({}, PostgreSQL {version}); models on it run their SQL there.",
-                    record.name,
-                    location(&record.config)
+                    "Added PostgreSQL source {} ({}, PostgreSQL {}); models on it run their SQL there.",
+                    added.name,
+                    location(&added.config),
+                    added.server_version
                 );
             }
         }
         SourceCommand::List => {
-            let sources = store.list_sources(DEFAULT_WORKSPACE).await?;
+            let sources = service.sources(&caller).await?;
             if context.json {
-                output::json(
-                    &sources
-                        .iter()
-                        .map(|s| json!({"name": s.name, "kind": s.config.kind(), "config": s.config}))
-                        .collect::<Vec<_>>(),
-                );
+                output::json(&sources);
             } else {
                 let rows: Vec<Vec<String>> = sources
                     .iter()
-                    .map(|s| vec![s.name.clone(), s.config.kind().into(), location(&s.config)])
+                    .map(|s| vec![s.name.clone(), s.kind.into(), location(&s.config)])
                     .collect();
                 output::table(&["NAME", "KIND", "LOCATION"], &rows);
             }

@@ -1,0 +1,205 @@
+//! Sources (where data comes from) and models (named queries over a source): add with the
+//! checks that need the warehouse (tables found, the server reachable, the SQL planned and its
+//! primary key present), list, show, preview. The warehouse work itself is the runner's
+//! (`wharf_runner::models`), which runs share.
+
+use crate::{Caller, Service, ServiceError};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use wharf_domain::{ColumnInfo, Name, PostgresSource, SourceConfig};
+use wharf_runner::Preview;
+use wharf_store::ModelRecord;
+
+/// A source as `source list` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceView {
+    pub name: String,
+    /// `local` or `postgres`.
+    pub kind: &'static str,
+    /// The folder, or the PostgreSQL server with the password masked.
+    pub config: SourceConfig,
+}
+
+/// A local source just added, with the tables found in its folder.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LocalSourceAdded {
+    pub name: String,
+    /// Always `local`.
+    pub kind: &'static str,
+    pub path: PathBuf,
+    pub tables: Vec<TableView>,
+}
+
+/// A table of a local source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableView {
+    pub name: String,
+    pub format: &'static str,
+    pub path: PathBuf,
+}
+
+/// A PostgreSQL source just added, with the version of the server wharf reached.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PostgresSourceAdded {
+    pub name: String,
+    /// Always `postgres`.
+    pub kind: &'static str,
+    pub config: SourceConfig,
+    pub server_version: String,
+}
+
+/// A model as every interface shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelView {
+    pub name: String,
+    pub source: String,
+    pub sql: String,
+    pub primary_key: String,
+    pub columns: Vec<ColumnInfo>,
+    pub created_at: String,
+}
+
+impl From<&ModelRecord> for ModelView {
+    fn from(m: &ModelRecord) -> Self {
+        Self {
+            name: m.name.clone(),
+            source: m.source.name.clone(),
+            sql: m.sql.clone(),
+            primary_key: m.primary_key.clone(),
+            columns: m.columns.clone(),
+            created_at: m.created_at.clone(),
+        }
+    }
+}
+
+/// What a new model is.
+#[derive(Debug, Clone)]
+pub struct NewModelInput<'a> {
+    pub name: &'a str,
+    pub source: &'a str,
+    pub sql: &'a str,
+    pub primary_key: &'a str,
+}
+
+impl Service {
+    /// Adds a local source: a folder whose files are tables, found now.
+    pub async fn add_local_source(
+        &self,
+        caller: &Caller,
+        name: &str,
+        path: &Path,
+    ) -> Result<LocalSourceAdded, ServiceError> {
+        let name = Name::parse("name", name)?;
+        let path = std::fs::canonicalize(path).map_err(|e| {
+            ServiceError::bad_input(
+                "path",
+                format!("path {:?}: {e}", path.display().to_string()),
+            )
+        })?;
+        let (record, tables) = wharf_runner::models::add_local_source(
+            &self.store,
+            &caller.workspace,
+            &name,
+            &path,
+            &self.settings.runner(),
+        )
+        .await?;
+        Ok(LocalSourceAdded {
+            name: record.name,
+            kind: "local",
+            path,
+            tables: tables
+                .iter()
+                .map(|t| TableView {
+                    name: t.name.clone(),
+                    format: t.format,
+                    path: t.path.clone(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Adds a PostgreSQL source once wharf has connected to it.
+    pub async fn add_postgres_source(
+        &self,
+        caller: &Caller,
+        name: &str,
+        source: PostgresSource,
+    ) -> Result<PostgresSourceAdded, ServiceError> {
+        let name = Name::parse("name", name)?;
+        let (record, server_version) = wharf_runner::models::add_postgres_source(
+            &self.store,
+            &caller.workspace,
+            &name,
+            source,
+            &self.settings.runner(),
+        )
+        .await?;
+        Ok(PostgresSourceAdded {
+            name: record.name,
+            kind: "postgres",
+            config: record.config,
+            server_version,
+        })
+    }
+
+    pub async fn sources(&self, caller: &Caller) -> Result<Vec<SourceView>, ServiceError> {
+        let sources = self.store.list_sources(&caller.workspace).await?;
+        Ok(sources
+            .into_iter()
+            .map(|s| SourceView {
+                name: s.name,
+                kind: s.config.kind(),
+                config: s.config,
+            })
+            .collect())
+    }
+
+    /// Adds a model once its SQL plans on its source and returns its primary key column.
+    pub async fn add_model(
+        &self,
+        caller: &Caller,
+        input: NewModelInput<'_>,
+    ) -> Result<ModelView, ServiceError> {
+        let name = Name::parse("name", input.name)?;
+        let record = wharf_runner::models::add_model(
+            &self.store,
+            &caller.workspace,
+            &name,
+            input.source,
+            input.sql,
+            input.primary_key,
+            &self.settings.runner(),
+        )
+        .await?;
+        Ok(ModelView::from(&record))
+    }
+
+    pub async fn models(&self, caller: &Caller) -> Result<Vec<ModelView>, ServiceError> {
+        let models = self.store.list_models(&caller.workspace).await?;
+        Ok(models.iter().map(ModelView::from).collect())
+    }
+
+    pub async fn model(&self, caller: &Caller, name: &str) -> Result<ModelView, ServiceError> {
+        Ok(ModelView::from(
+            &self.store.model(&caller.workspace, name).await?,
+        ))
+    }
+
+    /// The model's columns and its first `limit` rows.
+    pub async fn preview_model(
+        &self,
+        caller: &Caller,
+        name: &str,
+        limit: usize,
+    ) -> Result<Preview, ServiceError> {
+        Ok(wharf_runner::models::preview_model(
+            &self.store,
+            &caller.workspace,
+            name,
+            limit,
+            &self.settings.runner(),
+        )
+        .await?)
+    }
+}

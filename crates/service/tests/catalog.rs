@@ -1,0 +1,83 @@
+//! Sources and models through the service: the views, and errors that name the field or the
+//! object at fault without telling an API caller to type a CLI flag.
+
+use wharf_service::{Caller, ClientSettings, ErrorKind, NewModelInput, Service, Settings};
+
+async fn service(home: &std::path::Path) -> Service {
+    Service::open(Settings {
+        home: home.to_path_buf(),
+        client: ClientSettings::default(),
+        query_memory_bytes: None,
+    })
+    .await
+    .expect("service")
+}
+
+#[tokio::test]
+async fn a_local_source_and_a_model_on_it_are_added_previewed_and_refused_by_field() {
+    let home = tempfile::tempdir().expect("home");
+    let data = tempfile::tempdir().expect("data");
+    std::fs::write(data.path().join("people.csv"), "id,name\n1,Ada\n2,Bob\n").expect("csv");
+    let caller = Caller::cli("default");
+    let service = service(home.path()).await;
+
+    let added = service
+        .add_local_source(&caller, "files", data.path())
+        .await
+        .expect("source");
+    assert_eq!(added.tables.len(), 1);
+    assert_eq!(added.tables[0].name, "people");
+    let missing_folder = service
+        .add_local_source(&caller, "gone", &data.path().join("nope"))
+        .await
+        .expect_err("no such folder");
+    assert_eq!(missing_folder.kind, ErrorKind::BadInput);
+    assert_eq!(missing_folder.field.as_deref(), Some("path"));
+    assert!(
+        !missing_folder.message.contains("--"),
+        "{}",
+        missing_folder.message
+    );
+
+    let model = |name: &'static str, source: &'static str, sql: &'static str| NewModelInput {
+        name,
+        source,
+        sql,
+        primary_key: "id",
+    };
+    let view = service
+        .add_model(&caller, model("people", "files", "SELECT * FROM people"))
+        .await
+        .expect("model");
+    assert_eq!(view.columns.len(), 2);
+    assert_eq!(service.model(&caller, "people").await.expect("show"), view);
+    assert_eq!(service.models(&caller).await.expect("list"), vec![view]);
+    let preview = service
+        .preview_model(&caller, "people", 1)
+        .await
+        .expect("preview");
+    assert_eq!(preview.rows.len(), 1);
+    assert_eq!(preview.rows[0]["name"], "Ada");
+
+    let no_source = service
+        .add_model(&caller, model("m", "nowhere", "SELECT 1 AS id"))
+        .await
+        .expect_err("no source");
+    assert_eq!(
+        (no_source.kind, no_source.code.as_str()),
+        (ErrorKind::NotFound, "source.not_found")
+    );
+    let explain = service
+        .add_model(&caller, model("m", "files", "EXPLAIN SELECT * FROM people"))
+        .await
+        .expect_err("not a query");
+    assert_eq!(
+        (explain.kind, explain.code.as_str()),
+        (ErrorKind::BadInput, "model.not_a_query")
+    );
+    let taken = service
+        .add_model(&caller, model("people", "files", "SELECT * FROM people"))
+        .await
+        .expect_err("taken");
+    assert_eq!(taken.kind, ErrorKind::Conflict);
+}
