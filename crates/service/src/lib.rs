@@ -14,12 +14,18 @@
 mod catalog;
 mod destinations;
 mod error;
+mod runs;
+mod segments;
+mod syncs;
 
 pub use catalog::{
     LocalSourceAdded, ModelView, NewModelInput, PostgresSourceAdded, SourceView, TableView,
 };
 pub use destinations::{AuthView, DestinationView, PolicyView, TestView};
 pub use error::{ErrorKind, ServiceError};
+pub use runs::{PlanReport, RunErrorView, RunFileView, RunOutcome, RunProgress, RunView};
+pub use segments::{SegmentPreview, SegmentSql, SegmentView};
+pub use syncs::{NewSync, SyncView};
 pub use wharf_delivery::{ClientSettings, ConnectionReport, StepReport};
 pub use wharf_runner::Preview;
 

@@ -121,7 +121,8 @@ pub async fn run(context: &Context) -> Result<(), CliError> {
 
     // 4. The sample warehouse, a model, one sync per format; each run streams into the bucket.
     let exports =
-        super::demo_exports::run(&store, &demo_context, LOCAL, &data.join(BUCKET)).await?;
+        super::demo_exports::run(&service, &caller, &demo_context, LOCAL, &data.join(BUCKET))
+            .await?;
 
     // 5. A cross-account role destination and the policies its owner would install.
     let role_record = match store.destination(DEFAULT_WORKSPACE, ROLE).await {

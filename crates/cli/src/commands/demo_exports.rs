@@ -3,10 +3,10 @@
 use super::Context;
 use crate::error::CliError;
 use std::path::Path;
+use wharf_domain::FileSpec;
 use wharf_domain::units::human_bytes;
-use wharf_domain::{FileSpec, Name, OnEmpty, SyncSettings};
-use wharf_runner::{RunOutcome, sample};
-use wharf_store::{DEFAULT_WORKSPACE, Exports, Store, StoreError};
+use wharf_runner::sample;
+use wharf_service::{Caller, ErrorKind, NewModelInput, NewSync, RunOutcome, Service, ServiceError};
 
 const SOURCE: &str = "demo-warehouse";
 const MODEL: &str = "demo-customers";
@@ -48,8 +48,20 @@ pub struct DemoExport {
     pub error: Option<String>,
 }
 
+/// `Ok(false)` when the lookup found nothing: the demo then creates the object.
+fn exists<T>(found: Result<T, ServiceError>) -> Result<bool, CliError> {
+    match found {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates the demo's source, models, segment and syncs where missing (through the same
+/// checks as `wharf ... add`), and runs each sync.
 pub async fn run(
-    store: &Store,
+    service: &Service,
+    caller: &Caller,
     context: &Context,
     destination: &str,
     bucket_dir: &Path,
@@ -78,92 +90,54 @@ pub async fn run(
         "\n4. Sample warehouse {} (customers.parquet: {CUSTOMERS} customers; orders.parquet), models {MODEL} and {ORDERS_MODEL}, segment {SEGMENT} (subscribed, 3+ orders in 90 days), one sync per format:",
         warehouse.display()
     ));
-    let settings = context.runner_settings();
-    match store.source(DEFAULT_WORKSPACE, SOURCE).await {
-        Ok(_) => {}
-        Err(StoreError::NotFound { .. }) => {
-            let name = Name::parse("name", SOURCE)?;
-            wharf_runner::models::add_local_source(
-                store,
-                DEFAULT_WORKSPACE,
-                &name,
-                &warehouse,
-                &settings,
-            )
-            .await?;
-        }
-        Err(e) => return Err(e.into()),
+    let has_source = service
+        .sources(caller)
+        .await?
+        .iter()
+        .any(|source| source.name == SOURCE);
+    if !has_source {
+        service.add_local_source(caller, SOURCE, &warehouse).await?;
     }
     for (model, sql, key) in [
         (MODEL, "SELECT * FROM customers", "id"),
         (ORDERS_MODEL, "SELECT * FROM orders", "order_id"),
     ] {
-        match store.model(DEFAULT_WORKSPACE, model).await {
-            Ok(_) => {}
-            Err(StoreError::NotFound { .. }) => {
-                let name = Name::parse("name", model)?;
-                wharf_runner::models::add_model(
-                    store,
-                    DEFAULT_WORKSPACE,
-                    &name,
-                    SOURCE,
-                    sql,
-                    key,
-                    &settings,
-                )
-                .await?;
-            }
-            Err(e) => return Err(e.into()),
+        if !exists(service.model(caller, model).await)? {
+            let input = NewModelInput {
+                name: model,
+                source: SOURCE,
+                sql,
+                primary_key: key,
+            };
+            service.add_model(caller, input).await?;
         }
     }
-    if let Err(StoreError::NotFound { .. }) = store.segment(DEFAULT_WORKSPACE, SEGMENT).await {
-        let name = Name::parse("name", SEGMENT)?;
-        wharf_runner::segments::add_segment(
-            store,
-            DEFAULT_WORKSPACE,
-            &name,
-            MODEL,
-            SEGMENT_FILTER,
-            &settings,
-        )
-        .await?;
+    if !exists(service.segment(caller, SEGMENT).await)? {
+        service
+            .add_segment(caller, SEGMENT, MODEL, SEGMENT_FILTER)
+            .await?;
     }
     let mut exports = Vec::new();
     for (sync, format, compression, segment) in SYNCS {
-        if let Err(StoreError::NotFound { .. }) = store.sync(DEFAULT_WORKSPACE, sync).await {
-            let file = FileSpec {
-                format: (*format).into(),
-                compression: compression.map(str::to_owned),
-                ..FileSpec::default()
-            }
-            .validate()?;
-            let (settings, _) = SyncSettings {
-                file,
-                columns: Vec::new(),
-                key_template: TEMPLATE.into(),
-                max_rows_per_file: None,
-                max_bytes_per_file: None,
+        if !exists(service.sync(caller, sync).await)? {
+            let new = NewSync {
+                name: (*sync).into(),
+                model: (!*segment).then(|| MODEL.into()),
+                segment: segment.then(|| SEGMENT.into()),
+                destination: destination.into(),
+                file: FileSpec {
+                    format: (*format).into(),
+                    compression: compression.map(str::to_owned),
+                    ..FileSpec::default()
+                },
+                key_template: Some(TEMPLATE.into()),
                 manifest: true,
-                on_empty: OnEmpty::EmptyFile,
-                overwrite: false,
-            }
-            .validate()?;
-            let name = Name::parse("name", sync)?;
-            store
-                .create_sync(
-                    DEFAULT_WORKSPACE,
-                    &name,
-                    if *segment {
-                        Exports::Segment(SEGMENT)
-                    } else {
-                        Exports::Model(MODEL)
-                    },
-                    destination,
-                    &settings,
-                )
-                .await?;
+                on_empty: "empty-file".into(),
+                ..NewSync::default()
+            };
+            service.add_sync(caller, new).await?;
         }
-        let outcome = super::sync::run_with_progress(context, store, sync).await?;
+        let outcome = super::sync::run_with_progress(context, service, caller, sync).await?;
         let error = outcome
             .error
             .as_ref()

@@ -49,15 +49,6 @@ impl Context {
         ))
     }
 
-    pub fn runner_settings(&self) -> wharf_runner::RunnerSettings {
-        let mut settings = wharf_runner::RunnerSettings::new(&self.home, self.client_settings());
-        if let Some(mb) = self.query_memory_mb {
-            settings.query_memory =
-                usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
-        }
-        settings
-    }
-
     pub fn client_settings(&self) -> ClientSettings {
         ClientSettings {
             allow_private_endpoints: self.allow_private_endpoints,

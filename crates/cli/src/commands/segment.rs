@@ -7,43 +7,19 @@ use crate::error::CliError;
 use crate::output;
 use serde_json::json;
 use std::io::Read as _;
-use wharf_domain::Name;
-use wharf_runner::segments;
-use wharf_store::{DEFAULT_WORKSPACE, SegmentRecord};
-
-fn view(g: &SegmentRecord) -> serde_json::Value {
-    json!({
-        "name": g.name,
-        "model": g.model_name,
-        "filter": serde_json::from_str::<serde_json::Value>(&g.filter).unwrap_or_default(),
-        "created_at": g.created_at,
-    })
-}
 
 pub async fn run(context: &Context, command: SegmentCommand) -> Result<(), CliError> {
-    let store = context.store().await?;
-    let settings = context.runner_settings();
+    let (service, caller) = context.service().await?;
     match command {
         SegmentCommand::Add(args) => {
-            let name = Name::parse("name", &args.name)?;
             let filter = filter_text(&args)?;
-            let segment = segments::add_segment(
-                &store,
-                DEFAULT_WORKSPACE,
-                &name,
-                &args.model,
-                &filter,
-                &settings,
-            )
-            .await?;
+            let segment = service
+                .add_segment(&caller, &args.name, &args.model, &filter)
+                .await?;
             if context.json {
-                output::json(&view(&segment));
+                output::json(&segment);
             } else {
-                outln!(
-                    "Added segment {} of model {}",
-                    segment.name,
-                    segment.model_name
-                );
+                outln!("Added segment {} of model {}", segment.name, segment.model);
                 outln!(
                     "\nCount and preview it with `wharf segment preview {0}`; export it with `wharf sync add NAME --segment {0} ...`.",
                     segment.name
@@ -51,33 +27,37 @@ pub async fn run(context: &Context, command: SegmentCommand) -> Result<(), CliEr
             }
         }
         SegmentCommand::List => {
-            let list = store.list_segments(DEFAULT_WORKSPACE).await?;
+            let list = service.segments(&caller).await?;
             if context.json {
-                output::json(&list.iter().map(view).collect::<Vec<_>>());
+                output::json(&list);
             } else {
                 let rows: Vec<Vec<String>> = list
                     .iter()
-                    .map(|g| vec![g.name.clone(), g.model_name.clone(), printable(&g.filter)])
+                    .map(|g| {
+                        vec![
+                            g.name.clone(),
+                            g.model.clone(),
+                            printable(&g.filter.to_string()),
+                        ]
+                    })
                     .collect();
                 output::table(&["NAME", "MODEL", "FILTER"], &rows);
             }
         }
         SegmentCommand::Show { name } => {
-            let segment = store.segment(DEFAULT_WORKSPACE, &name).await?;
+            let segment = service.segment(&caller, &name).await?;
             if context.json {
-                output::json(&view(&segment));
+                output::json(&segment);
             } else {
                 outln!("segment  {}", segment.name);
-                outln!("model    {}", segment.model_name);
-                let pretty = serde_json::from_str::<serde_json::Value>(&segment.filter)
-                    .ok()
-                    .and_then(|v| serde_json::to_string_pretty(&v).ok())
-                    .unwrap_or(segment.filter);
+                outln!("model    {}", segment.model);
+                let pretty = serde_json::to_string_pretty(&segment.filter)
+                    .unwrap_or_else(|_| segment.filter.to_string());
                 outln!("filter   {}", pretty.replace('\n', "\n         "));
             }
         }
         SegmentCommand::Rm { name } => {
-            store.remove_segment(DEFAULT_WORKSPACE, &name).await?;
+            service.remove_segment(&caller, &name).await?;
             if context.json {
                 output::json(&json!({"removed": name}));
             } else {
@@ -85,29 +65,16 @@ pub async fn run(context: &Context, command: SegmentCommand) -> Result<(), CliEr
             }
         }
         SegmentCommand::Preview { name, limit, as_of } => {
-            let as_of = as_of_micros(as_of.as_deref())?;
-            let result = segments::preview_segment(
-                &store,
-                DEFAULT_WORKSPACE,
-                &name,
-                limit,
-                as_of,
-                &settings,
-            )
-            .await?;
+            let result = service
+                .preview_segment(&caller, &name, limit, as_of.as_deref())
+                .await?;
             if context.json {
-                output::json(&json!({"count": result.count, "rows": result.preview.rows}));
+                output::json(&result);
             } else {
-                print_columns(&result.preview.columns);
+                print_columns(&result.columns);
                 outln!();
-                let headers: Vec<&str> = result
-                    .preview
-                    .columns
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect();
+                let headers: Vec<&str> = result.columns.iter().map(|c| c.name.as_str()).collect();
                 let rows: Vec<Vec<String>> = result
-                    .preview
                     .text
                     .iter()
                     .map(|row| row.iter().map(|cell| printable(cell)).collect())
@@ -117,9 +84,9 @@ pub async fn run(context: &Context, command: SegmentCommand) -> Result<(), CliEr
             }
         }
         SegmentCommand::Sql { name, as_of } => {
-            let as_of = as_of_micros(as_of.as_deref())?;
-            let compiled =
-                segments::segment_sql(&store, DEFAULT_WORKSPACE, &name, as_of, &settings).await?;
+            let compiled = service
+                .segment_sql(&caller, &name, as_of.as_deref())
+                .await?;
             if context.json {
                 output::json(&compiled);
             } else {
@@ -150,12 +117,5 @@ fn filter_text(args: &AddSegment) -> Result<String, CliError> {
         (None, Some(path)) => std::fs::read_to_string(path)
             .map_err(|e| CliError::bad(format!("--filter-file {}: {e}", path.display()))),
         (None, None) => Err(CliError::bad("give --filter JSON or --filter-file FILE")),
-    }
-}
-
-fn as_of_micros(text: Option<&str>) -> Result<i64, CliError> {
-    match text {
-        Some(t) => Ok(segments::parse_as_of(t)?),
-        None => Ok(segments::now_micros()),
     }
 }

@@ -4,36 +4,33 @@ use super::Context;
 use crate::args::{AddSync, SyncCommand};
 use crate::error::CliError;
 use crate::output;
-use serde_json::json;
 use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use wharf_domain::key_template::NameLengths;
+use wharf_domain::FileSpec;
 use wharf_domain::units::human_bytes;
-use wharf_domain::{ColumnMapping, FileSpec, Name, OnEmpty, SyncSettings};
-use wharf_runner::{RunOutcome, RunProgress};
-use wharf_store::{DEFAULT_WORKSPACE, Exports, SyncRecord};
+use wharf_service::{Caller, NewSync, RunOutcome, RunProgress, Service, SyncView};
 
 pub async fn run(context: &Context, command: SyncCommand) -> Result<(), CliError> {
-    let store = context.store().await?;
+    let (service, caller) = context.service().await?;
     match command {
-        SyncCommand::Add(args) => add(context, &store, *args).await,
+        SyncCommand::Add(args) => add(context, &service, &caller, *args).await,
         SyncCommand::List => {
-            let syncs = store.list_syncs(DEFAULT_WORKSPACE).await?;
+            let syncs = service.syncs(&caller).await?;
             if context.json {
-                output::json(&syncs.iter().map(view).collect::<Vec<_>>());
+                output::json(&syncs);
             } else {
                 let rows: Vec<Vec<String>> = syncs
                     .iter()
                     .map(|s| {
                         vec![
                             s.name.clone(),
-                            match &s.segment_name {
-                                Some(g) => format!("{} / {g}", s.model_name),
-                                None => s.model_name.clone(),
+                            match &s.segment {
+                                Some(g) => format!("{} / {g}", s.model),
+                                None => s.model.clone(),
                             },
-                            s.destination_name.clone(),
+                            s.destination.clone(),
                             s.settings.file.extension(),
                             s.settings.key_template.clone(),
                         ]
@@ -53,37 +50,26 @@ pub async fn run(context: &Context, command: SyncCommand) -> Result<(), CliError
             Ok(())
         }
         SyncCommand::Show { name } => {
-            let sync = store.sync(DEFAULT_WORKSPACE, &name).await?;
+            let sync = service.sync(&caller, &name).await?;
             if context.json {
-                output::json(&view(&sync));
+                output::json(&sync);
             } else {
                 describe(&sync);
             }
             Ok(())
         }
-        SyncCommand::Run { name } => run_now(context, &store, &name).await,
+        SyncCommand::Run { name } => run_now(context, &service, &caller, &name).await,
     }
 }
 
-fn view(s: &SyncRecord) -> serde_json::Value {
-    json!({
-        "name": s.name,
-        "model": s.model_name,
-        "segment": s.segment_name,
-        "destination": s.destination_name,
-        "settings": s.settings,
-        "created_at": s.created_at,
-    })
-}
-
-fn describe(s: &SyncRecord) {
+fn describe(s: &SyncView) {
     let st = &s.settings;
     outln!("sync          {}", s.name);
-    outln!("model         {}", s.model_name);
-    if let Some(segment) = &s.segment_name {
+    outln!("model         {}", s.model);
+    if let Some(segment) = &s.segment {
         outln!("segment       {segment}");
     }
-    outln!("destination   {}", s.destination_name);
+    outln!("destination   {}", s.destination);
     outln!("format        {}", st.file.extension());
     outln!("key template  {}", st.key_template);
     if !st.columns.is_empty() {
@@ -111,84 +97,44 @@ fn describe(s: &SyncRecord) {
     outln!("overwrite     {}", if st.overwrite { "yes" } else { "no" });
 }
 
-async fn add(context: &Context, store: &wharf_store::Store, a: AddSync) -> Result<(), CliError> {
-    let name = Name::parse("name", &a.name)?;
-    let file = FileSpec {
-        format: a.format,
-        compression: a.compression,
-        parquet_compression: a.parquet_compression,
-        parquet_row_group_rows: a.parquet_row_group_rows,
-        csv_delimiter: a.csv_delimiter,
-        csv_quote: a.csv_quote,
-        csv_header: a.csv_header,
-        csv_null: a.csv_null,
-        csv_bom: a.csv_bom,
-        xml_root: a.xml_root,
-        xml_row: a.xml_row,
+async fn add(
+    context: &Context,
+    service: &Service,
+    caller: &Caller,
+    a: AddSync,
+) -> Result<(), CliError> {
+    if a.model.is_none() && a.segment.is_none() {
+        return Err(CliError::bad("give --model or --segment"));
     }
-    .validate()?;
-    let columns = match &a.columns {
-        Some(list) => ColumnMapping::parse_list(list)?,
-        None => Vec::new(),
-    };
-    let on_empty = OnEmpty::parse(&a.on_empty)?;
-    let key_template = a.key_template.unwrap_or_else(|| {
-        wharf_domain::key_template::default_template(
-            a.manifest || on_empty == OnEmpty::ManifestOnly,
-        )
-        .to_string()
-    });
-    let (settings, template) = SyncSettings {
-        file,
-        columns,
-        key_template,
+    let new = NewSync {
+        name: a.name,
+        model: a.model,
+        segment: a.segment,
+        destination: a.destination,
+        file: FileSpec {
+            format: a.format,
+            compression: a.compression,
+            parquet_compression: a.parquet_compression,
+            parquet_row_group_rows: a.parquet_row_group_rows,
+            csv_delimiter: a.csv_delimiter,
+            csv_quote: a.csv_quote,
+            csv_header: a.csv_header,
+            csv_null: a.csv_null,
+            csv_bom: a.csv_bom,
+            xml_root: a.xml_root,
+            xml_row: a.xml_row,
+        },
+        columns: a.columns,
+        key_template: a.key_template,
         max_rows_per_file: a.max_rows_per_file,
         max_bytes_per_file: a.max_bytes_per_file,
         manifest: a.manifest,
-        on_empty,
+        on_empty: a.on_empty,
         overwrite: a.overwrite,
-    }
-    .validate()?;
-    let (model_name, exports) = match (&a.model, &a.segment) {
-        (_, Some(segment)) => (
-            store.segment(DEFAULT_WORKSPACE, segment).await?.model_name,
-            Exports::Segment(segment.as_str()),
-        ),
-        (Some(model), None) => (model.clone(), Exports::Model(model.as_str())),
-        (None, None) => return Err(CliError::bad("give --model or --segment")),
     };
-    let model = store.model(DEFAULT_WORKSPACE, &model_name).await?;
-    let destination = store.destination(DEFAULT_WORKSPACE, &a.destination).await?;
-    for mapping in &settings.columns {
-        if !model.columns.iter().any(|c| c.name == mapping.source) {
-            let names: Vec<&str> = model.columns.iter().map(|c| c.name.as_str()).collect();
-            return Err(CliError::bad(format!(
-                "--columns: model {} has no column {:?}; its columns are: {}",
-                model.name,
-                mapping.source,
-                names.join(", ")
-            )));
-        }
-    }
-    template.check_length(
-        &destination.destination.prefix,
-        &NameLengths {
-            model: model.name.len(),
-            segment: a.segment.as_ref().map_or(model.name.len(), String::len),
-            sync: name.as_str().len(),
-        },
-    )?;
-    let sync = store
-        .create_sync(
-            DEFAULT_WORKSPACE,
-            &name,
-            exports,
-            &destination.destination.name.to_string(),
-            &settings,
-        )
-        .await?;
+    let sync = service.add_sync(caller, new).await?;
     if context.json {
-        output::json(&view(&sync));
+        output::json(&sync);
     } else {
         outln!("Added sync {}", sync.name);
         describe(&sync);
@@ -202,10 +148,11 @@ async fn add(context: &Context, store: &wharf_store::Store, a: AddSync) -> Resul
 
 async fn run_now(
     context: &Context,
-    store: &wharf_store::Store,
+    service: &Service,
+    caller: &Caller,
     name: &str,
 ) -> Result<(), CliError> {
-    let outcome = run_with_progress(context, store, name).await?;
+    let outcome = run_with_progress(context, service, caller, name).await?;
     report(context, &outcome);
     if outcome.error.is_some() {
         return Err(CliError::Failed(String::new()));
@@ -218,14 +165,14 @@ async fn run_now(
 /// upload is aborted and it is recorded as cancelled; a second signal quits at once.
 pub async fn run_with_progress(
     context: &Context,
-    store: &wharf_store::Store,
+    service: &Service,
+    caller: &Caller,
     name: &str,
 ) -> Result<RunOutcome, CliError> {
     let progress = Arc::new(RunProgress::default());
-    let settings = context.runner_settings();
     let bar = (!context.json && std::io::stderr().is_terminal())
         .then(|| ProgressLine::new(progress.clone(), name));
-    let run = wharf_runner::run_sync(store, DEFAULT_WORKSPACE, name, &settings, progress.clone());
+    let run = service.run_sync(caller, name, progress.clone());
     tokio::pin!(run);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut stop = StopSignals::new()?;
