@@ -129,11 +129,42 @@ impl ColumnMapping {
 /// CSV options. Defaults: `,`, `"`, a header, empty text for nulls, no BOM.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CsvOptions {
+    #[serde(with = "byte_text")]
     pub delimiter: u8,
+    #[serde(with = "byte_text")]
     pub quote: u8,
     pub header: bool,
     pub null: String,
     pub bom: bool,
+}
+
+/// A CSV delimiter or quote in JSON: the character as text (`","`, `"\t"`), as users write it,
+/// not its byte value. Reads the byte value too, which stores written before held.
+mod byte_text {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(byte: &u8, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&char::from(*byte).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u8, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Byte(u8),
+            Text(String),
+        }
+        match Stored::deserialize(deserializer)? {
+            Stored::Byte(byte) => Ok(byte),
+            Stored::Text(text) => match text.as_bytes() {
+                [byte] => Ok(*byte),
+                _ => Err(D::Error::custom(format!(
+                    "expected one ASCII character, found {text:?}"
+                ))),
+            },
+        }
+    }
 }
 
 impl Default for CsvOptions {
@@ -643,5 +674,23 @@ mod tests {
             ..settings("{sync}/{run}/part-{part}.{ext}")
         };
         assert!(manifest.validate().is_ok());
+    }
+
+    #[test]
+    fn csv_characters_are_text_in_json_and_old_byte_values_still_read() {
+        let options = CsvOptions {
+            delimiter: b'\t',
+            ..CsvOptions::default()
+        };
+        let json = serde_json::to_value(&options).expect("json");
+        assert_eq!(json["delimiter"], "\t");
+        assert_eq!(json["quote"], "\"");
+        let back: CsvOptions = serde_json::from_value(json).expect("read back");
+        assert_eq!(back, options);
+        let old = serde_json::json!({"delimiter": 59, "quote": 34, "header": true, "null": "", "bom": false});
+        let read: CsvOptions = serde_json::from_value(old).expect("an older store's bytes");
+        assert_eq!(read.delimiter, b';');
+        let bad = serde_json::json!({"delimiter": ";;", "quote": "\"", "header": true, "null": "", "bom": false});
+        assert!(serde_json::from_value::<CsvOptions>(bad).is_err());
     }
 }
