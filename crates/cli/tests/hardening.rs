@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::{BUCKET, json, run, setup, text, wharf};
+use common::{BUCKET, Fixture, json, run, text, wharf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use wharf_testkit::{S3TestServer, bucket_residue};
+use wharf_testkit::bucket_residue;
 
 fn add_model(home: &std::path::Path, name: &str, sql: &str) -> std::process::Output {
     run(wharf(home).args([
@@ -21,6 +21,17 @@ fn add_model(home: &std::path::Path, name: &str, sql: &str) -> std::process::Out
         "--sql",
         sql,
     ]))
+}
+
+/// The [`Fixture`] with a model `people` over `people.csv`.
+async fn with_people() -> Fixture {
+    let fixture = Fixture::start().await;
+    assert!(
+        add_model(fixture.home.path(), "people", "SELECT * FROM people")
+            .status
+            .success()
+    );
+    fixture
 }
 
 /// Regular files left under the server's folder (objects, parts, side files).
@@ -42,16 +53,11 @@ fn files_under(root: &std::path::Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_and_model_sql_at_their_limits_run_instead_of_overflowing_the_stack() {
-    let server = S3TestServer::start().await;
-    server.create_bucket(BUCKET).await;
-    let home = tempfile::tempdir().expect("home");
-    let data = tempfile::tempdir().expect("data");
-    setup(home.path(), data.path(), &server);
-    assert!(
-        add_model(home.path(), "people", "SELECT * FROM people")
-            .status
-            .success()
-    );
+    let Fixture {
+        server: _server,
+        home,
+        data: _data,
+    } = with_people().await;
 
     // An `or` of as many conditions as the node limit allows (the probe crashed at 600).
     let max_nodes = wharf_domain::segment::MAX_NODES;
@@ -113,11 +119,11 @@ async fn segments_and_model_sql_at_their_limits_run_instead_of_overflowing_the_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_value_over_the_size_limit_fails_the_run_not_the_process() {
-    let server = S3TestServer::start().await;
-    server.create_bucket(BUCKET).await;
-    let home = tempfile::tempdir().expect("home");
-    let data = tempfile::tempdir().expect("data");
-    setup(home.path(), data.path(), &server);
+    let Fixture {
+        server,
+        home,
+        data: _data,
+    } = Fixture::start().await;
     for (name, sql) in [
         ("huge", "SELECT 1 AS id, repeat('x', 2000000000) AS big"),
         ("padded", "SELECT 1 AS id, lpad('x', 2000000000) AS big"),
@@ -156,16 +162,11 @@ async fn a_value_over_the_size_limit_fails_the_run_not_the_process() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_with_its_name_and_terminal_controls_are_escaped() {
-    let server = S3TestServer::start().await;
-    server.create_bucket(BUCKET).await;
-    let home = tempfile::tempdir().expect("home");
-    let data = tempfile::tempdir().expect("data");
-    setup(home.path(), data.path(), &server);
-    assert!(
-        add_model(home.path(), "people", "SELECT * FROM people")
-            .status
-            .success()
-    );
+    let Fixture {
+        server: _server,
+        home,
+        data: _data,
+    } = with_people().await;
 
     // EXPLAIN is not a model.
     let out = add_model(home.path(), "plan", "EXPLAIN SELECT * FROM people");
@@ -384,11 +385,7 @@ fn one_bad_file_fails_only_the_models_that_use_it() {
 /// Starts `wharf sync run` on a slow server, waits until parts are on the wire, sends
 /// `signal`, and returns the run's JSON outcome.
 async fn stop_mid_upload(signal: &str) {
-    let server = S3TestServer::start().await;
-    server.create_bucket(BUCKET).await;
-    let home = tempfile::tempdir().expect("home");
-    let data = tempfile::tempdir().expect("data");
-    setup(home.path(), data.path(), &server);
+    let Fixture { server, home, data } = Fixture::start().await;
     let out = run(wharf(home.path())
         .args(["sample", "customers", "--rows", "400000", "--out"])
         .arg(data.path().join("customers.parquet")));
@@ -478,16 +475,11 @@ async fn sigint_mid_upload_cancels_the_run_and_leaves_no_part() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_run_is_taken_over_at_once_by_the_next() {
-    let server = S3TestServer::start().await;
-    server.create_bucket(BUCKET).await;
-    let home = tempfile::tempdir().expect("home");
-    let data = tempfile::tempdir().expect("data");
-    setup(home.path(), data.path(), &server);
-    assert!(
-        add_model(home.path(), "people", "SELECT * FROM people")
-            .status
-            .success()
-    );
+    let Fixture {
+        server,
+        home,
+        data: _data,
+    } = with_people().await;
     let out = run(wharf(home.path()).args([
         "sync",
         "add",
@@ -538,16 +530,11 @@ async fn a_killed_run_is_taken_over_at_once_by_the_next() {
 /// endpoint now stores every key S3 allows; a run with a key near 1,024 bytes delivers it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_near_s3s_limit_is_delivered_by_the_local_endpoint() {
-    let server = S3TestServer::start().await;
-    server.create_bucket(BUCKET).await;
-    let home = tempfile::tempdir().expect("home");
-    let data = tempfile::tempdir().expect("data");
-    setup(home.path(), data.path(), &server);
-    assert!(
-        add_model(home.path(), "people", "SELECT * FROM people")
-            .status
-            .success()
-    );
+    let Fixture {
+        server,
+        home,
+        data: _data,
+    } = with_people().await;
     let folder = "f".repeat(300);
     let template = format!("{folder}/{}/{{run}}.{{ext}}", "d".repeat(500));
     let out = run(wharf(home.path()).args([

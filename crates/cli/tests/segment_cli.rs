@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::{BUCKET, json, run, setup, text, wharf};
+use common::{BUCKET, Fixture, json, run, text, wharf};
 use serde_json::Value;
-use wharf_testkit::S3TestServer;
 
 fn keys(v: &Value) -> Vec<&str> {
     let mut k: Vec<&str> = v
@@ -20,11 +19,7 @@ fn keys(v: &Value) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_add_preview_show_their_sql_and_export() {
-    let server = S3TestServer::start().await;
-    server.create_bucket(BUCKET).await;
-    let home = tempfile::tempdir().expect("home");
-    let data = tempfile::tempdir().expect("data");
-    setup(home.path(), data.path(), &server);
+    let Fixture { server, home, data } = Fixture::start().await;
     std::fs::write(
         data.path().join("orders.csv"),
         "order_id,customer_id,amount\n10,1,5.5\n11,1,7\n12,3,1\n13,1,2\n14,3,9\n",

@@ -3,17 +3,17 @@
 
 mod common;
 
-use common::{BUCKET, json, run, setup, text, wharf};
+use common::{BUCKET, Fixture, json, run, text, wharf};
 use serde_json::Value;
-use wharf_testkit::{S3TestServer, bucket_residue};
+use wharf_testkit::bucket_residue;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_syncs_runs_and_plan_with_their_json_shapes() {
-    let server = S3TestServer::start().await;
-    server.create_bucket(BUCKET).await;
-    let home = tempfile::tempdir().expect("home");
-    let data = tempfile::tempdir().expect("data");
-    setup(home.path(), data.path(), &server);
+    let Fixture {
+        server,
+        home,
+        data: _data,
+    } = Fixture::start().await;
 
     // Bad SQL: exit 2, DataFusion's message and the position.
     let out = run(wharf(home.path()).args([

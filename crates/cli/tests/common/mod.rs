@@ -86,3 +86,22 @@ pub fn setup(home: &Path, data: &Path, server: &wharf_testkit::S3TestServer) {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("people"), "{}", text(&out));
 }
+
+/// A local S3 server with the bucket [`BUCKET`], and a wharf home set up against it by
+/// [`setup`]: destination `lake`, source `files` over a data folder holding `people.csv`.
+pub struct Fixture {
+    pub server: wharf_testkit::S3TestServer,
+    pub home: tempfile::TempDir,
+    pub data: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub async fn start() -> Self {
+        let server = wharf_testkit::S3TestServer::start().await;
+        server.create_bucket(BUCKET).await;
+        let home = tempfile::tempdir().expect("home");
+        let data = tempfile::tempdir().expect("data");
+        setup(home.path(), data.path(), &server);
+        Self { server, home, data }
+    }
+}
