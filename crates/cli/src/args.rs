@@ -21,6 +21,15 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub allow_private_endpoints: bool,
 
+    /// The workspace to work in: every object belongs to one.
+    #[arg(
+        long,
+        global = true,
+        env = "WHARF_WORKSPACE",
+        default_value = "default"
+    )]
+    pub workspace: String,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -53,6 +62,12 @@ pub enum Command {
     Runs(RunsArgs),
     /// What a run of a sync would write (keys, rows), without writing anything.
     Plan { name: String },
+    /// Workspaces: every object belongs to one (`--workspace W` picks it; default `default`).
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// API tokens of a workspace, for `wharf serve`'s API.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Write deterministic sample tables (as `wharf demo` and `scripts/bench` use) to Parquet.
     #[command(subcommand, hide = true)]
     Sample(SampleCommand),
@@ -145,6 +160,32 @@ pub enum ModelCommand {
         #[arg(long, default_value_t = 10)]
         limit: usize,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCommand {
+    /// Add a workspace.
+    Add { name: String },
+    /// List the workspaces.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for `--workspace`; its text is printed once, and only its SHA-256 kept.
+    Create {
+        name: String,
+        /// `admin` (everything), `editor` (objects and runs) or `viewer` (read only).
+        #[arg(long)]
+        role: String,
+        /// Lifetime: whole days, hours or minutes (`90d`, `12h`, `30m`); default: no expiry.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// List the workspace's tokens (never their text).
+    List,
+    /// Revoke a token: it stops working at once.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -115,6 +115,7 @@ impl From<wharf_service::ServiceError> for CliError {
             ErrorKind::BadInput
             | ErrorKind::NotFound
             | ErrorKind::Conflict
+            | ErrorKind::Unauthorized
             | ErrorKind::Forbidden => CliError::BadInput(message),
             ErrorKind::Failed | ErrorKind::Internal => CliError::Failed(message),
         }

@@ -34,6 +34,22 @@ async fn with_people() -> Fixture {
     fixture
 }
 
+/// Adds sync `name`: model `model` to destination `lake` as CSV.
+fn add_csv_sync(home: &std::path::Path, name: &str, model: &str) {
+    let out = run(wharf(home).args([
+        "sync",
+        "add",
+        name,
+        "--model",
+        model,
+        "--destination",
+        "lake",
+        "--format",
+        "csv",
+    ]));
+    assert!(out.status.success(), "{}", text(&out));
+}
+
 /// Regular files left under the server's folder (objects, parts, side files).
 fn files_under(root: &std::path::Path) -> Vec<String> {
     let mut files = Vec::new();
@@ -395,18 +411,7 @@ async fn stop_mid_upload(signal: &str) {
             .status
             .success()
     );
-    let out = run(wharf(home.path()).args([
-        "sync",
-        "add",
-        "big",
-        "--model",
-        "customers",
-        "--destination",
-        "lake",
-        "--format",
-        "csv",
-    ]));
-    assert!(out.status.success(), "{}", text(&out));
+    add_csv_sync(home.path(), "big", "customers");
     server.faults.inject(
         "UploadPart",
         wharf_delivery::local_s3::Fault::Delay(Duration::from_millis(1500)),
@@ -480,18 +485,7 @@ async fn a_killed_run_is_taken_over_at_once_by_the_next() {
         home,
         data: _data,
     } = with_people().await;
-    let out = run(wharf(home.path()).args([
-        "sync",
-        "add",
-        "p",
-        "--model",
-        "people",
-        "--destination",
-        "lake",
-        "--format",
-        "csv",
-    ]));
-    assert!(out.status.success(), "{}", text(&out));
+    add_csv_sync(home.path(), "p", "people");
     server.faults.inject(
         "PutObject",
         wharf_delivery::local_s3::Fault::Delay(Duration::from_secs(30)),

@@ -24,6 +24,18 @@ async fn start(root: &std::path::Path) -> (LocalS3Server, aws_sdk_s3::Client) {
     (server, client)
 }
 
+/// [`start`] on an empty folder, then the bucket.
+async fn start_with_bucket(root: &std::path::Path) -> (LocalS3Server, aws_sdk_s3::Client) {
+    let (server, client) = start(root).await;
+    client
+        .create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("bucket");
+    (server, client)
+}
+
 /// A key of exactly `len` bytes under `exports/<name>/`.
 fn key(name: &str, len: usize) -> String {
     let head = format!("exports/{name}/");
@@ -58,13 +70,7 @@ async fn list_all(client: &aws_sdk_s3::Client, prefix: &str, page: i32) -> Vec<S
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_up_to_1024_bytes_are_stored_read_and_listed_under_their_own_names() {
     let root = tempfile::tempdir().expect("dir");
-    let (_server, client) = start(root.path()).await;
-    client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("bucket");
+    let (_server, client) = start_with_bucket(root.path()).await;
     let short = "exports/a/short.csv".to_string();
     let long = key("a", 1024);
     let segment = format!("exports/b/{}.csv", "s".repeat(300));
@@ -170,13 +176,7 @@ async fn keys_up_to_1024_bytes_are_stored_read_and_listed_under_their_own_names(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multipart_upload_to_a_long_key_survives_a_restart_and_completes() {
     let root = tempfile::tempdir().expect("dir");
-    let (server, client) = start(root.path()).await;
-    client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("bucket");
+    let (server, client) = start_with_bucket(root.path()).await;
     let long = key("parts", 1024);
     let upload = client
         .create_multipart_upload()

@@ -14,6 +14,8 @@ pub enum ErrorKind {
     NotFound,
     /// The object exists, or is busy (exit 2; HTTP 409).
     Conflict,
+    /// No valid credentials: no token, or an unknown, revoked or expired one (HTTP 401).
+    Unauthorized,
     /// The caller may not do this (exit 2; HTTP 403).
     Forbidden,
     /// The operation ran and failed: a connection test, a run (exit 1; HTTP 200 with the

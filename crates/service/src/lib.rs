@@ -11,6 +11,7 @@
 //! name fields and values; each interface adds its own hints. Arrow, sqlx and AWS SDK types
 //! stay below it: no view or error carries one.
 
+mod access;
 mod catalog;
 mod destinations;
 mod error;
@@ -18,6 +19,7 @@ mod runs;
 mod segments;
 mod syncs;
 
+pub use access::{NewTokenView, Role, TOKEN_PREFIX, TokenView, WorkspaceView};
 pub use catalog::{
     LocalSourceAdded, ModelView, NewModelInput, PostgresSourceAdded, SourceView, TableView,
 };
@@ -44,6 +46,8 @@ pub struct Caller {
 pub enum Actor {
     /// The command line, run by whoever may open the store's files.
     Cli,
+    /// An API token, by its name, with its role.
+    Token { name: String, role: Role },
 }
 
 impl Caller {

@@ -15,6 +15,7 @@
 //! or an offline cache at build time and a proc-macro build of the SQLite driver; the queries here
 //! are few and covered by tests.
 
+mod access;
 mod catalog;
 mod crypto;
 mod destinations;
@@ -24,6 +25,7 @@ mod migrations;
 mod runs;
 mod segments;
 
+pub use access::{NewToken, TokenRecord, WorkspaceRecord};
 pub use catalog::{Exports, ModelRecord, NewModel, SourceRecord, SyncRecord};
 pub use crypto::Cipher;
 pub use destinations::{DestinationRecord, TestOutcome};

@@ -28,6 +28,12 @@ const MIGRATIONS: &[(i64, &str, &str, bool)] = &[
         include_str!("../migrations/0003_segments.sql"),
         true,
     ),
+    (
+        4,
+        "access",
+        include_str!("../migrations/0004_access.sql"),
+        false,
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

@@ -95,6 +95,8 @@ pub async fn run(context: &Context) -> Result<(), CliError> {
         json: context.json,
         allow_private_endpoints: true,
         query_memory_mb: context.query_memory_mb,
+        // The demo writes its objects to the default workspace.
+        workspace: DEFAULT_WORKSPACE.to_string(),
     };
     let (service, caller) = demo_context.service().await?;
     if !context.json {

@@ -1,5 +1,6 @@
 //! One module per command group; each turns parsed arguments into library calls and output.
 
+mod access;
 mod demo;
 mod demo_exports;
 mod destination;
@@ -24,6 +25,8 @@ pub struct Context {
     pub allow_private_endpoints: bool,
     /// The query engine's memory budget in MiB (`WHARF_QUERY_MEMORY_MB`), when set.
     pub query_memory_mb: Option<u64>,
+    /// `--workspace`: where every command works.
+    pub workspace: String,
 }
 
 impl Context {
@@ -43,10 +46,7 @@ impl Context {
                 .map(|mb| usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)),
         })
         .await?;
-        Ok((
-            service,
-            wharf_service::Caller::cli(wharf_store::DEFAULT_WORKSPACE),
-        ))
+        Ok((service, wharf_service::Caller::cli(&self.workspace)))
     }
 
     pub fn client_settings(&self) -> ClientSettings {
@@ -65,6 +65,7 @@ pub async fn run(cli: Cli, environment: crate::env::Environment) -> Result<(), C
         allow_private_endpoints: cli.allow_private_endpoints
             || environment.allow_private_endpoints.unwrap_or(false),
         query_memory_mb: environment.query_memory_mb,
+        workspace: cli.workspace,
     };
     match cli.command {
         Command::Demo => demo::run(&context).await,
@@ -77,6 +78,8 @@ pub async fn run(cli: Cli, environment: crate::env::Environment) -> Result<(), C
         Command::Sync(command) => sync::run(&context, command).await,
         Command::Runs(args) => runs::run(&context, args).await,
         Command::Plan { name } => runs::plan(&context, &name).await,
+        Command::Workspace(command) => access::workspace(&context, command).await,
+        Command::Token(command) => access::token(&context, command).await,
         Command::Sample(command) => sample(command),
     }
 }
