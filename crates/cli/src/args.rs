@@ -65,9 +65,15 @@ pub enum Command {
     /// Workspaces: every object belongs to one (`--workspace W` picks it; default `default`).
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
-    /// API tokens of a workspace, for `wharf serve`'s API.
+    /// API tokens of a workspace, for the REST API (served by wharf serve, in progress).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The workspace's audit log, newest first: who changed what, when, and how it ended.
+    Audit {
+        /// How many entries to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Write deterministic sample tables (as `wharf demo` and `scripts/bench` use) to Parquet.
     #[command(subcommand, hide = true)]
     Sample(SampleCommand),

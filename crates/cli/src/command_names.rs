@@ -93,7 +93,16 @@ mod tests {
                 }
             }
         }
-        for kind in ["run", "destination", "source", "model", "segment", "sync"] {
+        for kind in [
+            "run",
+            "destination",
+            "source",
+            "model",
+            "segment",
+            "sync",
+            "workspace",
+            "token",
+        ] {
             checked += 1;
             if let Err(e) = check(&wharf_store::list_command(kind)) {
                 wrong.push(e);

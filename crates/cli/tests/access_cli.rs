@@ -66,6 +66,28 @@ async fn workspaces_and_tokens_with_their_json_shapes() {
     assert!(out.status.success(), "{}", text(&out));
     let out = run(wharf(home).args(["--json", "token", "list", "--workspace", "team-b"]));
     assert!(json(&out)[0]["revoked_at"].is_string(), "{}", text(&out));
+    // Every change is in the workspace's audit log, without the token.
+    let out = run(wharf(home).args(["--json", "audit", "--workspace", "team-b"]));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(token), "{}", text(&out));
+    let actions: Vec<String> = json(&out)
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {} {}",
+                e["actor"], e["action"], e["object_kind"], e["outcome"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            r#""cli" "revoke" "token" "ok""#,
+            r#""cli" "create" "token" "ok""#
+        ]
+    );
     let out = run(wharf(home).args([
         "token",
         "create",

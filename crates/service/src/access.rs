@@ -126,15 +126,20 @@ fn unauthorized(message: &str) -> ServiceError {
 impl Service {
     pub async fn create_workspace(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         name: &str,
     ) -> Result<WorkspaceView, ServiceError> {
-        let name = Name::parse("name", name)?;
-        let record = self.store.create_workspace(&name).await?;
-        Ok(WorkspaceView {
-            name: record.name,
-            created_at: record.created_at,
+        let object = name.to_string();
+        self.audited(caller, "create", "workspace", &object, async {
+            caller.require(Role::Admin)?;
+            let name = Name::parse("name", name)?;
+            let record = self.store.create_workspace(&name).await?;
+            Ok(WorkspaceView {
+                name: record.name,
+                created_at: record.created_at,
+            })
         })
+        .await
     }
 
     pub async fn workspaces(&self, _caller: &Caller) -> Result<Vec<WorkspaceView>, ServiceError> {
@@ -159,46 +164,51 @@ impl Service {
         role: &str,
         expires_in: Option<&str>,
     ) -> Result<NewTokenView, ServiceError> {
-        let name = Name::parse("name", name)?;
-        let role = Role::parse(role)?;
-        let expires_at = expires_in
-            .map(|text| {
-                let seconds = parse_lifetime(text)?;
-                (OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
-                    .format(&Rfc3339)
-                    .map_err(|e| ServiceError::internal("time", e.to_string()))
+        let object = name.to_string();
+        self.audited(caller, "create", "token", &object, async {
+            caller.require(Role::Admin)?;
+            let name = Name::parse("name", name)?;
+            let role = Role::parse(role)?;
+            let expires_at = expires_in
+                .map(|text| {
+                    let seconds = parse_lifetime(text)?;
+                    (OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
+                        .format(&Rfc3339)
+                        .map_err(|e| ServiceError::internal("time", e.to_string()))
+                })
+                .transpose()?;
+            let mut random = [0u8; 32];
+            getrandom::fill(&mut random).map_err(|e| {
+                ServiceError::internal(
+                    "random.unavailable",
+                    format!("cannot make a token: the operating system gave no randomness ({e})"),
+                )
+            })?;
+            let token: String = std::iter::once(TOKEN_PREFIX.to_string())
+                .chain(random.iter().map(|b| format!("{b:02x}")))
+                .collect();
+            let sha256: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+            let record = self
+                .store
+                .create_token(
+                    &caller.workspace,
+                    &NewToken {
+                        name: &name,
+                        role: role.as_str(),
+                        sha256: &sha256,
+                        expires_at: expires_at.as_deref(),
+                    },
+                )
+                .await?;
+            Ok(NewTokenView {
+                name: record.name,
+                workspace: record.workspace,
+                role: role.as_str(),
+                token,
+                expires_at: record.expires_at,
             })
-            .transpose()?;
-        let mut random = [0u8; 32];
-        getrandom::fill(&mut random).map_err(|e| {
-            ServiceError::internal(
-                "random.unavailable",
-                format!("cannot make a token: the operating system gave no randomness ({e})"),
-            )
-        })?;
-        let token: String = std::iter::once(TOKEN_PREFIX.to_string())
-            .chain(random.iter().map(|b| format!("{b:02x}")))
-            .collect();
-        let sha256: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let record = self
-            .store
-            .create_token(
-                &caller.workspace,
-                &NewToken {
-                    name: &name,
-                    role: role.as_str(),
-                    sha256: &sha256,
-                    expires_at: expires_at.as_deref(),
-                },
-            )
-            .await?;
-        Ok(NewTokenView {
-            name: record.name,
-            workspace: record.workspace,
-            role: role.as_str(),
-            token,
-            expires_at: record.expires_at,
         })
+        .await
     }
 
     pub async fn tokens(&self, caller: &Caller) -> Result<Vec<TokenView>, ServiceError> {
@@ -212,11 +222,16 @@ impl Service {
         caller: &Caller,
         name: &str,
     ) -> Result<TokenView, ServiceError> {
-        Ok(self
-            .store
-            .revoke_token(&caller.workspace, name)
-            .await?
-            .into())
+        let object = name.to_string();
+        self.audited(caller, "revoke", "token", &object, async {
+            caller.require(Role::Admin)?;
+            Ok(self
+                .store
+                .revoke_token(&caller.workspace, name)
+                .await?
+                .into())
+        })
+        .await
     }
 
     /// The caller a bearer token stands for. An unknown, revoked or expired token is

@@ -3,7 +3,7 @@
 //! primary key present), list, show, preview. The warehouse work itself is the runner's
 //! (`wharf_runner::models`), which runs share.
 
-use crate::{Caller, Service, ServiceError};
+use crate::{Caller, Role, Service, ServiceError};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use wharf_domain::{ColumnInfo, Name, PostgresSource, SourceConfig};
@@ -89,34 +89,39 @@ impl Service {
         name: &str,
         path: &Path,
     ) -> Result<LocalSourceAdded, ServiceError> {
-        let name = Name::parse("name", name)?;
-        let path = std::fs::canonicalize(path).map_err(|e| {
-            ServiceError::bad_input(
-                "path",
-                format!("path {:?}: {e}", path.display().to_string()),
+        let object = name.to_string();
+        self.audited(caller, "create", "source", &object, async {
+            caller.require(Role::Editor)?;
+            let name = Name::parse("name", name)?;
+            let path = std::fs::canonicalize(path).map_err(|e| {
+                ServiceError::bad_input(
+                    "path",
+                    format!("path {:?}: {e}", path.display().to_string()),
+                )
+            })?;
+            let (record, tables) = wharf_runner::models::add_local_source(
+                &self.store,
+                &caller.workspace,
+                &name,
+                &path,
+                &self.settings.runner(),
             )
-        })?;
-        let (record, tables) = wharf_runner::models::add_local_source(
-            &self.store,
-            &caller.workspace,
-            &name,
-            &path,
-            &self.settings.runner(),
-        )
-        .await?;
-        Ok(LocalSourceAdded {
-            name: record.name,
-            kind: "local",
-            path,
-            tables: tables
-                .iter()
-                .map(|t| TableView {
-                    name: t.name.clone(),
-                    format: t.format,
-                    path: t.path.clone(),
-                })
-                .collect(),
+            .await?;
+            Ok(LocalSourceAdded {
+                name: record.name,
+                kind: "local",
+                path,
+                tables: tables
+                    .iter()
+                    .map(|t| TableView {
+                        name: t.name.clone(),
+                        format: t.format,
+                        path: t.path.clone(),
+                    })
+                    .collect(),
+            })
         })
+        .await
     }
 
     /// Adds a PostgreSQL source once wharf has connected to it.
@@ -126,21 +131,26 @@ impl Service {
         name: &str,
         source: PostgresSource,
     ) -> Result<PostgresSourceAdded, ServiceError> {
-        let name = Name::parse("name", name)?;
-        let (record, server_version) = wharf_runner::models::add_postgres_source(
-            &self.store,
-            &caller.workspace,
-            &name,
-            source,
-            &self.settings.runner(),
-        )
-        .await?;
-        Ok(PostgresSourceAdded {
-            name: record.name,
-            kind: "postgres",
-            config: record.config,
-            server_version,
+        let object = name.to_string();
+        self.audited(caller, "create", "source", &object, async {
+            caller.require(Role::Editor)?;
+            let name = Name::parse("name", name)?;
+            let (record, server_version) = wharf_runner::models::add_postgres_source(
+                &self.store,
+                &caller.workspace,
+                &name,
+                source,
+                &self.settings.runner(),
+            )
+            .await?;
+            Ok(PostgresSourceAdded {
+                name: record.name,
+                kind: "postgres",
+                config: record.config,
+                server_version,
+            })
         })
+        .await
     }
 
     pub async fn sources(&self, caller: &Caller) -> Result<Vec<SourceView>, ServiceError> {
@@ -161,18 +171,23 @@ impl Service {
         caller: &Caller,
         input: NewModelInput<'_>,
     ) -> Result<ModelView, ServiceError> {
-        let name = Name::parse("name", input.name)?;
-        let record = wharf_runner::models::add_model(
-            &self.store,
-            &caller.workspace,
-            &name,
-            input.source,
-            input.sql,
-            input.primary_key,
-            &self.settings.runner(),
-        )
-        .await?;
-        Ok(ModelView::from(&record))
+        let object = input.name.to_string();
+        self.audited(caller, "create", "model", &object, async {
+            caller.require(Role::Editor)?;
+            let name = Name::parse("name", input.name)?;
+            let record = wharf_runner::models::add_model(
+                &self.store,
+                &caller.workspace,
+                &name,
+                input.source,
+                input.sql,
+                input.primary_key,
+                &self.settings.runner(),
+            )
+            .await?;
+            Ok(ModelView::from(&record))
+        })
+        .await
     }
 
     pub async fn models(&self, caller: &Caller) -> Result<Vec<ModelView>, ServiceError> {

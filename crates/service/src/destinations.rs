@@ -1,7 +1,7 @@
 //! S3 destinations: add (with a generated External ID and a checked endpoint), list, show,
 //! remove, rotate the External ID, the policies to install, and the connection test.
 
-use crate::{Caller, Service, ServiceError};
+use crate::{Caller, Role, Service, ServiceError};
 use serde::Serialize;
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
@@ -154,17 +154,22 @@ impl Service {
         caller: &Caller,
         spec: S3DestinationSpec,
     ) -> Result<DestinationView, ServiceError> {
-        let external_id = new_external_id()?;
-        let allow_private = self.settings.client.allow_private_endpoints;
-        let destination = spec.validate(|| external_id, allow_private)?;
-        if let Some(endpoint) = &destination.endpoint {
-            wharf_delivery::check_endpoint(endpoint, allow_private).await?;
-        }
-        let record = self
-            .store
-            .create_destination(&caller.workspace, &destination)
-            .await?;
-        Ok(self.destination_view(&record))
+        let object = spec.name.clone();
+        self.audited(caller, "create", "destination", &object, async {
+            caller.require(Role::Editor)?;
+            let external_id = new_external_id()?;
+            let allow_private = self.settings.client.allow_private_endpoints;
+            let destination = spec.validate(|| external_id, allow_private)?;
+            if let Some(endpoint) = &destination.endpoint {
+                wharf_delivery::check_endpoint(endpoint, allow_private).await?;
+            }
+            let record = self
+                .store
+                .create_destination(&caller.workspace, &destination)
+                .await?;
+            Ok(self.destination_view(&record))
+        })
+        .await
     }
 
     pub async fn destinations(
@@ -190,10 +195,15 @@ impl Service {
         caller: &Caller,
         name: &str,
     ) -> Result<(), ServiceError> {
-        Ok(self
-            .store
-            .remove_destination(&caller.workspace, name)
-            .await?)
+        let object = name.to_string();
+        self.audited(caller, "remove", "destination", &object, async {
+            caller.require(Role::Editor)?;
+            Ok(self
+                .store
+                .remove_destination(&caller.workspace, name)
+                .await?)
+        })
+        .await
     }
 
     /// Gives a role destination a new External ID; it is unverified until a test passes with
@@ -203,12 +213,23 @@ impl Service {
         caller: &Caller,
         name: &str,
     ) -> Result<DestinationView, ServiceError> {
-        let external_id = new_external_id()?;
-        let record = self
-            .store
-            .rotate_external_id(&caller.workspace, name, &external_id)
-            .await?;
-        Ok(self.destination_view(&record))
+        let object = name.to_string();
+        self.audited(
+            caller,
+            "rotate_external_id",
+            "destination",
+            &object,
+            async {
+                caller.require(Role::Editor)?;
+                let external_id = new_external_id()?;
+                let record = self
+                    .store
+                    .rotate_external_id(&caller.workspace, name, &external_id)
+                    .await?;
+                Ok(self.destination_view(&record))
+            },
+        )
+        .await
     }
 
     /// The trust policy (role destinations) and the permission policy to install.
@@ -269,36 +290,41 @@ impl Service {
         caller: &Caller,
         name: &str,
     ) -> Result<ConnectionReport, ServiceError> {
-        let record = self.store.destination(&caller.workspace, name).await?;
-        let destination = &record.destination;
-        let (identity, principal_arn) = match destination.auth {
-            S3Auth::AssumeRole { .. } => {
-                let identity = Identity::from_environment().await;
-                let principal = identity
-                    .caller()
-                    .await
-                    .ok()
-                    .map(|c| policy::trust_principal(&c.arn));
-                (Some(identity), principal)
-            }
-            S3Auth::AccessKey { .. } => (None, None),
-        };
-        let context = TestContext {
-            principal_arn,
-            external_id_rotated: record.verified_at.is_none()
-                && record.last_test.is_some_and(|t| t.ok),
-        };
-        let report = wharf_delivery::test_connection(
-            destination,
-            identity.as_ref(),
-            &context,
-            self.settings.client.clone(),
-        )
-        .await;
-        self.store
-            .record_test(&caller.workspace, destination.name.as_str(), report.ok)
-            .await?;
-        Ok(report)
+        let object = name.to_string();
+        self.audited(caller, "test", "destination", &object, async {
+            caller.require(Role::Editor)?;
+            let record = self.store.destination(&caller.workspace, name).await?;
+            let destination = &record.destination;
+            let (identity, principal_arn) = match destination.auth {
+                S3Auth::AssumeRole { .. } => {
+                    let identity = Identity::from_environment().await;
+                    let principal = identity
+                        .caller()
+                        .await
+                        .ok()
+                        .map(|c| policy::trust_principal(&c.arn));
+                    (Some(identity), principal)
+                }
+                S3Auth::AccessKey { .. } => (None, None),
+            };
+            let context = TestContext {
+                principal_arn,
+                external_id_rotated: record.verified_at.is_none()
+                    && record.last_test.is_some_and(|t| t.ok),
+            };
+            let report = wharf_delivery::test_connection(
+                destination,
+                identity.as_ref(),
+                &context,
+                self.settings.client.clone(),
+            )
+            .await;
+            self.store
+                .record_test(&caller.workspace, destination.name.as_str(), report.ok)
+                .await?;
+            Ok(report)
+        })
+        .await
     }
 }
 

@@ -12,6 +12,7 @@
 //! stay below it: no view or error carries one.
 
 mod access;
+mod audit;
 mod catalog;
 mod destinations;
 mod error;
@@ -20,6 +21,7 @@ mod segments;
 mod syncs;
 
 pub use access::{NewTokenView, Role, TOKEN_PREFIX, TokenView, WorkspaceView};
+pub use audit::AuditView;
 pub use catalog::{
     LocalSourceAdded, ModelView, NewModelInput, PostgresSourceAdded, SourceView, TableView,
 };
@@ -51,6 +53,24 @@ pub enum Actor {
 }
 
 impl Caller {
+    /// Fails unless the caller has at least `needed`'s rights. The command line may do
+    /// anything: whoever runs it can open the store's files anyway.
+    pub fn require(&self, needed: Role) -> Result<(), ServiceError> {
+        match &self.actor {
+            Actor::Cli => Ok(()),
+            Actor::Token { role, .. } if *role >= needed => Ok(()),
+            Actor::Token { role, .. } => Err(ServiceError::new(
+                ErrorKind::Forbidden,
+                "auth.forbidden",
+                format!(
+                    "a {} token may not do this: it takes the {} role",
+                    role.as_str(),
+                    needed.as_str()
+                ),
+            )),
+        }
+    }
+
     /// The command line on `workspace`.
     pub fn cli(workspace: &str) -> Self {
         Self {

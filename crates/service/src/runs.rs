@@ -1,7 +1,7 @@
 //! Runs: trigger one, list and show them (their files, their error, the definition they ran),
 //! and plan what a run would write.
 
-use crate::{Caller, Service, ServiceError};
+use crate::{Caller, Role, Service, ServiceError};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -119,13 +119,18 @@ impl Service {
         sync: &str,
         progress: Arc<RunProgress>,
     ) -> Result<RunOutcome, ServiceError> {
-        Ok(wharf_runner::run_sync(
-            &self.store,
-            &caller.workspace,
-            sync,
-            &self.settings.runner(),
-            progress,
-        )
-        .await?)
+        let object = sync.to_string();
+        self.audited(caller, "run", "sync", &object, async {
+            caller.require(Role::Editor)?;
+            Ok(wharf_runner::run_sync(
+                &self.store,
+                &caller.workspace,
+                sync,
+                &self.settings.runner(),
+                progress,
+            )
+            .await?)
+        })
+        .await
     }
 }

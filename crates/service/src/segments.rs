@@ -1,7 +1,7 @@
 //! Segments: no-code filters over a model. Add (the filter parsed strictly and compiled against
 //! the model's schema), list, show, remove, preview (count and first rows), and the SQL.
 
-use crate::{Caller, Service, ServiceError};
+use crate::{Caller, Role, Service, ServiceError};
 use serde::Serialize;
 use serde_json::Value;
 use wharf_domain::{ColumnInfo, Name};
@@ -64,17 +64,22 @@ impl Service {
         model: &str,
         filter: &str,
     ) -> Result<SegmentView, ServiceError> {
-        let name = Name::parse("name", name)?;
-        let record = segments::add_segment(
-            &self.store,
-            &caller.workspace,
-            &name,
-            model,
-            filter,
-            &self.settings.runner(),
-        )
-        .await?;
-        Ok(SegmentView::from(&record))
+        let object = name.to_string();
+        self.audited(caller, "create", "segment", &object, async {
+            caller.require(Role::Editor)?;
+            let name = Name::parse("name", name)?;
+            let record = segments::add_segment(
+                &self.store,
+                &caller.workspace,
+                &name,
+                model,
+                filter,
+                &self.settings.runner(),
+            )
+            .await?;
+            Ok(SegmentView::from(&record))
+        })
+        .await
     }
 
     pub async fn segments(&self, caller: &Caller) -> Result<Vec<SegmentView>, ServiceError> {
@@ -90,7 +95,12 @@ impl Service {
 
     /// Removes a segment no sync uses.
     pub async fn remove_segment(&self, caller: &Caller, name: &str) -> Result<(), ServiceError> {
-        Ok(self.store.remove_segment(&caller.workspace, name).await?)
+        let object = name.to_string();
+        self.audited(caller, "remove", "segment", &object, async {
+            caller.require(Role::Editor)?;
+            Ok(self.store.remove_segment(&caller.workspace, name).await?)
+        })
+        .await
     }
 
     pub async fn preview_segment(

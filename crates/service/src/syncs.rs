@@ -2,7 +2,7 @@
 //! the other objects: the segment's model, the mapped columns against the model's, and the
 //! longest key the template can render under the destination's prefix.
 
-use crate::{Caller, Service, ServiceError};
+use crate::{Caller, Role, Service, ServiceError};
 use serde::Serialize;
 use wharf_domain::key_template::{NameLengths, default_template};
 use wharf_domain::{ColumnMapping, FileSpec, Name, OnEmpty, SyncSettings};
@@ -57,76 +57,81 @@ impl From<&SyncRecord> for SyncView {
 impl Service {
     /// Adds a sync after every check that involves its model, segment and destination.
     pub async fn add_sync(&self, caller: &Caller, new: NewSync) -> Result<SyncView, ServiceError> {
-        let workspace = caller.workspace.as_str();
-        let name = Name::parse("name", &new.name)?;
-        let file = new.file.validate()?;
-        let columns = match &new.columns {
-            Some(list) => ColumnMapping::parse_list(list)?,
-            None => Vec::new(),
-        };
-        let on_empty = OnEmpty::parse(&new.on_empty)?;
-        let key_template = new.key_template.unwrap_or_else(|| {
-            default_template(new.manifest || on_empty == OnEmpty::ManifestOnly).to_string()
-        });
-        let (settings, template) = SyncSettings {
-            file,
-            columns,
-            key_template,
-            max_rows_per_file: new.max_rows_per_file,
-            max_bytes_per_file: new.max_bytes_per_file,
-            manifest: new.manifest,
-            on_empty,
-            overwrite: new.overwrite,
-        }
-        .validate()?;
-        let (model_name, exports) = match (&new.model, &new.segment) {
-            (_, Some(segment)) => (
-                self.store.segment(workspace, segment).await?.model_name,
-                Exports::Segment(segment.as_str()),
-            ),
-            (Some(model), None) => (model.clone(), Exports::Model(model.as_str())),
-            (None, None) => {
-                return Err(ServiceError::bad_input(
-                    "model",
-                    "a sync exports a model or a segment of one: name either",
-                ));
+        let object = new.name.clone();
+        self.audited(caller, "create", "sync", &object, async {
+            caller.require(Role::Editor)?;
+            let workspace = caller.workspace.as_str();
+            let name = Name::parse("name", &new.name)?;
+            let file = new.file.validate()?;
+            let columns = match &new.columns {
+                Some(list) => ColumnMapping::parse_list(list)?,
+                None => Vec::new(),
+            };
+            let on_empty = OnEmpty::parse(&new.on_empty)?;
+            let key_template = new.key_template.unwrap_or_else(|| {
+                default_template(new.manifest || on_empty == OnEmpty::ManifestOnly).to_string()
+            });
+            let (settings, template) = SyncSettings {
+                file,
+                columns,
+                key_template,
+                max_rows_per_file: new.max_rows_per_file,
+                max_bytes_per_file: new.max_bytes_per_file,
+                manifest: new.manifest,
+                on_empty,
+                overwrite: new.overwrite,
             }
-        };
-        let model = self.store.model(workspace, &model_name).await?;
-        let destination = self.store.destination(workspace, &new.destination).await?;
-        for mapping in &settings.columns {
-            if !model.columns.iter().any(|c| c.name == mapping.source) {
-                let names: Vec<&str> = model.columns.iter().map(|c| c.name.as_str()).collect();
-                return Err(ServiceError::bad_input(
-                    "columns",
-                    format!(
-                        "model {} has no column {:?}; its columns are: {}",
-                        model.name,
-                        mapping.source,
-                        names.join(", ")
-                    ),
-                ));
+            .validate()?;
+            let (model_name, exports) = match (&new.model, &new.segment) {
+                (_, Some(segment)) => (
+                    self.store.segment(workspace, segment).await?.model_name,
+                    Exports::Segment(segment.as_str()),
+                ),
+                (Some(model), None) => (model.clone(), Exports::Model(model.as_str())),
+                (None, None) => {
+                    return Err(ServiceError::bad_input(
+                        "model",
+                        "a sync exports a model or a segment of one: name either",
+                    ));
+                }
+            };
+            let model = self.store.model(workspace, &model_name).await?;
+            let destination = self.store.destination(workspace, &new.destination).await?;
+            for mapping in &settings.columns {
+                if !model.columns.iter().any(|c| c.name == mapping.source) {
+                    let names: Vec<&str> = model.columns.iter().map(|c| c.name.as_str()).collect();
+                    return Err(ServiceError::bad_input(
+                        "columns",
+                        format!(
+                            "model {} has no column {:?}; its columns are: {}",
+                            model.name,
+                            mapping.source,
+                            names.join(", ")
+                        ),
+                    ));
+                }
             }
-        }
-        template.check_length(
-            &destination.destination.prefix,
-            &NameLengths {
-                model: model.name.len(),
-                segment: new.segment.as_ref().map_or(model.name.len(), String::len),
-                sync: name.as_str().len(),
-            },
-        )?;
-        let sync = self
-            .store
-            .create_sync(
-                workspace,
-                &name,
-                exports,
-                destination.destination.name.as_str(),
-                &settings,
-            )
-            .await?;
-        Ok(SyncView::from(&sync))
+            template.check_length(
+                &destination.destination.prefix,
+                &NameLengths {
+                    model: model.name.len(),
+                    segment: new.segment.as_ref().map_or(model.name.len(), String::len),
+                    sync: name.as_str().len(),
+                },
+            )?;
+            let sync = self
+                .store
+                .create_sync(
+                    workspace,
+                    &name,
+                    exports,
+                    destination.destination.name.as_str(),
+                    &settings,
+                )
+                .await?;
+            Ok(SyncView::from(&sync))
+        })
+        .await
     }
 
     pub async fn syncs(&self, caller: &Caller) -> Result<Vec<SyncView>, ServiceError> {

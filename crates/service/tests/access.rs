@@ -140,3 +140,83 @@ async fn tokens_stand_for_their_workspace_and_role_until_revoked_or_expired() {
         .expect_err("lifetime");
     assert_eq!(lifetime.field.as_deref(), Some("expires_in"));
 }
+
+#[tokio::test]
+async fn roles_limit_what_a_token_may_change_and_every_change_is_audited() {
+    let home = tempfile::tempdir().expect("home");
+    let data = tempfile::tempdir().expect("data");
+    std::fs::write(data.path().join("people.csv"), "id\n1\n").expect("csv");
+    let service = open(home.path()).await;
+    let cli = Caller::cli("default");
+    let viewer = service
+        .create_token(&cli, "reader", "viewer", None)
+        .await
+        .expect("viewer");
+    let editor = service
+        .create_token(&cli, "builder", "editor", None)
+        .await
+        .expect("editor");
+    let as_viewer = service.authenticate(&viewer.token).await.expect("viewer");
+    let as_editor = service.authenticate(&editor.token).await.expect("editor");
+
+    let refused = service
+        .add_local_source(&as_viewer, "files", data.path())
+        .await
+        .expect_err("viewers read only");
+    assert_eq!(
+        (refused.kind, refused.code.as_str()),
+        (ErrorKind::Forbidden, "auth.forbidden")
+    );
+    assert!(
+        service
+            .sources(&as_viewer)
+            .await
+            .expect("viewers read")
+            .is_empty()
+    );
+    service
+        .add_local_source(&as_editor, "files", data.path())
+        .await
+        .expect("editors add sources");
+    let refused = service
+        .create_token(&as_editor, "more", "admin", None)
+        .await
+        .expect_err("only admins manage tokens");
+    assert_eq!(refused.kind, ErrorKind::Forbidden);
+
+    let log = service.audit(&cli, 10).await.expect("audit");
+    let lines: Vec<String> = log
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {} {} {}",
+                e.actor,
+                e.action,
+                e.object_kind,
+                e.object_name,
+                e.error_code.as_deref().unwrap_or("ok")
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "token:builder create token more auth.forbidden",
+            "token:builder create source files ok",
+            "token:reader create source files auth.forbidden",
+            "cli create token builder ok",
+            "cli create token reader ok",
+        ]
+    );
+    // Neither token's text is in the log.
+    let text = serde_json::to_string(&log).expect("json");
+    assert!(!text.contains(&viewer.token) && !text.contains(&editor.token));
+    // Another workspace's log is its own.
+    assert!(
+        service
+            .audit(&Caller::cli("other"), 10)
+            .await
+            .expect("audit")
+            .is_empty()
+    );
+}

@@ -16,6 +16,7 @@
 //! are few and covered by tests.
 
 mod access;
+mod audit;
 mod catalog;
 mod crypto;
 mod destinations;
@@ -26,6 +27,7 @@ mod runs;
 mod segments;
 
 pub use access::{NewToken, TokenRecord, WorkspaceRecord};
+pub use audit::{AuditEntry, NewAudit};
 pub use catalog::{Exports, ModelRecord, NewModel, SourceRecord, SyncRecord};
 pub use crypto::Cipher;
 pub use destinations::{DestinationRecord, TestOutcome};

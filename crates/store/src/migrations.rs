@@ -34,6 +34,12 @@ const MIGRATIONS: &[(i64, &str, &str, bool)] = &[
         include_str!("../migrations/0004_access.sql"),
         false,
     ),
+    (
+        5,
+        "audit",
+        include_str!("../migrations/0005_audit.sql"),
+        false,
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

@@ -1,4 +1,4 @@
-//! `wharf workspace ...` and `wharf token ...`.
+//! `wharf workspace ...`, `wharf token ...` and `wharf audit`.
 
 use super::Context;
 use crate::args::{TokenCommand, WorkspaceCommand};
@@ -95,5 +95,31 @@ pub async fn token(context: &Context, command: TokenCommand) -> Result<(), CliEr
             }
         }
     }
+    Ok(())
+}
+
+pub async fn audit(context: &Context, limit: u32) -> Result<(), CliError> {
+    let (service, caller) = context.service().await?;
+    let entries = service.audit(&caller, limit).await?;
+    if context.json {
+        output::json(&entries);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.at.clone(),
+                e.actor.clone(),
+                e.action.clone(),
+                format!("{} {}", e.object_kind, e.object_name),
+                match &e.error_code {
+                    Some(code) => format!("error {code}"),
+                    None => "ok".into(),
+                },
+            ]
+        })
+        .collect();
+    output::table(&["AT", "ACTOR", "ACTION", "OBJECT", "OUTCOME"], &rows);
     Ok(())
 }

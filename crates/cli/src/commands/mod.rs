@@ -80,6 +80,7 @@ pub async fn run(cli: Cli, environment: crate::env::Environment) -> Result<(), C
         Command::Plan { name } => runs::plan(&context, &name).await,
         Command::Workspace(command) => access::workspace(&context, command).await,
         Command::Token(command) => access::token(&context, command).await,
+        Command::Audit { limit } => access::audit(&context, limit).await,
         Command::Sample(command) => sample(command),
     }
 }
