@@ -25,11 +25,8 @@ use crate::client::{
 use crate::identity::Identity;
 use aws_sdk_s3::config::Credentials;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    ChecksumAlgorithm, ObjectCannedAcl, ServerSideEncryption as S3Sse, StorageClass,
-};
 use serde::Serialize;
-use wharf_domain::{ChecksumChoice, S3Auth, S3Destination, ServerSideEncryption};
+use wharf_domain::{ChecksumChoice, S3Auth, S3Destination};
 
 pub use diagnosis::Diagnosis;
 
@@ -286,32 +283,11 @@ async fn upload_steps(
 
     // 3. CreateMultipartUpload + UploadPart
     let key = format!("{prefix}.wharf-connection-test-{}", uuid::Uuid::new_v4());
-    let algorithm = match checksum {
-        ChecksumChoice::Crc32c => Some(ChecksumAlgorithm::Crc32C),
-        ChecksumChoice::Crc64nvme => Some(ChecksumAlgorithm::Crc64Nvme),
-        ChecksumChoice::WhenRequired => None,
-    };
-    let mut create = s3
-        .create_multipart_upload()
-        .bucket(bucket)
-        .key(&key)
-        .content_type("text/plain")
-        .set_checksum_algorithm(algorithm.clone());
-    match &destination.delivery.sse {
-        Some(ServerSideEncryption::Aes256) => create = create.server_side_encryption(S3Sse::Aes256),
-        Some(ServerSideEncryption::Kms { key_id }) => {
-            create = create
-                .server_side_encryption(S3Sse::AwsKms)
-                .ssekms_key_id(key_id.as_str())
-        }
-        None => {}
-    }
-    if let Some(class) = destination.delivery.storage_class {
-        create = create.storage_class(StorageClass::from(class.as_str()));
-    }
-    if destination.delivery.acl.is_some() {
-        create = create.acl(ObjectCannedAcl::BucketOwnerFullControl);
-    }
+    // The very request a run starts its uploads with (options, checksum algorithm and type).
+    let algorithm = crate::upload::options::checksum_algorithm(checksum);
+    let create =
+        crate::upload::options::create_multipart(s3, bucket, &key, &destination.delivery, checksum)
+            .content_type("text/plain");
     let upload_id = match create.send().await {
         Ok(output) => {
             let request_id = request_id(&output);

@@ -8,6 +8,7 @@
 //! aborts on any failure, including the sink being dropped unfinished.
 
 mod janitor;
+pub(crate) mod options;
 mod sink;
 mod task;
 

@@ -1,6 +1,7 @@
 //! The async half of an upload: PutObject or a multipart upload with bounded parts in flight,
 //! completion with the whole-object checksum, and abort on any failure.
 
+use super::options::{self, acl, kms_key, sse, storage_class};
 use super::{
     CANCELLED_STOPPED, Chunk, MAX_PARTS, ObjectSpec, UploadJournal, UploadProgress, UploadTarget,
     UploadedObject,
@@ -9,16 +10,12 @@ use crate::aws_error::AwsFailure;
 use crate::error::DeliveryError;
 use aws_sdk_s3::operation::RequestId as _;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart, ObjectCannedAcl,
-    ServerSideEncryption as SdkSse, StorageClass as SdkStorageClass,
-};
+use aws_sdk_s3::types::{ChecksumType, CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 use crc_fast::CrcAlgorithm;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::task::JoinSet;
-use wharf_domain::{DeliveryOptions, ServerSideEncryption};
 
 pub(super) struct Upload {
     pub(super) target: Arc<UploadTarget>,
@@ -166,25 +163,15 @@ impl Upload {
             .intent(&self.object.key)
             .await
             .map_err(DeliveryError::Journal)?;
-        let mut create = t
-            .client
-            .create_multipart_upload()
-            .bucket(&t.bucket)
-            .key(&self.object.key)
-            .content_type(&self.object.content_type)
-            .set_content_encoding(self.object.content_encoding.clone())
-            .set_server_side_encryption(sse(&t.delivery))
-            .set_ssekms_key_id(kms_key(&t.delivery))
-            .set_storage_class(storage_class(&t.delivery))
-            .set_acl(acl(&t.delivery));
-        if t.sends_checksum() {
-            create = create
-                .checksum_algorithm(match t.algorithm().0 {
-                    CrcAlgorithm::Crc64Nvme => ChecksumAlgorithm::Crc64Nvme,
-                    _ => ChecksumAlgorithm::Crc32C,
-                })
-                .checksum_type(ChecksumType::FullObject);
-        }
+        let create = options::create_multipart(
+            &t.client,
+            &t.bucket,
+            &self.object.key,
+            &t.delivery,
+            t.checksum,
+        )
+        .content_type(&self.object.content_type)
+        .set_content_encoding(self.object.content_encoding.clone());
         let created = match create.send().await {
             Ok(out) => out,
             Err(e) => {
@@ -496,26 +483,4 @@ async fn upload_part(
         };
     }
     Ok(part.build())
-}
-
-fn sse(d: &DeliveryOptions) -> Option<SdkSse> {
-    d.sse.as_ref().map(|s| match s {
-        ServerSideEncryption::Aes256 => SdkSse::Aes256,
-        ServerSideEncryption::Kms { .. } => SdkSse::AwsKms,
-    })
-}
-
-fn kms_key(d: &DeliveryOptions) -> Option<String> {
-    match &d.sse {
-        Some(ServerSideEncryption::Kms { key_id }) => Some(key_id.as_str().to_string()),
-        _ => None,
-    }
-}
-
-fn storage_class(d: &DeliveryOptions) -> Option<SdkStorageClass> {
-    d.storage_class.map(|c| SdkStorageClass::from(c.as_str()))
-}
-
-fn acl(d: &DeliveryOptions) -> Option<ObjectCannedAcl> {
-    d.acl.map(|a| ObjectCannedAcl::from(a.as_str()))
 }
