@@ -82,6 +82,34 @@ pub struct NewModelInput<'a> {
 }
 
 impl Service {
+    /// Refuses a local source outside the operator's folders: a shared server must not become
+    /// a way to read its own disk. `path` is already canonical (no `..`, no symbolic link).
+    fn require_allowed_folder(&self, path: &Path) -> Result<(), ServiceError> {
+        let Some(roots) = &self.settings.local_source_roots else {
+            return Ok(());
+        };
+        let allowed = roots
+            .iter()
+            .filter_map(|root| std::fs::canonicalize(root).ok())
+            .any(|root| path.starts_with(root));
+        if allowed {
+            return Ok(());
+        }
+        let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+        Err(ServiceError {
+            field: Some("path".into()),
+            ..ServiceError::new(
+                crate::ErrorKind::Forbidden,
+                "source.outside_roots",
+                format!(
+                    "path {:?} is outside the folders local sources may use on this server ({}); the operator sets them with WHARF_LOCAL_SOURCE_ROOTS",
+                    path.display().to_string(),
+                    roots.join(", ")
+                ),
+            )
+        })
+    }
+
     /// Adds a local source: a folder whose files are tables, found now.
     pub async fn add_local_source(
         &self,
@@ -99,6 +127,7 @@ impl Service {
                     format!("path {:?}: {e}", path.display().to_string()),
                 )
             })?;
+            self.require_allowed_folder(&path)?;
             let (record, tables) = wharf_runner::models::add_local_source(
                 &self.store,
                 &caller.workspace,

@@ -89,6 +89,9 @@ pub struct Settings {
     pub client: ClientSettings,
     /// The query engine's memory budget, in bytes (`None`: the runner's default).
     pub query_memory_bytes: Option<usize>,
+    /// The folders local sources must lie in (after symbolic links are resolved), on a shared
+    /// server; `None`: anywhere, as for the command line on one's own machine.
+    pub local_source_roots: Option<Vec<PathBuf>>,
 }
 
 impl Settings {

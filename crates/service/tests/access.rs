@@ -8,6 +8,7 @@ async fn open(home: &std::path::Path) -> Service {
         home: home.to_path_buf(),
         client: ClientSettings::default(),
         query_memory_bytes: None,
+        local_source_roots: None,
     })
     .await
     .expect("service")

@@ -8,6 +8,7 @@ async fn service(home: &std::path::Path) -> Service {
         home: home.to_path_buf(),
         client: ClientSettings::default(),
         query_memory_bytes: None,
+        local_source_roots: None,
     })
     .await
     .expect("service")
@@ -80,4 +81,52 @@ async fn a_local_source_and_a_model_on_it_are_added_previewed_and_refused_by_fie
         .await
         .expect_err("taken");
     assert_eq!(taken.kind, ErrorKind::Conflict);
+}
+
+#[tokio::test]
+async fn on_a_shared_server_local_sources_stay_inside_the_operators_folders() {
+    let home = tempfile::tempdir().expect("home");
+    let allowed = tempfile::tempdir().expect("allowed");
+    let outside = tempfile::tempdir().expect("outside");
+    std::fs::create_dir(allowed.path().join("team")).expect("mkdir");
+    std::fs::write(allowed.path().join("team/people.csv"), "id\n1\n").expect("csv");
+    std::fs::write(outside.path().join("secrets.csv"), "id\n1\n").expect("csv");
+    std::os::unix::fs::symlink(outside.path(), allowed.path().join("escape")).expect("symlink");
+    let service = Service::open(Settings {
+        home: home.path().to_path_buf(),
+        client: ClientSettings::default(),
+        query_memory_bytes: None,
+        local_source_roots: Some(vec![allowed.path().to_path_buf()]),
+    })
+    .await
+    .expect("service");
+    let caller = Caller::cli("default");
+    service
+        .add_local_source(&caller, "team", &allowed.path().join("team"))
+        .await
+        .expect("inside the root");
+    for (name, path) in [
+        ("out", outside.path().to_path_buf()),
+        ("link", allowed.path().join("escape")),
+        ("dots", allowed.path().join("team/../../")),
+        ("root", std::path::PathBuf::from("/")),
+    ] {
+        let e = service
+            .add_local_source(&caller, name, &path)
+            .await
+            .expect_err(name);
+        assert_eq!(
+            (e.kind, e.code.as_str(), e.field.as_deref()),
+            (ErrorKind::Forbidden, "source.outside_roots", Some("path")),
+            "{name}: {e}"
+        );
+    }
+    let names: Vec<String> = service
+        .sources(&caller)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["team"]);
 }

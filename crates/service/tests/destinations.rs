@@ -13,6 +13,7 @@ async fn service(home: &std::path::Path, operator_endpoint: Option<&str>) -> Ser
             ..ClientSettings::default()
         },
         query_memory_bytes: None,
+        local_source_roots: None,
     })
     .await
     .expect("service")

@@ -12,6 +12,7 @@ async fn setup(home: &std::path::Path, data: &std::path::Path) -> (Service, Call
         home: home.to_path_buf(),
         client: ClientSettings::default(),
         query_memory_bytes: None,
+        local_source_roots: None,
     })
     .await
     .expect("service");

@@ -44,6 +44,8 @@ impl Context {
             query_memory_bytes: self
                 .query_memory_mb
                 .map(|mb| usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)),
+            // The command line runs on one's own machine, with one's own file permissions.
+            local_source_roots: None,
         })
         .await?;
         Ok((service, wharf_service::Caller::cli(&self.workspace)))
