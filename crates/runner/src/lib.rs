@@ -47,6 +47,8 @@ pub struct RunnerSettings {
     pub query_memory: usize,
     /// Where runs hold their liveness locks (under `$WHARF_HOME`).
     pub locks_dir: PathBuf,
+    /// On a shared server: the folders local sources' tables must resolve into.
+    pub local_source_roots: Option<Vec<PathBuf>>,
 }
 
 impl RunnerSettings {
@@ -59,12 +61,14 @@ impl RunnerSettings {
             spill_dir: home.join("spill"),
             query_memory: 512 * 1024 * 1024,
             locks_dir: home.join("locks"),
+            local_source_roots: None,
         }
     }
 
     pub(crate) fn engine(&self) -> EngineSettings {
         let mut settings = EngineSettings::new(self.spill_dir.clone());
         settings.memory_limit = self.query_memory;
+        settings.confine_to = self.local_source_roots.clone();
         settings
     }
 }

@@ -102,6 +102,7 @@ impl Settings {
         if let Some(bytes) = self.query_memory_bytes {
             settings.query_memory = bytes;
         }
+        settings.local_source_roots = self.local_source_roots.clone();
         settings
     }
 }

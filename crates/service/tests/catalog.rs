@@ -92,6 +92,12 @@ async fn on_a_shared_server_local_sources_stay_inside_the_operators_folders() {
     std::fs::write(allowed.path().join("team/people.csv"), "id\n1\n").expect("csv");
     std::fs::write(outside.path().join("secrets.csv"), "id\n1\n").expect("csv");
     std::os::unix::fs::symlink(outside.path(), allowed.path().join("escape")).expect("symlink");
+    // A table file inside the folder that is a link to a file outside it.
+    std::os::unix::fs::symlink(
+        outside.path().join("secrets.csv"),
+        allowed.path().join("team/leak.csv"),
+    )
+    .expect("symlink");
     let service = Service::open(Settings {
         home: home.path().to_path_buf(),
         client: ClientSettings::default(),
@@ -129,4 +135,24 @@ async fn on_a_shared_server_local_sources_stay_inside_the_operators_folders() {
         .map(|s| s.name)
         .collect();
     assert_eq!(names, ["team"]);
+
+    let model = |name: &'static str| NewModelInput {
+        name,
+        source: "team",
+        sql: if name == "people" {
+            "SELECT * FROM people"
+        } else {
+            "SELECT * FROM leak"
+        },
+        primary_key: "id",
+    };
+    service
+        .add_model(&caller, model("people"))
+        .await
+        .expect("a table inside");
+    let leak = service
+        .add_model(&caller, model("leak"))
+        .await
+        .expect_err("a link out of the folder");
+    assert!(leak.message.contains("leads outside"), "{leak}");
 }

@@ -171,3 +171,33 @@ pub fn discover(dir: &Path) -> Result<Vec<TableInfo>, EngineError> {
     }
     Ok(tables)
 }
+
+/// Marks every table that resolves outside `roots` (through a symbolic link, the table's own or
+/// one of its files') as unreadable: on a shared server a source reads its own folder's files
+/// and nothing else.
+pub(crate) fn confine(tables: &mut [TableInfo], roots: &[PathBuf]) {
+    let roots: Vec<PathBuf> = roots
+        .iter()
+        .filter_map(|r| std::fs::canonicalize(r).ok())
+        .collect();
+    let inside = |p: &Path| {
+        std::fs::canonicalize(p).is_ok_and(|c| roots.iter().any(|root| c.starts_with(root)))
+    };
+    for table in tables.iter_mut().filter(|t| t.problem.is_none()) {
+        let mut paths = vec![table.path.clone()];
+        if table.path.is_dir() {
+            paths.extend(
+                table_files(&table.path)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(p, _)| p),
+            );
+        }
+        if let Some(outside) = paths.iter().find(|p| !inside(p)) {
+            table.problem = Some(format!(
+                "{} leads outside the folders local sources may read on this server",
+                outside.display()
+            ));
+        }
+    }
+}

@@ -35,6 +35,8 @@ pub struct EngineSettings {
     pub target_partitions: usize,
     /// Rows per batch.
     pub batch_size: usize,
+    /// On a shared server: the folders tables must resolve into (`None`: anywhere).
+    pub confine_to: Option<Vec<PathBuf>>,
 }
 
 impl EngineSettings {
@@ -44,6 +46,7 @@ impl EngineSettings {
             spill_dir,
             target_partitions: 0,
             batch_size: 8192,
+            confine_to: None,
         }
     }
 }
@@ -145,7 +148,10 @@ impl LocalWarehouse {
         options.sql_parser.map_string_types_to_utf8view = false;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         crate::guard::install(&ctx);
-        let tables = discover(dir)?;
+        let mut tables = discover(dir)?;
+        if let Some(roots) = &settings.confine_to {
+            discovery::confine(&mut tables, roots);
+        }
         Ok(Self { ctx, tables })
     }
 
