@@ -95,6 +95,17 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The defaults for `home`: AWS endpoints only, the runner's memory budget, local sources
+    /// anywhere.
+    pub fn new(home: &Path) -> Self {
+        Self {
+            home: home.to_path_buf(),
+            client: ClientSettings::default(),
+            query_memory_bytes: None,
+            local_source_roots: None,
+        }
+    }
+
     /// What runs and previews are given: spill and lock folders under the home, the memory
     /// budget, the S3 client settings.
     pub fn runner(&self) -> wharf_runner::RunnerSettings {

@@ -1,17 +1,10 @@
 //! Workspaces and API tokens: a token is shown once, stored as its SHA-256, stands for its
 //! workspace and role, and stops working when revoked or expired.
 
-use wharf_service::{Actor, Caller, ClientSettings, ErrorKind, Role, Service, Settings};
+use wharf_service::{Actor, Caller, ErrorKind, Role, Service, Settings};
 
 async fn open(home: &std::path::Path) -> Service {
-    Service::open(Settings {
-        home: home.to_path_buf(),
-        client: ClientSettings::default(),
-        query_memory_bytes: None,
-        local_source_roots: None,
-    })
-    .await
-    .expect("service")
+    Service::open(Settings::new(home)).await.expect("service")
 }
 
 #[tokio::test]

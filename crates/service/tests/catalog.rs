@@ -1,17 +1,10 @@
 //! Sources and models through the service: the views, and errors that name the field or the
 //! object at fault without telling an API caller to type a CLI flag.
 
-use wharf_service::{Caller, ClientSettings, ErrorKind, NewModelInput, Service, Settings};
+use wharf_service::{Caller, ErrorKind, NewModelInput, Service, Settings};
 
 async fn service(home: &std::path::Path) -> Service {
-    Service::open(Settings {
-        home: home.to_path_buf(),
-        client: ClientSettings::default(),
-        query_memory_bytes: None,
-        local_source_roots: None,
-    })
-    .await
-    .expect("service")
+    Service::open(Settings::new(home)).await.expect("service")
 }
 
 #[tokio::test]
@@ -99,10 +92,8 @@ async fn on_a_shared_server_local_sources_stay_inside_the_operators_folders() {
     )
     .expect("symlink");
     let service = Service::open(Settings {
-        home: home.path().to_path_buf(),
-        client: ClientSettings::default(),
-        query_memory_bytes: None,
         local_source_roots: Some(vec![allowed.path().to_path_buf()]),
+        ..Settings::new(home.path())
     })
     .await
     .expect("service");

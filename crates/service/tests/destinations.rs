@@ -6,14 +6,12 @@ use wharf_service::{AuthView, Caller, ClientSettings, ErrorKind, Service, Settin
 
 async fn service(home: &std::path::Path, operator_endpoint: Option<&str>) -> Service {
     Service::open(Settings {
-        home: home.to_path_buf(),
         client: ClientSettings {
             allow_private_endpoints: true,
             operator_s3_endpoint: operator_endpoint.map(str::to_owned),
             ..ClientSettings::default()
         },
-        query_memory_bytes: None,
-        local_source_roots: None,
+        ..Settings::new(home)
     })
     .await
     .expect("service")

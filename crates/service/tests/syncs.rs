@@ -4,18 +4,11 @@
 
 use wharf_domain::FileSpec;
 use wharf_domain::destination::S3DestinationSpec;
-use wharf_service::{Caller, ClientSettings, ErrorKind, NewModelInput, NewSync, Service, Settings};
+use wharf_service::{Caller, ErrorKind, NewModelInput, NewSync, Service, Settings};
 
 async fn setup(home: &std::path::Path, data: &std::path::Path) -> (Service, Caller) {
     std::fs::write(data.join("people.csv"), "id,name\n1,Ada\n2,Bob\n").expect("csv");
-    let service = Service::open(Settings {
-        home: home.to_path_buf(),
-        client: ClientSettings::default(),
-        query_memory_bytes: None,
-        local_source_roots: None,
-    })
-    .await
-    .expect("service");
+    let service = Service::open(Settings::new(home)).await.expect("service");
     let caller = Caller::cli("default");
     service
         .add_local_source(&caller, "files", data)
