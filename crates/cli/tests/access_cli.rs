@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Fixture, json, run, text, wharf};
+use common::{Fixture, json, keys, run, text, wharf};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workspaces_and_tokens_with_their_json_shapes() {
@@ -35,14 +35,10 @@ async fn workspaces_and_tokens_with_their_json_shapes() {
     ]));
     assert!(out.status.success(), "{}", text(&out));
     let created = json(&out);
-    let mut keys: Vec<&str> = created
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
-    assert_eq!(keys, ["expires_at", "name", "role", "token", "workspace"]);
+    assert_eq!(
+        keys(&created),
+        ["expires_at", "name", "role", "token", "workspace"]
+    );
     assert_eq!(created["workspace"], "team-b");
     assert_eq!(created["role"], "editor");
     let token = created["token"].as_str().expect("token");

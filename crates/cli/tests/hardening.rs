@@ -10,7 +10,16 @@ use std::time::{Duration, Instant};
 use wharf_testkit::bucket_residue;
 
 fn add_model(home: &std::path::Path, name: &str, sql: &str) -> std::process::Output {
-    run(wharf(home).args([
+    add_model_with(wharf(home), name, sql)
+}
+
+/// `model add NAME` on source `files` with primary key `id`, run by `command`.
+fn add_model_with(
+    mut command: std::process::Command,
+    name: &str,
+    sql: &str,
+) -> std::process::Output {
+    run(command.args([
         "model",
         "add",
         name,
@@ -616,17 +625,11 @@ fn an_unreadable_folder_fails_only_the_models_that_use_it() {
         .arg(data.path()));
     assert!(out.status.success(), "{}", text(&out));
     let model = |name: &str| {
-        run(wharf_bound_by_permissions(home.path()).args([
-            "model",
-            "add",
+        add_model_with(
+            wharf_bound_by_permissions(home.path()),
             name,
-            "--source",
-            "files",
-            "--primary-key",
-            "id",
-            "--sql",
             &format!("SELECT * FROM {name}"),
-        ]))
+        )
     };
     let customers = model("customers");
     let preview =

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{BUCKET, Fixture, json, run, text, wharf};
+use common::{BUCKET, Fixture, json, keys, run, text, wharf};
 use serde_json::Value;
 use wharf_testkit::bucket_residue;
 
@@ -147,15 +147,8 @@ async fn models_syncs_runs_and_plan_with_their_json_shapes() {
     ]));
     assert!(out.status.success(), "{}", text(&out));
     let outcome = json(&out);
-    let mut keys: Vec<&str> = outcome
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
     assert_eq!(
-        keys,
+        keys(&outcome),
         [
             "bytes",
             "duration_ms",
@@ -171,14 +164,7 @@ async fn models_syncs_runs_and_plan_with_their_json_shapes() {
     assert_eq!(outcome["error"], Value::Null);
     let run_id = outcome["run_id"].as_str().expect("run id").to_string();
     let file = &outcome["files"][0];
-    let mut file_keys: Vec<&str> = file
-        .as_object()
-        .expect("file")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    file_keys.sort_unstable();
-    assert_eq!(file_keys, ["bytes", "checksum", "key", "rows"]);
+    assert_eq!(keys(file), ["bytes", "checksum", "key", "rows"]);
     assert_eq!(
         file["key"],
         format!("exports/people-csv/{run_id}/part-00000.csv.gz")

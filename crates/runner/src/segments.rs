@@ -180,7 +180,7 @@ pub fn now_micros() -> i64 {
 pub fn parse_as_of(text: &str) -> Result<i64, RunnerError> {
     wharf_engine::segment::timestamp_micros(text.trim()).ok_or_else(|| {
         RunnerError::Invalid(format!(
-            "--as-of {text:?} is not a timestamp; give ISO-8601 such as 2026-03-31T12:00:00Z or 2026-03-31"
+            "{text:?} is not a timestamp; give ISO-8601 such as 2026-03-31T12:00:00Z or 2026-03-31"
         ))
     })
 }

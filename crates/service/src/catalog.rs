@@ -124,7 +124,10 @@ impl Service {
             let path = std::fs::canonicalize(path).map_err(|e| {
                 ServiceError::bad_input(
                     "path",
-                    format!("path {:?}: {e}", path.display().to_string()),
+                    format!(
+                        "folder {:?} cannot be read: {e}",
+                        path.display().to_string()
+                    ),
                 )
             })?;
             self.require_allowed_folder(&path)?;

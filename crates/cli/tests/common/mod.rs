@@ -39,6 +39,18 @@ pub fn json(output: &Output) -> Value {
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(output)))
 }
 
+/// A JSON object's keys, sorted: the shape other tools rely on.
+pub fn keys(v: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
 pub const BUCKET: &str = "wharf-test";
 
 /// A destination `lake` on `server` (bucket [`BUCKET`], prefix `exports`) and a local source
