@@ -43,6 +43,9 @@ pub enum Command {
     Whoami,
     /// Serve a folder over the S3 protocol on 127.0.0.1 until interrupted.
     LocalS3(LocalS3Args),
+    /// Run the wharf server: the REST API under /api/v1 (OpenAPI at /api/openapi.json) and
+    /// health probes, until SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
     /// Add, inspect, test and remove destinations.
     #[command(subcommand)]
     Destination(DestinationCommand),
@@ -65,9 +68,12 @@ pub enum Command {
     /// Workspaces: every object belongs to one (`--workspace W` picks it; default `default`).
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
-    /// API tokens of a workspace, for the REST API (served by wharf serve, in progress).
+    /// API tokens of a workspace, for the REST API (served by `wharf serve`).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Users of a workspace, who sign in to the web UI.
+    #[command(subcommand)]
+    User(UserCommand),
     /// The workspace's audit log, newest first: who changed what, when, and how it ended.
     Audit {
         /// How many entries to show.
@@ -104,6 +110,8 @@ pub enum SourceCommand {
     Add(AddSource),
     /// List sources.
     List,
+    /// Remove a source (refused while a model reads it).
+    Rm { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +167,8 @@ pub enum ModelCommand {
     List,
     /// Show a model's query and columns.
     Show { name: String },
+    /// Remove a model (refused while a segment or sync uses it).
+    Rm { name: String },
     /// Print a model's schema and first rows.
     Preview {
         name: String,
@@ -174,6 +184,36 @@ pub enum WorkspaceCommand {
     Add { name: String },
     /// List the workspaces.
     List,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (port 0: a free one, printed at start).
+    #[arg(long, env = "WHARF_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user to `--workspace` with a role. The password comes from an environment
+    /// variable or standard input, never an argument; it is kept as an argon2id hash. A user
+    /// already in another workspace gives their current password.
+    Add {
+        email: String,
+        /// `admin`, `editor` or `viewer`.
+        #[arg(long)]
+        role: String,
+        /// Read the password from this environment variable.
+        #[arg(long, conflicts_with = "password_stdin")]
+        password_env: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the workspace's users.
+    List,
+    /// Remove a user from the workspace.
+    Rm { email: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -247,6 +287,11 @@ pub enum SyncCommand {
     List,
     /// Show a sync's settings.
     Show { name: String },
+    /// Replace a sync's settings (the same options as `add`, checked the same way); its runs
+    /// stay.
+    Update(Box<AddSync>),
+    /// Remove a sync and its run history (refused while it runs).
+    Rm { name: String },
     /// Run a sync now: query, encode and upload, with progress; exit 1 if the run fails.
     Run { name: String },
 }

@@ -13,6 +13,8 @@ pub const ALLOW_PRIVATE_ENDPOINTS: &str = "WHARF_ALLOW_PRIVATE_ENDPOINTS";
 pub const QUERY_MEMORY_MB: &str = "WHARF_QUERY_MEMORY_MB";
 /// Threads that encode one file.
 pub const ENCODE_THREADS: &str = "WHARF_ENCODE_THREADS";
+/// Folders that local sources must lie in, for `wharf serve` (a path list, `:`-separated).
+pub const LOCAL_SOURCE_ROOTS: &str = "WHARF_LOCAL_SOURCE_ROOTS";
 /// Log filter (tracing's `EnvFilter` syntax).
 pub const RUST_LOG: &str = "RUST_LOG";
 
@@ -27,6 +29,7 @@ pub struct Environment {
     pub allow_private_endpoints: Option<bool>,
     pub query_memory_mb: Option<u64>,
     pub encode_threads: Option<u64>,
+    pub local_source_roots: Option<Vec<std::path::PathBuf>>,
 }
 
 impl Environment {
@@ -68,8 +71,25 @@ impl Environment {
             encode_threads: value(ENCODE_THREADS)?
                 .map(|v| parse_count(ENCODE_THREADS, &v, 1..=256, "a number of threads, e.g. 2"))
                 .transpose()?,
+            local_source_roots: value(LOCAL_SOURCE_ROOTS)?
+                .map(|v| parse_roots(LOCAL_SOURCE_ROOTS, &v))
+                .transpose()?,
         })
     }
+}
+
+/// Folders, `:`-separated, each one absolute.
+pub fn parse_roots(name: &str, value: &str) -> Result<Vec<std::path::PathBuf>, CliError> {
+    let roots: Vec<std::path::PathBuf> = std::env::split_paths(value)
+        .filter(|p| !p.as_os_str().is_empty())
+        .collect();
+    if let Some(relative) = roots.iter().find(|p| !p.is_absolute()) {
+        return Err(CliError::bad(format!(
+            "environment variable {name}: {:?} is not an absolute path; give absolute folders separated by `:`",
+            relative.display().to_string()
+        )));
+    }
+    Ok(roots)
 }
 
 /// A boolean as people write them in environments: 1/0, true/false, yes/no, on/off (any case).

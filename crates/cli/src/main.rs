@@ -17,8 +17,14 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
+    // The server logs each request at `info`; other commands only warnings unless asked.
+    let default_log = if matches!(cli.command, args::Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     let environment = match env::Environment::from_process().and_then(|e| {
-        init_tracing()?;
+        init_tracing(default_log)?;
         Ok(e)
     }) {
         Ok(environment) => environment,
@@ -52,10 +58,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings). Whatever the filter says, the
+/// Logs go to stderr, filtered by `RUST_LOG` (default: `default`). Whatever the filter says, the
 /// AWS SDK's HTTP and signing internals never log at `trace`: there they print request and
 /// response bodies and canonical requests, and S3 error bodies echo access key ids.
-fn init_tracing() -> Result<(), error::CliError> {
+fn init_tracing(default: &str) -> Result<(), error::CliError> {
     use tracing_subscriber::filter::{EnvFilter, filter_fn};
     use tracing_subscriber::prelude::*;
     const NO_TRACE: [&str; 6] = [
@@ -73,7 +79,7 @@ fn init_tracing() -> Result<(), error::CliError> {
                 env::RUST_LOG
             ))
         })?,
-        _ => EnvFilter::new("warn"),
+        _ => EnvFilter::new(default),
     };
     let no_sensitive_trace = filter_fn(|meta| {
         *meta.level() != tracing::Level::TRACE
@@ -83,6 +89,7 @@ fn init_tracing() -> Result<(), error::CliError> {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_filter(env_filter)
                 .with_filter(no_sensitive_trace),
         )

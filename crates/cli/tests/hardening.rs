@@ -459,7 +459,7 @@ async fn stop_mid_upload(signal: &str) {
     assert_eq!(out.status.code(), Some(1), "{signal}: {}{log}", text(&out));
     assert!(log.contains("cancelling the run"), "{log}");
     let outcome = json(&out);
-    assert_eq!(outcome["status"], "failed");
+    assert_eq!(outcome["status"], "cancelled");
     assert_eq!(outcome["error"]["code"], "cancelled", "{outcome}");
     // Nothing left: no object, no open upload, no part file on the server's disk.
     let (objects, uploads) = bucket_residue(&server.admin(), BUCKET).await;
@@ -474,7 +474,7 @@ async fn stop_mid_upload(signal: &str) {
     );
     // The next run starts at once (no "run in progress").
     let out = run(wharf(home.path()).args(["--json", "runs", "--sync", "big"]));
-    assert_eq!(json(&out)[0]["status"], "failed", "{}", text(&out));
+    assert_eq!(json(&out)[0]["status"], "cancelled", "{}", text(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -525,7 +525,7 @@ async fn a_killed_run_is_taken_over_at_once_by_the_next() {
     let out = run(wharf(home.path()).args(["--json", "runs", "--sync", "p"]));
     let runs = json(&out);
     assert_eq!(runs[0]["status"], "succeeded", "{runs}");
-    assert_eq!(runs[1]["status"], "failed", "{runs}");
+    assert_eq!(runs[1]["status"], "interrupted", "{runs}");
 }
 
 /// The probe's item 12: a key whose side-file name passed 255 bytes was written, then answered

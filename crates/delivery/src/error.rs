@@ -15,7 +15,7 @@ pub enum DeliveryError {
     },
     /// The key exists and the sync does not overwrite (`If-None-Match: *` failed).
     #[error(
-        "{operation}: an object already exists at this key and the sync does not overwrite ({}); add {{run}} or a time to the key template, or pass --overwrite",
+        "{operation}: an object already exists at this key and the sync does not overwrite ({}); add {{run}} or a time to the key template, or let the sync overwrite",
         failure.summary()
     )]
     KeyExists {

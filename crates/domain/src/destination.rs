@@ -17,7 +17,7 @@ use std::fmt;
 
 /// An S3 destination as a user describes it, before validation. Field names are the API's and,
 /// with `-` for `_`, the CLI's flags.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct S3DestinationSpec {
     /// Unique name, e.g. `partner-exports`.
@@ -29,7 +29,9 @@ pub struct S3DestinationSpec {
     /// Folder inside the bucket, e.g. `wharf/` (default: the bucket's root).
     #[serde(default)]
     pub prefix: Option<String>,
-    pub auth: AuthSpec,
+    /// Required to add a destination; when replacing one, `None` keeps its current auth.
+    #[serde(default)]
+    pub auth: Option<AuthSpec>,
     /// Base URL of an S3-compatible service (MinIO, R2...). Access-key auth only.
     #[serde(default)]
     pub endpoint: Option<String>,
@@ -49,17 +51,22 @@ pub struct S3DestinationSpec {
     /// custom endpoints (many S3-compatible servers reject the newer checksum headers).
     #[serde(default)]
     pub checksum: Option<String>,
-    /// Never accepted: present only to answer a client that sends one with a clear error.
+    /// Never accepted: wharf generates the External ID (a body that sends one is refused,
+    /// naming this field).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub external_id: Option<serde::de::IgnoredAny>,
 }
 
 /// How wharf authenticates to the bucket, as the user describes it.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthSpec {
+    #[serde(alias = "access-key")]
     AccessKey {
         access_key_id: String,
+        /// Write-only: stored encrypted, never shown again.
+        #[schema(value_type = String)]
         secret_access_key: Secret<String>,
     },
     Role {
@@ -68,6 +75,48 @@ pub enum AuthSpec {
         #[serde(default)]
         session_duration_seconds: Option<u32>,
     },
+}
+
+impl AuthSpec {
+    fn validate(self, external_id: impl FnOnce() -> ExternalId) -> Result<S3Auth, InvalidValue> {
+        Ok(match self {
+            AuthSpec::AccessKey {
+                access_key_id,
+                secret_access_key,
+            } => {
+                if secret_access_key.expose().trim().is_empty() {
+                    return Err(InvalidValue::new(
+                        "secret_access_key",
+                        "",
+                        "the secret access key is empty: check the variable or standard input it was read from",
+                    ));
+                }
+                S3Auth::AccessKey {
+                    access_key_id: AccessKeyId::parse(&access_key_id)?,
+                    secret_access_key,
+                }
+            }
+            AuthSpec::Role {
+                role_arn,
+                session_duration_seconds,
+            } => {
+                let role_arn = RoleArn::parse(&role_arn)?;
+                let duration = session_duration_seconds.unwrap_or(DEFAULT_SESSION_DURATION_SECONDS);
+                if !(900..=43_200).contains(&duration) {
+                    return Err(InvalidValue::new(
+                        "session_duration",
+                        duration.to_string(),
+                        "AWS allows role sessions of 900 to 43200 seconds (and at most the role's own maximum, 3600 unless raised)",
+                    ));
+                }
+                S3Auth::AssumeRole {
+                    role_arn,
+                    external_id: external_id(),
+                    session_duration_seconds: duration,
+                }
+            }
+        })
+    }
 }
 
 /// A validated S3 destination.
@@ -115,11 +164,42 @@ impl S3DestinationSpec {
         external_id: impl FnOnce() -> ExternalId,
         allow_private: bool,
     ) -> Result<S3Destination, InvalidValue> {
+        self.validate_over(None, external_id, allow_private)
+    }
+
+    /// Validates a spec that replaces `current` (of the same name). Without `auth`, the
+    /// current auth stays; a role destination that stays one keeps its External ID, since the
+    /// role's trust policy names it (rotating it is its own operation).
+    pub fn validate_replacing(
+        self,
+        current: &S3Destination,
+        external_id: impl FnOnce() -> ExternalId,
+        allow_private: bool,
+    ) -> Result<S3Destination, InvalidValue> {
+        if self.name != current.name.as_str() {
+            return Err(InvalidValue::new(
+                "name",
+                &self.name,
+                format!(
+                    "a destination keeps its name; this one is {:?}",
+                    current.name.as_str()
+                ),
+            ));
+        }
+        self.validate_over(Some(&current.auth), external_id, allow_private)
+    }
+
+    fn validate_over(
+        self,
+        current: Option<&S3Auth>,
+        external_id: impl FnOnce() -> ExternalId,
+        allow_private: bool,
+    ) -> Result<S3Destination, InvalidValue> {
         if self.external_id.is_some() {
             return Err(InvalidValue::new(
                 "external_id",
                 "(not shown)",
-                "the External ID is generated by wharf and cannot be set; to replace it, rotate it (`wharf destination rotate-external-id NAME`)",
+                "the External ID is generated by wharf and cannot be set; to replace it, rotate it",
             ));
         }
         let name = Name::parse("name", &self.name)?;
@@ -131,62 +211,44 @@ impl S3DestinationSpec {
             .as_deref()
             .map(|e| Endpoint::parse(e, allow_private))
             .transpose()?;
-        let auth = match self.auth {
-            AuthSpec::AccessKey {
-                access_key_id,
-                secret_access_key,
-            } => {
-                if secret_access_key.expose().trim().is_empty() {
-                    return Err(InvalidValue::new(
-                        "secret_access_key",
-                        "",
-                        "the secret access key is empty: check the variable or standard input it was read from",
-                    ));
-                }
-                S3Auth::AccessKey {
-                    access_key_id: AccessKeyId::parse(&access_key_id)?,
-                    secret_access_key,
-                }
+        let auth = match (self.auth, current) {
+            (Some(spec), current) => {
+                let kept = match current {
+                    Some(S3Auth::AssumeRole { external_id, .. }) => Some(external_id.clone()),
+                    _ => None,
+                };
+                spec.validate(|| kept.unwrap_or_else(external_id))?
             }
-            AuthSpec::Role {
-                role_arn,
-                session_duration_seconds,
-            } => {
-                if let Some(endpoint) = &endpoint {
-                    return Err(InvalidValue::new(
-                        "endpoint",
-                        endpoint.as_str(),
-                        "a custom endpoint works with access-key auth only: role auth always talks to AWS's own STS and S3",
-                    ));
-                }
-                let role_arn = RoleArn::parse(&role_arn)?;
-                if role_arn.partition() != region.partition() {
-                    return Err(InvalidValue::new(
-                        "role_arn",
-                        role_arn.as_str(),
-                        format!(
-                            "the role is in partition \"{}\" but region {} is in \"{}\": a role can only reach buckets of its own partition",
-                            role_arn.partition(),
-                            region,
-                            region.partition()
-                        ),
-                    ));
-                }
-                let duration = session_duration_seconds.unwrap_or(DEFAULT_SESSION_DURATION_SECONDS);
-                if !(900..=43_200).contains(&duration) {
-                    return Err(InvalidValue::new(
-                        "session_duration",
-                        duration.to_string(),
-                        "AWS allows role sessions of 900 to 43200 seconds (and at most the role's own maximum, 3600 unless raised)",
-                    ));
-                }
-                S3Auth::AssumeRole {
-                    role_arn,
-                    external_id: external_id(),
-                    session_duration_seconds: duration,
-                }
+            (None, Some(current)) => current.clone(),
+            (None, None) => {
+                return Err(InvalidValue::new(
+                    "auth",
+                    "",
+                    "say how wharf authenticates: an access key, or a role to assume",
+                ));
             }
         };
+        if let S3Auth::AssumeRole { role_arn, .. } = &auth {
+            if let Some(endpoint) = &endpoint {
+                return Err(InvalidValue::new(
+                    "endpoint",
+                    endpoint.as_str(),
+                    "a custom endpoint works with access-key auth only: role auth always talks to AWS's own STS and S3",
+                ));
+            }
+            if role_arn.partition() != region.partition() {
+                return Err(InvalidValue::new(
+                    "role_arn",
+                    role_arn.as_str(),
+                    format!(
+                        "the role is in partition \"{}\" but region {} is in \"{}\": a role can only reach buckets of its own partition",
+                        role_arn.partition(),
+                        region,
+                        region.partition()
+                    ),
+                ));
+            }
+        }
         let delivery = DeliveryOptions::parse(
             self.sse.as_deref(),
             self.kms_key_id.as_deref(),
@@ -287,14 +349,14 @@ impl DeliveryOptions {
                 return Err(InvalidValue::new(
                     "kms_key_id",
                     "",
-                    "SSE-KMS needs the key: add --kms-key-id with the key's ARN (the policy wharf generates grants exactly that key)",
+                    "SSE-KMS needs the key: give kms_key_id, the key's ARN (the policy wharf generates grants exactly that key)",
                 ));
             }
             (Some("aes256" | "AES256") | None, Some(key)) => {
                 return Err(InvalidValue::new(
                     "kms_key_id",
                     key,
-                    "a KMS key is used only with --sse kms",
+                    "a KMS key is used only with sse kms",
                 ));
             }
             (Some(other), _) => {
@@ -468,7 +530,7 @@ mod tests {
             (
                 serde_json::json!({"name": "d", "bucket": "b-1", "region": "us-east-1", "auth": key, "kms_key_id": "alias/x"}),
                 "kms_key_id",
-                "only with --sse kms",
+                "only with sse kms",
             ),
             (
                 serde_json::json!({"name": "d", "bucket": "b-1", "region": "us-east-1", "auth": key, "sse": "des"}),

@@ -161,7 +161,7 @@ impl Endpoint {
             return Err(InvalidValue::new(
                 "endpoint",
                 "[URL with credentials]",
-                "an endpoint URL cannot carry a user name or password: give the access key with --access-key-id and the secret with --secret-access-key-env",
+                "an endpoint URL cannot carry a user name or password: give them as the access key id and secret of the access-key auth",
             ));
         }
         if url.query().is_some() || url.fragment().is_some() || url.path() != "/" {

@@ -257,7 +257,7 @@ impl FileSpec {
             Err(InvalidValue::new(
                 field,
                 value,
-                format!("this option applies to --format {wanted} only (the format is {format})"),
+                format!("this option applies to format {wanted} only (the format is {format})"),
             ))
         };
         let compression = match &self.compression {
@@ -269,9 +269,9 @@ impl FileSpec {
                         "compression",
                         c,
                         format!(
-                            "--compression applies to csv, ndjson, json and xml; {format} files compress internally{}",
+                            "compression applies to csv, ndjson, json and xml; {format} files compress internally{}",
                             if format == FileFormat::Parquet {
-                                " (use --parquet-compression)"
+                                " (set parquet_compression)"
                             } else {
                                 ""
                             }
@@ -465,7 +465,7 @@ impl SyncSettings {
                 return Err(InvalidValue::new(
                     "key_template",
                     &self.key_template,
-                    "each run's _manifest.json needs a folder of its own: put {run} in a folder (for example \"{sync}/{YYYY}/{MM}/{DD}/{run}/part-{part}.{ext}\"), or pass --overwrite",
+                    "each run's _manifest.json needs a folder of its own: put {run} in a folder (for example \"{sync}/{YYYY}/{MM}/{DD}/{run}/part-{part}.{ext}\"), or let the sync overwrite",
                 ));
             }
         }
@@ -475,7 +475,7 @@ impl SyncSettings {
             return Err(InvalidValue::new(
                 "key_template",
                 &self.key_template,
-                "every run would write the same keys: add {run} or a time such as {x}, or pass --overwrite to replace the files each run",
+                "every run would write the same keys: add {run} or a time such as {x}, or let the sync overwrite to replace the files each run",
             ));
         }
         Ok((self, template))
@@ -538,7 +538,7 @@ mod tests {
                     ..spec("parquet")
                 },
                 "csv_delimiter",
-                "applies to --format csv only",
+                "applies to format csv only",
             ),
             (
                 FileSpec {
@@ -546,7 +546,7 @@ mod tests {
                     ..spec("parquet")
                 },
                 "compression",
-                "use --parquet-compression",
+                "set parquet_compression",
             ),
             (
                 FileSpec {
@@ -651,7 +651,7 @@ mod tests {
                 .validate()
                 .expect_err("fixed")
                 .reason
-                .contains("--overwrite")
+                .contains("let the sync overwrite")
         );
         let fixed = SyncSettings {
             overwrite: true,

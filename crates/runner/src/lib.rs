@@ -13,7 +13,7 @@ mod run_lock;
 pub mod sample;
 pub mod segments;
 
-pub use pipeline::RunProgress;
+pub use pipeline::{RunProgress, Stop};
 pub use plan::{PlanReport, plan};
 
 use std::path::PathBuf;
@@ -287,6 +287,7 @@ pub async fn run_sync(
         .start_run(workspace, &ctx.sync, &run_id, &ctx.definition(started_at))
         .await?;
     tracing::info!(run = %run_id, sync = %ctx.sync.name, "run started");
+    progress.announce(&run_id);
     let heartbeat = spawn_heartbeat(store.clone(), run_id.clone(), progress.clone());
     let result = execute(store, &ctx, &run_id, started_at, settings, progress.clone()).await;
     heartbeat.abort();
@@ -316,9 +317,15 @@ pub async fn run_sync(
         None => tracing::info!(run = %run_id, rows, bytes, "run succeeded"),
         Some(f) => tracing::warn!(run = %run_id, code = %f.code, "run failed: {}", f.message),
     }
+    // As runs are shown: a cancelled or interrupted run says so rather than `failed`.
+    let shown = match failure.as_ref().map(|f| f.code.as_str()) {
+        Some("cancelled") => "cancelled",
+        Some("interrupted") => "interrupted",
+        _ => status.as_str(),
+    };
     Ok(RunOutcome {
         run_id,
-        status: status.as_str(),
+        status: shown,
         rows,
         bytes,
         files,
@@ -423,6 +430,36 @@ async fn execute(
         .await
         .map_err(|e| (files.clone(), failure("store.error", e)))?;
     Ok((files, Some(manifest.key)))
+}
+
+/// Aborts the uploads that interrupted runs left open on a destination, now rather than at its
+/// next run (before a sync is removed, its records of them would go with it). Best effort:
+/// what cannot be aborted stays recorded.
+pub async fn abort_stale_uploads(
+    store: &Store,
+    destination: &wharf_store::DestinationRecord,
+    settings: &RunnerSettings,
+) {
+    if store
+        .stale_uploads(&destination.id)
+        .await
+        .is_ok_and(|s| s.is_empty())
+    {
+        return;
+    }
+    let d = &destination.destination;
+    let identity = match d.auth {
+        S3Auth::AssumeRole { .. } => Some(Identity::from_environment().await),
+        S3Auth::AccessKey { .. } => None,
+    };
+    match wharf_delivery::s3_client(d, identity.as_ref(), "janitor", settings.client.clone()).await
+    {
+        Ok(client) => {
+            let target = UploadTarget::new(client, d, &settings.client);
+            janitor(store, &destination.id, &target).await;
+        }
+        Err(e) => tracing::warn!("janitor: cannot reach destination {}: {e}", d.name),
+    }
 }
 
 /// Aborts uploads that earlier runs of any sync left open on this destination (wharf killed,

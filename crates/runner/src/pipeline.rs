@@ -19,7 +19,8 @@ use wharf_engine::QueryStream;
 use wharf_formats::FileWriter;
 use wharf_store::{NewRunFile, Store};
 
-/// Live counters of a run, for progress bars and the API; and its cancel switch.
+/// Live counters of a run, for progress bars and the API; its id once it has started; and its
+/// stop switch.
 pub struct RunProgress {
     /// Rows handed to the encoder.
     pub rows: AtomicU64,
@@ -27,7 +28,17 @@ pub struct RunProgress {
     pub files: AtomicU64,
     /// Bytes and parts S3 acknowledged; the cancel switch of the run's uploads.
     pub upload: Arc<UploadProgress>,
-    cancel: watch::Sender<bool>,
+    stop: watch::Sender<Option<Stop>>,
+    run_id: watch::Sender<Option<String>>,
+}
+
+/// Why a run was stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Someone cancelled it: recorded `cancelled`.
+    Cancelled,
+    /// Its process is shutting down: recorded `interrupted`.
+    Interrupted,
 }
 
 impl Default for RunProgress {
@@ -36,7 +47,8 @@ impl Default for RunProgress {
             rows: AtomicU64::new(0),
             files: AtomicU64::new(0),
             upload: Arc::default(),
-            cancel: watch::channel(false).0,
+            stop: watch::channel(None).0,
+            run_id: watch::channel(None).0,
         }
     }
 }
@@ -45,12 +57,41 @@ impl RunProgress {
     /// Stops the run: the query stops, the open upload is aborted, and the run is recorded as
     /// failed (`cancelled`).
     pub fn cancel(&self) {
-        self.cancel.send_replace(true);
+        self.stop(Stop::Cancelled);
+    }
+
+    /// Stops the run as [`Self::cancel`] does, recorded `interrupted`: its process is going away.
+    pub fn interrupt(&self) {
+        self.stop(Stop::Interrupted);
+    }
+
+    fn stop(&self, why: Stop) {
+        self.stop.send_if_modified(|stop| {
+            let first = stop.is_none();
+            if first {
+                *stop = Some(why);
+            }
+            first
+        });
         self.upload.cancel();
     }
 
     fn cancelled(&self) -> bool {
-        *self.cancel.borrow()
+        self.stop.borrow().is_some()
+    }
+
+    /// The failure a stopped run ends with.
+    fn stopped(&self) -> RunFailure {
+        stopped(*self.stop.borrow())
+    }
+
+    /// The run's id, once it is recorded as started (`None` before).
+    pub fn started(&self) -> watch::Receiver<Option<String>> {
+        self.run_id.subscribe()
+    }
+
+    pub(crate) fn announce(&self, run_id: &str) {
+        self.run_id.send_replace(Some(run_id.to_string()));
     }
 }
 
@@ -112,7 +153,7 @@ impl Projection {
                 return Err(failure(
                     "sync.columns",
                     format!(
-                        "the model has no column {:?} (its columns are: {}); fix the sync's --columns",
+                        "the model has no column {:?} (its columns are: {}); fix the sync's columns",
                         mapping.source,
                         available.join(", ")
                     ),
@@ -162,7 +203,7 @@ pub(crate) async fn export(
         Projection::new(&job.settings, &stream.schema()).map_err(|f| (Vec::new(), f))?;
     // A few batches of read-ahead: the query runs while the encoder works.
     let (tx, rx) = mpsc::channel::<Batch>(4);
-    let reader = tokio::spawn(read_query(stream, tx, job.progress.cancel.subscribe()));
+    let reader = tokio::spawn(read_query(stream, tx, job.progress.stop.subscribe()));
     let runtime = tokio::runtime::Handle::current();
     let schema = projection.schema.clone();
     let encoded = tokio::task::spawn_blocking(move || {
@@ -197,11 +238,11 @@ pub(crate) async fn export(
 async fn read_query(
     mut stream: QueryStream,
     tx: mpsc::Sender<Batch>,
-    mut cancel: watch::Receiver<bool>,
+    mut stop: watch::Receiver<Option<Stop>>,
 ) {
     loop {
         let item: Batch = tokio::select! {
-            _ = cancel.wait_for(|c| *c) => Err(cancelled()),
+            why = stop.wait_for(Option::is_some) => Err(stopped(why.ok().and_then(|w| *w))),
             item = stream.next() => match item {
                 Some(Ok(batch)) => Ok(Some(batch)),
                 Some(Err(e)) => Err(failure(e.code(), e)),
@@ -215,8 +256,14 @@ async fn read_query(
     }
 }
 
-fn cancelled() -> RunFailure {
-    failure("cancelled", "the run was cancelled; its upload was aborted")
+fn stopped(why: Option<Stop>) -> RunFailure {
+    match why {
+        Some(Stop::Interrupted) => failure(
+            "interrupted",
+            "the run was interrupted: wharf was shutting down; its upload was aborted",
+        ),
+        _ => failure("cancelled", "the run was cancelled; its upload was aborted"),
+    }
 }
 
 struct OpenFile {
@@ -264,7 +311,7 @@ impl FileLoop<'_> {
                 Err(f) => return Err(self.abandon(f)),
             };
             if self.job.progress.cancelled() {
-                return Err(self.abandon(cancelled()));
+                return Err(self.abandon(self.job.progress.stopped()));
             }
             let mut offset = 0;
             while offset < batch.num_rows() {
@@ -372,7 +419,7 @@ impl FileLoop<'_> {
         }
         let uploaded = match self.runtime.block_on(file.upload.finish()) {
             Ok(uploaded) => uploaded,
-            Err(_) if self.job.progress.cancelled() => return Err(cancelled()),
+            Err(_) if self.job.progress.cancelled() => return Err(self.job.progress.stopped()),
             Err(e) => return Err(failure(e.code(), e)),
         };
         let outcome = FileOutcome {
@@ -425,7 +472,7 @@ impl FileLoop<'_> {
     fn upload_or(&self, upload: ObjectUpload, otherwise: RunFailure) -> RunFailure {
         let result = self.runtime.block_on(upload.finish());
         if self.job.progress.cancelled() {
-            return cancelled();
+            return self.job.progress.stopped();
         }
         match result {
             Err(e) if !matches!(e, wharf_delivery::DeliveryError::Cancelled(_)) => {

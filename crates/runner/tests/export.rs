@@ -362,7 +362,7 @@ async fn cancel_aborts_the_upload() {
     };
     let outcome = fx.run_with("cancelled", progress).await;
     canceller.await.expect("canceller");
-    assert_eq!(outcome.status, "failed");
+    assert_eq!(outcome.status, "cancelled");
     assert_eq!(outcome.error.expect("error").code, "cancelled");
     let (objects, uploads) = fx.residue().await;
     assert!(

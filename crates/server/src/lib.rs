@@ -1,4 +1,143 @@
-//! The HTTP server: REST API, web UI and scheduler loop, over the runner through a small trait.
-//! Empty until the API issue.
+//! The HTTP server behind `wharf serve`: the REST API (`/api/v1`, described by the OpenAPI
+//! document at `/api/openapi.json`), health probes, request logs, and a graceful shutdown that
+//! interrupts running runs. The web UI and the scheduler loop join it in later issues.
 //!
-//! It must never see Arrow, AWS SDK or sqlx types.
+//! It owns HTTP: routes, status codes, JSON bodies and their parse errors, bearer tokens,
+//! request ids. Every operation is a call into `wharf_service`, which holds the rules; this
+//! crate holds none. It must never see Arrow, AWS SDK or sqlx types.
+
+pub mod api;
+mod error;
+mod extract;
+mod log;
+
+pub use error::{ApiError, ErrorBody};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use wharf_service::Service;
+
+/// What every handler reaches.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Service,
+    openapi: Arc<serde_json::Value>,
+}
+
+/// How long in-flight requests and runs get to finish once shutdown starts.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// The whole application: `/api/v1`, `/api/openapi.json`, `/healthz`, `/readyz`.
+pub fn router(service: Service) -> Router {
+    let (api, openapi) = api::routes();
+    let openapi = serde_json::to_value(&openapi).unwrap_or_default();
+    let state = AppState {
+        service,
+        openapi: Arc::new(openapi),
+    };
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/api/openapi.json", get(openapi_document))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { ApiError::not_found_route() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "route.method_not_allowed",
+                "this route does not take that method; see /api/openapi.json",
+            )
+        })
+        .layer(axum::middleware::from_fn(log::requests))
+        .with_state(state)
+}
+
+/// The OpenAPI document, as JSON.
+pub fn openapi() -> serde_json::Value {
+    serde_json::to_value(api::routes().1).unwrap_or_default()
+}
+
+async fn openapi_document(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(state.openapi.as_ref().clone())
+}
+
+/// Live: the process answers.
+async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready: the store answers and its schema is this build's.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.service.ready().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ready" })),
+        ),
+        Err(e) => {
+            tracing::warn!(code = %e.code, "not ready: {}", e.message);
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "status": "unavailable", "code": e.code })),
+            )
+        }
+    }
+}
+
+/// Serves `service` on `listener` until `shutdown` completes; then stops accepting, lets
+/// in-flight requests finish and interrupts running runs (their uploads aborted, recorded
+/// `interrupted`), giving both [`SHUTDOWN_GRACE`] before returning anyway.
+pub async fn serve(
+    listener: TcpListener,
+    service: Service,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(service.clone());
+    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown.await;
+        stopping_tx.send_replace(true);
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let interrupt = {
+        let service = service.clone();
+        let mut stopping = stopping_rx.clone();
+        async move {
+            let _ = stopping.wait_for(|s| *s).await;
+            tracing::info!("shutting down: no new requests; interrupting runs in progress");
+            let left = service.interrupt_runs(SHUTDOWN_GRACE).await;
+            if left > 0 {
+                tracing::warn!(
+                    runs = left,
+                    "runs still stopping at exit; the next run of each closes it"
+                );
+            }
+        }
+    };
+    let deadline = {
+        let mut stopping = stopping_rx;
+        async move {
+            let _ = stopping.wait_for(|s| *s).await;
+            tokio::time::sleep(SHUTDOWN_GRACE + Duration::from_secs(2)).await;
+        }
+    };
+    let (served, ()) = tokio::join!(
+        async {
+            tokio::select! {
+                served = server => served,
+                () = deadline => {
+                    tracing::warn!("requests still open after the grace period; closing them");
+                    Ok(())
+                }
+            }
+        },
+        interrupt
+    );
+    served
+}

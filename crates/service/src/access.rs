@@ -11,7 +11,7 @@ use wharf_domain::Name;
 use wharf_store::{NewToken, TokenRecord};
 
 /// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads everything in its workspace.
@@ -47,14 +47,14 @@ impl Role {
 /// The text a token starts with.
 pub const TOKEN_PREFIX: &str = "wharf_";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WorkspaceView {
     pub name: String,
     pub created_at: String,
 }
 
 /// A token just created: the only time its text is shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct NewTokenView {
     pub name: String,
     pub workspace: String,
@@ -64,7 +64,7 @@ pub struct NewTokenView {
 }
 
 /// A token as lists show it: never its text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TokenView {
     pub name: String,
     pub workspace: String,
@@ -142,12 +142,15 @@ impl Service {
         .await
     }
 
-    pub async fn workspaces(&self, _caller: &Caller) -> Result<Vec<WorkspaceView>, ServiceError> {
+    /// The workspaces the caller can see: every one from the command line, a token's own
+    /// otherwise (a token knows nothing of other workspaces).
+    pub async fn workspaces(&self, caller: &Caller) -> Result<Vec<WorkspaceView>, ServiceError> {
         Ok(self
             .store
             .list_workspaces()
             .await?
             .into_iter()
+            .filter(|w| caller.actor == Actor::Cli || w.name == caller.workspace)
             .map(|w| WorkspaceView {
                 name: w.name,
                 created_at: w.created_at,
@@ -212,6 +215,7 @@ impl Service {
     }
 
     pub async fn tokens(&self, caller: &Caller) -> Result<Vec<TokenView>, ServiceError> {
+        caller.require(Role::Admin)?;
         let tokens = self.store.list_tokens(&caller.workspace).await?;
         Ok(tokens.into_iter().map(TokenView::from).collect())
     }
@@ -232,6 +236,12 @@ impl Service {
                 .into())
         })
         .await
+    }
+
+    /// Whether anyone can get in: a token that is neither revoked nor expired, or a user.
+    /// A server with neither would answer every request with 401.
+    pub async fn has_way_in(&self) -> Result<bool, ServiceError> {
+        Ok(self.store.has_live_token().await? || self.store.has_users().await?)
     }
 
     /// The caller a bearer token stands for. An unknown, revoked or expired token is

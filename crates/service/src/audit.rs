@@ -1,7 +1,7 @@
 //! The audit log: every change a caller makes (or tries) is recorded with who, what, which
 //! object, when and how it ended: names and error codes, never values or secrets.
 
-use crate::{Actor, Caller, Service, ServiceError};
+use crate::{Actor, Caller, Page, PageRequest, Role, Service, ServiceError};
 use serde::Serialize;
 use std::future::Future;
 use wharf_store::NewAudit;
@@ -10,8 +10,10 @@ use wharf_store::NewAudit;
 const MAX_LOGGED_NAME: usize = 200;
 
 /// An audit entry as every interface shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditView {
+    /// Increasing in the order entries were written.
+    pub id: i64,
     pub at: String,
     /// `cli`, or `token:NAME`.
     pub actor: String,
@@ -64,22 +66,51 @@ impl Service {
 
     /// The workspace's latest `limit` audit entries, newest first.
     pub async fn audit(&self, caller: &Caller, limit: u32) -> Result<Vec<AuditView>, ServiceError> {
-        let entries = self.store.audit(&caller.workspace, limit).await?;
-        Ok(entries
-            .into_iter()
-            .map(|e| AuditView {
-                at: e.at,
-                actor: e.actor,
-                action: e.action,
-                object_kind: e.object_kind,
-                object_name: e.object_name,
-                outcome: if e.error_code.is_some() {
-                    "error"
-                } else {
-                    "ok"
-                },
-                error_code: e.error_code,
-            })
-            .collect())
+        let page = PageRequest {
+            cursor: None,
+            limit: Some(limit),
+        };
+        Ok(self.audit_page(caller, &page).await?.items)
+    }
+
+    /// A page of the workspace's audit entries, newest first. Admins only: the log names
+    /// every token and user.
+    pub async fn audit_page(
+        &self,
+        caller: &Caller,
+        page: &PageRequest,
+    ) -> Result<Page<AuditView>, ServiceError> {
+        caller.require(Role::Admin)?;
+        let limit = page.limit()?;
+        let before = match page.after()? {
+            None => None,
+            Some(id) => Some(id.parse::<i64>().map_err(|_| {
+                ServiceError::bad_input("cursor", "the cursor is not one this server gave")
+            })?),
+        };
+        let entries = self
+            .store
+            .audit(&caller.workspace, before, limit + 1)
+            .await?;
+        page.cut(
+            entries
+                .into_iter()
+                .map(|e| AuditView {
+                    id: e.id,
+                    at: e.at,
+                    actor: e.actor,
+                    action: e.action,
+                    object_kind: e.object_kind,
+                    object_name: e.object_name,
+                    outcome: if e.error_code.is_some() {
+                        "error"
+                    } else {
+                        "ok"
+                    },
+                    error_code: e.error_code,
+                })
+                .collect(),
+            |e| e.id.to_string(),
+        )
     }
 }

@@ -11,50 +11,55 @@ use wharf_runner::Preview;
 use wharf_store::ModelRecord;
 
 /// A source as `source list` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SourceView {
     pub name: String,
     /// `local` or `postgres`.
     pub kind: &'static str,
     /// The folder, or the PostgreSQL server with the password masked.
+    #[schema(value_type = Object)]
     pub config: SourceConfig,
 }
 
 /// A local source just added, with the tables found in its folder.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LocalSourceAdded {
     pub name: String,
     /// Always `local`.
     pub kind: &'static str,
+    #[schema(value_type = String)]
     pub path: PathBuf,
     pub tables: Vec<TableView>,
 }
 
 /// A table of a local source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TableView {
     pub name: String,
     pub format: &'static str,
+    #[schema(value_type = String)]
     pub path: PathBuf,
 }
 
 /// A PostgreSQL source just added, with the version of the server wharf reached.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PostgresSourceAdded {
     pub name: String,
     /// Always `postgres`.
     pub kind: &'static str,
+    #[schema(value_type = Object)]
     pub config: SourceConfig,
     pub server_version: String,
 }
 
 /// A model as every interface shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ModelView {
     pub name: String,
     pub source: String,
     pub sql: String,
     pub primary_key: String,
+    #[schema(value_type = Vec<Object>)]
     pub columns: Vec<ColumnInfo>,
     pub created_at: String,
 }
@@ -185,6 +190,33 @@ impl Service {
         .await
     }
 
+    /// Adds a PostgreSQL source from its URL (which may hold a password: it is sealed, and
+    /// shown only masked) and an `sslmode` that wins over the URL's own.
+    pub async fn add_postgres_source_url(
+        &self,
+        caller: &Caller,
+        name: &str,
+        url: &str,
+        sslmode: Option<&str>,
+    ) -> Result<PostgresSourceAdded, ServiceError> {
+        let parsed = sslmode
+            .map(wharf_domain::SslMode::parse)
+            .transpose()
+            .and_then(|sslmode| PostgresSource::parse(url, sslmode, None));
+        match parsed {
+            Ok(source) => self.add_postgres_source(caller, name, source).await,
+            // Refused before it reaches the log of changes: record the attempt too.
+            Err(e) => {
+                let object = name.to_string();
+                self.audited(caller, "create", "source", &object, async {
+                    caller.require(Role::Editor)?;
+                    Err(e.into())
+                })
+                .await
+            }
+        }
+    }
+
     pub async fn sources(&self, caller: &Caller) -> Result<Vec<SourceView>, ServiceError> {
         let sources = self.store.list_sources(&caller.workspace).await?;
         Ok(sources
@@ -195,6 +227,35 @@ impl Service {
                 config: s.config,
             })
             .collect())
+    }
+
+    pub async fn source(&self, caller: &Caller, name: &str) -> Result<SourceView, ServiceError> {
+        let s = self.store.source(&caller.workspace, name).await?;
+        Ok(SourceView {
+            name: s.name,
+            kind: s.config.kind(),
+            config: s.config,
+        })
+    }
+
+    /// Removes a source no model reads.
+    pub async fn remove_source(&self, caller: &Caller, name: &str) -> Result<(), ServiceError> {
+        let object = name.to_string();
+        self.audited(caller, "remove", "source", &object, async {
+            caller.require(Role::Editor)?;
+            Ok(self.store.remove_source(&caller.workspace, name).await?)
+        })
+        .await
+    }
+
+    /// Removes a model no segment or sync uses.
+    pub async fn remove_model(&self, caller: &Caller, name: &str) -> Result<(), ServiceError> {
+        let object = name.to_string();
+        self.audited(caller, "remove", "model", &object, async {
+            caller.require(Role::Editor)?;
+            Ok(self.store.remove_model(&caller.workspace, name).await?)
+        })
+        .await
     }
 
     /// Adds a model once its SQL plans on its source and returns its primary key column.
@@ -216,7 +277,20 @@ impl Service {
                 input.primary_key,
                 &self.settings.runner(),
             )
-            .await?;
+            .await
+            .map_err(|e| {
+                let mut e = ServiceError::from(e);
+                if e.field.is_none() {
+                    e.field = match e.code.as_str() {
+                        "model.primary_key" => Some("primary_key".into()),
+                        "query.sql" | "model.not_a_query" | "model.too_deep"
+                        | "query.too_complex" => Some("sql".into()),
+                        "source.not_found" => Some("source".into()),
+                        _ => None,
+                    };
+                }
+                e
+            })?;
             Ok(ModelView::from(&record))
         })
         .await

@@ -12,7 +12,7 @@ use wharf_store::DestinationRecord;
 
 /// A destination as every interface shows it: everything but secrets. The access key id
 /// appears only as a fingerprint.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DestinationView {
     pub name: String,
     /// Always `s3`.
@@ -40,10 +40,10 @@ pub struct DestinationView {
 }
 
 /// How wharf authenticates to the bucket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type")]
 pub enum AuthView {
-    #[serde(rename = "access-key")]
+    #[serde(rename = "access_key")]
     AccessKey {
         /// The fingerprint of the key id, never the secret.
         access_key_id: String,
@@ -56,19 +56,21 @@ pub enum AuthView {
 }
 
 /// The outcome of the last connection test.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TestView {
     pub at: String,
     pub ok: bool,
 }
 
 /// The policies the bucket's owner installs for a destination.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PolicyView {
     /// wharf's identity, named in the trust policy (role destinations).
     pub principal_arn: Option<String>,
     pub external_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub trust_policy: Option<Value>,
+    #[schema(value_type = Object)]
     pub permission_policy: Value,
     /// The key id's fingerprint, for access-key destinations: whose permissions these are.
     #[serde(skip)]
@@ -166,6 +168,35 @@ impl Service {
             let record = self
                 .store
                 .create_destination(&caller.workspace, &destination)
+                .await?;
+            Ok(self.destination_view(&record))
+        })
+        .await
+    }
+
+    /// Replaces a destination's settings after the checks `add_destination` makes. Without
+    /// `auth`, its auth stays; a role destination keeps its External ID. It is unverified
+    /// until its next connection test passes.
+    pub async fn update_destination(
+        &self,
+        caller: &Caller,
+        name: &str,
+        spec: S3DestinationSpec,
+    ) -> Result<DestinationView, ServiceError> {
+        let object = name.to_string();
+        self.audited(caller, "update", "destination", &object, async {
+            caller.require(Role::Editor)?;
+            let current = self.store.destination(&caller.workspace, name).await?;
+            let external_id = new_external_id()?;
+            let allow_private = self.settings.client.allow_private_endpoints;
+            let destination =
+                spec.validate_replacing(&current.destination, || external_id, allow_private)?;
+            if let Some(endpoint) = &destination.endpoint {
+                wharf_delivery::check_endpoint(endpoint, allow_private).await?;
+            }
+            let record = self
+                .store
+                .replace_destination(&caller.workspace, &destination)
                 .await?;
             Ok(self.destination_view(&record))
         })

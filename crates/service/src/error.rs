@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 /// What went wrong, as a caller acts on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The input is wrong: fix it and try again (exit 2; HTTP 400/422).
@@ -98,9 +98,21 @@ impl From<wharf_store::StoreError> for ServiceError {
                 )
             },
             E::NotApplicable(message) => Self::new(ErrorKind::BadInput, "not_applicable", message),
-            E::RunInProgress { .. } => {
-                Self::new(ErrorKind::Conflict, "run.in_progress", e.to_string())
-            }
+            E::InUse { kind, ref name, .. } => Self {
+                object: Some((kind, name.clone())),
+                ..Self::new(ErrorKind::Conflict, format!("{kind}.in_use"), e.to_string())
+            },
+            E::RunInProgress {
+                sync,
+                run_id,
+                takeover,
+            } => Self::new(
+                ErrorKind::Conflict,
+                "run.in_progress",
+                format!(
+                    "sync {sync:?} already has a run in progress ({run_id}); wait for it to end. If the process running it was stopped, the next run takes it over once it has gone 2 minutes without a heartbeat (at {takeover})"
+                ),
+            ),
             E::Decrypt { .. } | E::MasterKey(_) => {
                 Self::internal("store.master_key", e.to_string())
             }

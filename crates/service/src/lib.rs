@@ -16,9 +16,11 @@ mod audit;
 mod catalog;
 mod destinations;
 mod error;
+mod page;
 mod runs;
 mod segments;
 mod syncs;
+mod users;
 
 pub use access::{NewTokenView, Role, TOKEN_PREFIX, TokenView, WorkspaceView};
 pub use audit::AuditView;
@@ -27,13 +29,19 @@ pub use catalog::{
 };
 pub use destinations::{AuthView, DestinationView, PolicyView, TestView};
 pub use error::{ErrorKind, ServiceError};
-pub use runs::{PlanReport, RunErrorView, RunFileView, RunOutcome, RunProgress, RunView};
+pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
+pub use runs::{PlanReport, RunErrorView, RunFileView, RunOutcome, RunProgress, RunQuery, RunView};
 pub use segments::{SegmentPreview, SegmentSql, SegmentView};
 pub use syncs::{NewSync, SyncView};
+pub use users::UserView;
 pub use wharf_delivery::{ClientSettings, ConnectionReport, StepReport};
+pub use wharf_domain::destination::{AuthSpec, S3DestinationSpec};
+pub use wharf_domain::json::parse_strict as parse_strict_json;
+pub use wharf_domain::{FileSpec, Secret};
 pub use wharf_runner::Preview;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use wharf_store::Store;
 
 /// Who performs an operation, and in which workspace.
@@ -118,17 +126,30 @@ impl Settings {
     }
 }
 
-/// The operations, over one store.
+/// The operations, over one store. Cloning is cheap: clones share the store's connections
+/// and the runs in flight.
+#[derive(Clone)]
 pub struct Service {
     store: Store,
-    settings: Settings,
+    settings: Arc<Settings>,
+    in_flight: Arc<runs::InFlight>,
 }
 
 impl Service {
     /// Opens the store under `settings.home` (creating it when there is none).
     pub async fn open(settings: Settings) -> Result<Self, ServiceError> {
         let store = Store::open(&settings.home).await?;
-        Ok(Self { store, settings })
+        Ok(Self {
+            store,
+            settings: Arc::new(settings),
+            in_flight: Arc::default(),
+        })
+    }
+
+    /// Whether the store answers (for a readiness probe): it was opened with its migrations
+    /// applied, and a query still goes through.
+    pub async fn ready(&self) -> Result<(), ServiceError> {
+        Ok(self.store.ping().await?)
     }
 
     pub fn home(&self) -> &Path {

@@ -11,11 +11,12 @@ use wharf_store::SegmentRecord;
 pub use wharf_runner::segments::SegmentSql;
 
 /// A segment as every interface shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SegmentView {
     pub name: String,
     pub model: String,
     /// The filter tree, as JSON.
+    #[schema(value_type = Object)]
     pub filter: Value,
     pub created_at: String,
 }
@@ -32,10 +33,11 @@ impl From<&SegmentRecord> for SegmentView {
 }
 
 /// How many rows a segment selects, and the first of them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SegmentPreview {
     pub count: u64,
     /// One JSON object per row.
+    #[schema(value_type = Vec<Object>)]
     pub rows: Vec<serde_json::Map<String, Value>>,
     #[serde(skip)]
     pub columns: Vec<ColumnInfo>,
@@ -76,7 +78,14 @@ impl Service {
                 filter,
                 &self.settings.runner(),
             )
-            .await?;
+            .await
+            .map_err(|e| {
+                let mut e = ServiceError::from(e);
+                if e.field.is_none() && e.code == "segment.invalid" {
+                    e.field = Some("filter".into());
+                }
+                e
+            })?;
             Ok(SegmentView::from(&record))
         })
         .await

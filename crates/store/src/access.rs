@@ -172,4 +172,16 @@ impl Store {
             None => Ok(None),
         }
     }
+
+    /// Whether some token is neither revoked nor expired.
+    pub async fn has_live_token(&self) -> Result<bool, StoreError> {
+        let found = sqlx::query(
+            "SELECT 1 FROM tokens WHERE revoked_at IS NULL
+               AND (expires_at IS NULL OR expires_at > ?) LIMIT 1",
+        )
+        .bind(crate::now())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
 }

@@ -7,6 +7,8 @@ use sqlx::Row as _;
 /// One recorded change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
+    /// Increasing: the order entries were written in.
+    pub id: i64,
     pub at: String,
     pub workspace: String,
     /// `cli`, or `token:NAME`.
@@ -51,16 +53,28 @@ impl Store {
     }
 
     /// The workspace's latest `limit` entries, newest first.
-    pub async fn audit(&self, workspace: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows =
-            sqlx::query("SELECT * FROM audit WHERE workspace_id = ? ORDER BY id DESC LIMIT ?")
-                .bind(workspace)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
+    /// The workspace's entries, newest first; `before`: only entries older than that one
+    /// (its `id`), for the next page.
+    pub async fn audit(
+        &self,
+        workspace: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit WHERE workspace_id = ? AND (? IS NULL OR id < ?)
+             ORDER BY id DESC LIMIT ?",
+        )
+        .bind(workspace)
+        .bind(before)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|row| {
                 Ok(AuditEntry {
+                    id: row.try_get("id")?,
                     at: row.try_get("at")?,
                     workspace: row.try_get("workspace_id")?,
                     actor: row.try_get("actor")?,

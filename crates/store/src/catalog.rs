@@ -310,13 +310,7 @@ impl Store {
         destination: &str,
         settings: &SyncSettings,
     ) -> Result<SyncRecord, StoreError> {
-        let (model_id, segment_id) = match exports {
-            Exports::Model(model) => (self.model(workspace, model).await?.id, None),
-            Exports::Segment(segment) => {
-                let segment = self.segment(workspace, segment).await?;
-                (segment.model_id, Some(segment.id))
-            }
-        };
+        let (model_id, segment_id) = self.exported_ids(workspace, exports).await?;
         let destination = self.destination(workspace, destination).await?;
         let now = crate::now();
         let result = sqlx::query(
@@ -337,6 +331,21 @@ impl Store {
         .await;
         inserted(result, "sync", name.as_str())?;
         self.sync(workspace, name.as_str()).await
+    }
+
+    /// The model id and segment id (if any) a sync that exports `exports` refers to.
+    async fn exported_ids(
+        &self,
+        workspace: &str,
+        exports: Exports<'_>,
+    ) -> Result<(String, Option<String>), StoreError> {
+        Ok(match exports {
+            Exports::Model(model) => (self.model(workspace, model).await?.id, None),
+            Exports::Segment(segment) => {
+                let segment = self.segment(workspace, segment).await?;
+                (segment.model_id, Some(segment.id))
+            }
+        })
     }
 
     pub async fn sync(&self, workspace: &str, name: &str) -> Result<SyncRecord, StoreError> {
@@ -366,6 +375,93 @@ impl Store {
         .collect()
     }
 
+    /// Replaces a sync's model or segment, destination and settings, keeping its id and its
+    /// run history.
+    pub async fn update_sync(
+        &self,
+        workspace: &str,
+        name: &str,
+        exports: Exports<'_>,
+        destination: &str,
+        settings: &SyncSettings,
+    ) -> Result<SyncRecord, StoreError> {
+        let current = self.sync(workspace, name).await?;
+        let (model_id, segment_id) = self.exported_ids(workspace, exports).await?;
+        let destination = self.destination(workspace, destination).await?;
+        sqlx::query(
+            "UPDATE syncs SET model_id = ?, segment_id = ?, destination_id = ?, settings = ?,
+                updated_at = ?
+             WHERE id = ?",
+        )
+        .bind(&model_id)
+        .bind(&segment_id)
+        .bind(&destination.id)
+        .bind(json(settings, "sync")?)
+        .bind(crate::now())
+        .bind(&current.id)
+        .execute(&self.pool)
+        .await?;
+        self.sync(workspace, name).await
+    }
+
+    /// Deletes a sync and its run history, unless a run of it is in progress or an upload of
+    /// one is still open (its record is what lets wharf abort it later).
+    pub async fn remove_sync(&self, workspace: &str, name: &str) -> Result<(), StoreError> {
+        let sync = self.sync(workspace, name).await?;
+        let mut tx = self.pool.begin().await?;
+        let running: Option<String> =
+            sqlx::query_scalar("SELECT id FROM runs WHERE sync_id = ? AND status = 'running'")
+                .bind(&sync.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(run_id) = running {
+            return Err(StoreError::InUse {
+                kind: "sync",
+                name: name.to_string(),
+                reason: format!("has a run in progress ({run_id}); wait for it to end"),
+            });
+        }
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM uploads u JOIN runs r ON r.id = u.run_id
+             WHERE r.sync_id = ? AND u.state IN ('creating', 'open')",
+        )
+        .bind(&sync.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if open > 0 {
+            return Err(StoreError::InUse {
+                kind: "sync",
+                name: name.to_string(),
+                reason: format!(
+                    "has {open} multipart upload(s) of interrupted runs still open on its destination, which could not be aborted now; try again once the destination is reachable"
+                ),
+            });
+        }
+        for statement in [
+            "DELETE FROM run_files WHERE run_id IN (SELECT id FROM runs WHERE sync_id = ?)",
+            "DELETE FROM uploads WHERE run_id IN (SELECT id FROM runs WHERE sync_id = ?)",
+            "DELETE FROM runs WHERE sync_id = ?",
+            "DELETE FROM syncs WHERE id = ?",
+        ] {
+            sqlx::query(statement)
+                .bind(&sync.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes a source no model reads.
+    pub async fn remove_source(&self, workspace: &str, name: &str) -> Result<(), StoreError> {
+        self.remove_unused(workspace, name, Removable::Source).await
+    }
+
+    /// Deletes a model no segment or sync uses.
+    pub async fn remove_model(&self, workspace: &str, name: &str) -> Result<(), StoreError> {
+        self.remove_unused(workspace, name, Removable::Model).await
+    }
+
     /// The model a sync reads, by the sync's record.
     pub async fn model_of(&self, sync: &SyncRecord) -> Result<ModelRecord, StoreError> {
         self.model_by_id(&sync.model_id).await
@@ -383,46 +479,93 @@ impl Store {
     }
 }
 
-/// Objects that syncs refer to, removable only while no sync does.
+/// Objects others refer to, removable only while nothing does.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Removable {
+    Source,
+    Model,
     Destination,
     Segment,
 }
 
+/// An object that refers to a removable one: its kind, table, the column holding the
+/// reference, and how it uses the object (for the message).
+struct Referrer {
+    kind: &'static str,
+    table: &'static str,
+    column: &'static str,
+    verb: &'static str,
+}
+
+const fn by(
+    kind: &'static str,
+    table: &'static str,
+    column: &'static str,
+    verb: &'static str,
+) -> Referrer {
+    Referrer {
+        kind,
+        table,
+        column,
+        verb,
+    }
+}
+
+const READ_BY_MODELS: &[Referrer] = &[by("model", "models", "source_id", "read")];
+const USED_BY_SEGMENTS_AND_SYNCS: &[Referrer] = &[
+    by("segment", "segments", "model_id", "filtered"),
+    by("sync", "syncs", "model_id", "exported"),
+];
+const USED_BY_SYNCS: &[Referrer] = &[by("sync", "syncs", "destination_id", "used")];
+const EXPORTED_BY_SYNCS: &[Referrer] = &[by("sync", "syncs", "segment_id", "exported")];
+
 impl Removable {
-    /// Kind (for messages), table, the syncs column that refers to it, and how a sync uses it.
-    fn parts(self) -> (&'static str, &'static str, &'static str, &'static str) {
+    /// Kind (for messages), table, and who may refer to it.
+    fn parts(self) -> (&'static str, &'static str, &'static [Referrer]) {
         match self {
-            Self::Destination => ("destination", "destinations", "destination_id", "used"),
-            Self::Segment => ("segment", "segments", "segment_id", "exported"),
+            Self::Source => ("source", "sources", READ_BY_MODELS),
+            Self::Model => ("model", "models", USED_BY_SEGMENTS_AND_SYNCS),
+            Self::Destination => ("destination", "destinations", USED_BY_SYNCS),
+            Self::Segment => ("segment", "segments", EXPORTED_BY_SYNCS),
         }
     }
 }
 
 impl Store {
-    /// Deletes the named object unless a sync refers to it (the error names those syncs).
+    /// Deletes the named object unless another refers to it (the error names them).
     pub(crate) async fn remove_unused(
         &self,
         workspace: &str,
         name: &str,
         what: Removable,
     ) -> Result<(), StoreError> {
-        let (kind, table, column, verb) = what.parts();
-        // Table and column names are the constants above, never input.
-        let users: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT y.name FROM syncs y JOIN {table} o ON o.id = y.{column}
-             WHERE o.workspace_id = ? AND o.name = ? ORDER BY y.name"
-        )))
-        .bind(workspace)
-        .bind(name)
-        .fetch_all(&self.pool)
-        .await?;
-        if !users.is_empty() {
-            return Err(StoreError::NotApplicable(format!(
-                "{kind} {name:?} is {verb} by sync {}; remove the sync first",
-                users.join(", ")
-            )));
+        let (kind, table, referrers) = what.parts();
+        for Referrer {
+            kind: user_kind,
+            table: user_table,
+            column,
+            verb,
+        } in referrers
+        {
+            // Table and column names are the constants above, never input.
+            let users: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT y.name FROM {user_table} y JOIN {table} o ON o.id = y.{column}
+                 WHERE o.workspace_id = ? AND o.name = ? ORDER BY y.name"
+            )))
+            .bind(workspace)
+            .bind(name)
+            .fetch_all(&self.pool)
+            .await?;
+            if !users.is_empty() {
+                return Err(StoreError::InUse {
+                    kind,
+                    name: name.to_string(),
+                    reason: format!(
+                        "is {verb} by {user_kind} {}; remove the {user_kind} first",
+                        users.join(", ")
+                    ),
+                });
+            }
         }
         let done = sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM {table} WHERE workspace_id = ? AND name = ?"

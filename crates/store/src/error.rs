@@ -28,6 +28,14 @@ pub enum StoreError {
     /// External ID).
     #[error("{0}")]
     NotApplicable(String),
+    /// Another object refers to this one, or work is under way on it. `reason` completes the
+    /// sentence: `is exported by sync a, b; remove the sync first`.
+    #[error("{kind} {name:?} {reason}")]
+    InUse {
+        kind: &'static str,
+        name: String,
+        reason: String,
+    },
     /// The sync already has a run in progress.
     #[error(
         "sync {sync:?} already has a run in progress ({run_id}); wait for it, or see it with `wharf runs show {run_id}`. If the process running it was stopped, the next run takes it over once it has gone 2 minutes without a heartbeat (at {takeover})"

@@ -25,6 +25,7 @@ mod master_key;
 mod migrations;
 mod runs;
 mod segments;
+mod users;
 
 pub use access::{NewToken, TokenRecord, WorkspaceRecord};
 pub use audit::{AuditEntry, NewAudit};
@@ -33,8 +34,9 @@ pub use crypto::Cipher;
 pub use destinations::{DestinationRecord, TestOutcome};
 pub use error::{StoreError, list_command};
 pub use master_key::{MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKey};
-pub use runs::{NewRunFile, RunRecord, RunStatus, StaleUpload};
+pub use runs::{NewRunFile, RunFilter, RunRecord, RunStatus, StaleUpload};
 pub use segments::SegmentRecord;
+pub use users::{UserRecord, UserWithHash};
 
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
@@ -96,6 +98,24 @@ impl Store {
 
     pub fn home(&self) -> &Path {
         &self.home
+    }
+
+    /// Fails unless a query goes through and every migration this build knows is applied.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let applied: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1")
+                .fetch_one(&self.pool)
+                .await?;
+        if usize::try_from(applied).ok() != Some(migrations::count()) {
+            return Err(StoreError::Corrupt {
+                record: "schema".into(),
+                detail: format!(
+                    "{applied} migrations applied, this build has {}",
+                    migrations::count()
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Closes the pool, checkpointing the write-ahead log.

@@ -40,7 +40,18 @@ const MIGRATIONS: &[(i64, &str, &str, bool)] = &[
         include_str!("../migrations/0005_audit.sql"),
         false,
     ),
+    (
+        6,
+        "users",
+        include_str!("../migrations/0006_users.sql"),
+        false,
+    ),
 ];
+
+/// How many migrations this build applies.
+pub(crate) fn count() -> usize {
+    MIGRATIONS.len()
+}
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
     let migrations = MIGRATIONS

@@ -333,24 +333,34 @@ impl Store {
     }
 
     /// Runs, newest first, of one sync or of all.
+    /// Runs, newest first, that pass `filter`.
     pub async fn list_runs(
         &self,
         workspace: &str,
-        sync: Option<&str>,
-        limit: u32,
+        filter: &RunFilter<'_>,
     ) -> Result<Vec<RunRecord>, StoreError> {
-        if let Some(sync) = sync {
+        if let Some(sync) = filter.sync {
             // Say "no sync named ..." rather than show an empty list for a typo.
             self.sync(workspace, sync).await?;
         }
+        // A run's shown status: `failed` runs that were cancelled or interrupted say so.
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "{RUN_SELECT} WHERE r.workspace_id = ? AND (? IS NULL OR y.name = ?)
+               AND (? IS NULL OR (CASE WHEN r.status = 'failed'
+                   AND r.error_code IN ('cancelled', 'interrupted') THEN r.error_code
+                   ELSE r.status END) = ?)
+               AND (? IS NULL OR (r.started_at, r.id) <
+                   (SELECT c.started_at, c.id FROM runs c WHERE c.id = ?))
              ORDER BY r.started_at DESC, r.id DESC LIMIT ?"
         )))
         .bind(workspace)
-        .bind(sync)
-        .bind(sync)
-        .bind(i64::from(limit))
+        .bind(filter.sync)
+        .bind(filter.sync)
+        .bind(filter.status)
+        .bind(filter.status)
+        .bind(filter.before)
+        .bind(filter.before)
+        .bind(i64::from(filter.limit))
         .fetch_all(&self.pool)
         .await?;
         let mut runs: Vec<RunRecord> = rows.iter().map(run_from_row).collect::<Result<_, _>>()?;
@@ -359,6 +369,19 @@ impl Store {
         }
         Ok(runs)
     }
+}
+
+/// Which runs [`Store::list_runs`] returns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunFilter<'a> {
+    /// Only this sync's.
+    pub sync: Option<&'a str>,
+    /// Only runs shown with this status (`running`, `succeeded`, `failed`, `cancelled`,
+    /// `interrupted`).
+    pub status: Option<&'a str>,
+    /// Only runs listed after this one (its id), for the next page.
+    pub before: Option<&'a str>,
+    pub limit: u32,
 }
 
 fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {

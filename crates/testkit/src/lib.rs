@@ -13,7 +13,7 @@ mod moto;
 mod readers;
 mod s3;
 
-pub use moto::{Moto, MotoKeys, RoleSpec};
+pub use moto::{Moto, MotoKeys, RoleSpec, pyenv};
 pub use readers::{check_export, duckdb_rows};
 
 use aws_sdk_s3::error::ProvideErrorMetadata as _;

@@ -47,7 +47,7 @@ pub struct Moto {
 }
 
 /// The project's Python venv (made by `scripts/pyenv` when `WHARF_PYENV` does not name one).
-pub(crate) fn pyenv() -> PathBuf {
+pub fn pyenv() -> PathBuf {
     if let Ok(venv) = std::env::var("WHARF_PYENV")
         && PathBuf::from(&venv).join("bin/python").exists()
     {

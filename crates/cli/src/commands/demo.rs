@@ -56,10 +56,10 @@ pub async fn run(context: &Context) -> Result<(), CliError> {
         bucket: BUCKET.into(),
         region: "us-east-1".into(),
         prefix: Some("exports/".into()),
-        auth: AuthSpec::AccessKey {
+        auth: Some(AuthSpec::AccessKey {
             access_key_id: access_key,
             secret_access_key: Secret::new(secret),
-        },
+        }),
         endpoint: Some(server.endpoint()),
         sse: None,
         kms_key_id: None,
@@ -97,6 +97,7 @@ pub async fn run(context: &Context) -> Result<(), CliError> {
         query_memory_mb: context.query_memory_mb,
         // The demo writes its objects to the default workspace.
         workspace: DEFAULT_WORKSPACE.to_string(),
+        local_source_roots: None,
     };
     let (service, caller) = demo_context.service().await?;
     if !context.json {
@@ -137,10 +138,10 @@ pub async fn run(context: &Context) -> Result<(), CliError> {
                 bucket: "partner-data-lake".into(),
                 region: "eu-west-3".into(),
                 prefix: Some("from-wharf/".into()),
-                auth: AuthSpec::Role {
+                auth: Some(AuthSpec::Role {
                     role_arn: EXAMPLE_ROLE.into(),
                     session_duration_seconds: None,
-                },
+                }),
                 endpoint: None,
                 sse: None,
                 kms_key_id: None,

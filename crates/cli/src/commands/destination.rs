@@ -76,7 +76,7 @@ fn spec_from_args(args: AddS3) -> Result<S3DestinationSpec, CliError> {
         bucket: args.bucket,
         region: args.region,
         prefix: args.prefix,
-        auth,
+        auth: Some(auth),
         endpoint: args.endpoint,
         sse: args.delivery.sse,
         kms_key_id: args.delivery.kms_key_id,

@@ -8,6 +8,7 @@ mod local_s3;
 mod model;
 mod runs;
 mod segment;
+mod serve;
 mod source;
 mod sync;
 mod whoami;
@@ -27,6 +28,8 @@ pub struct Context {
     pub query_memory_mb: Option<u64>,
     /// `--workspace`: where every command works.
     pub workspace: String,
+    /// `WHARF_LOCAL_SOURCE_ROOTS`, for `serve`.
+    pub local_source_roots: Option<Vec<PathBuf>>,
 }
 
 impl Context {
@@ -38,17 +41,21 @@ impl Context {
     pub async fn service(
         &self,
     ) -> Result<(wharf_service::Service, wharf_service::Caller), CliError> {
-        let service = wharf_service::Service::open(wharf_service::Settings {
+        // The command line runs on one's own machine, with one's own file permissions.
+        let service = wharf_service::Service::open(self.settings(None)).await?;
+        Ok((service, wharf_service::Caller::cli(&self.workspace)))
+    }
+
+    /// The service's settings from the global flags and the environment.
+    pub fn settings(&self, local_source_roots: Option<Vec<PathBuf>>) -> wharf_service::Settings {
+        wharf_service::Settings {
             home: self.home.clone(),
             client: self.client_settings(),
             query_memory_bytes: self
                 .query_memory_mb
                 .map(|mb| usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)),
-            // The command line runs on one's own machine, with one's own file permissions.
-            local_source_roots: None,
-        })
-        .await?;
-        Ok((service, wharf_service::Caller::cli(&self.workspace)))
+            local_source_roots,
+        }
     }
 
     pub fn client_settings(&self) -> ClientSettings {
@@ -68,11 +75,13 @@ pub async fn run(cli: Cli, environment: crate::env::Environment) -> Result<(), C
             || environment.allow_private_endpoints.unwrap_or(false),
         query_memory_mb: environment.query_memory_mb,
         workspace: cli.workspace,
+        local_source_roots: environment.local_source_roots,
     };
     match cli.command {
         Command::Demo => demo::run(&context).await,
         Command::Whoami => whoami::run(&context).await,
         Command::LocalS3(args) => local_s3::run(&context, args).await,
+        Command::Serve(args) => serve::run(&context, args).await,
         Command::Destination(command) => destination::run(&context, command).await,
         Command::Source(command) => source::run(&context, command).await,
         Command::Model(command) => model::run(&context, command).await,
@@ -82,6 +91,7 @@ pub async fn run(cli: Cli, environment: crate::env::Environment) -> Result<(), C
         Command::Plan { name } => runs::plan(&context, &name).await,
         Command::Workspace(command) => access::workspace(&context, command).await,
         Command::Token(command) => access::token(&context, command).await,
+        Command::User(command) => access::user(&context, command).await,
         Command::Audit { limit } => access::audit(&context, limit).await,
         Command::Sample(command) => sample(command),
     }

@@ -58,6 +58,14 @@ pub async fn run(context: &Context, command: ModelCommand) -> Result<(), CliErro
                 output::table(&["NAME", "SOURCE", "PRIMARY KEY", "COLUMNS"], &rows);
             }
         }
+        ModelCommand::Rm { name } => {
+            service.remove_model(&caller, &name).await?;
+            if context.json {
+                output::json(&serde_json::json!({ "removed": name }));
+            } else {
+                outln!("removed model {name}");
+            }
+        }
         ModelCommand::Show { name } => {
             let model = service.model(&caller, &name).await?;
             if context.json {

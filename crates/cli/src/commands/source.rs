@@ -9,6 +9,14 @@ use wharf_domain::{PostgresSource, SourceConfig, SslMode};
 pub async fn run(context: &Context, command: SourceCommand) -> Result<(), CliError> {
     let (service, caller) = context.service().await?;
     match command {
+        SourceCommand::Rm { name } => {
+            service.remove_source(&caller, &name).await?;
+            if context.json {
+                output::json(&serde_json::json!({ "removed": name }));
+            } else {
+                outln!("removed source {name}");
+            }
+        }
         SourceCommand::Add(AddSource::Local { name, path }) => {
             let added = service.add_local_source(&caller, &name, &path).await?;
             let tables = &added.tables;

@@ -15,7 +15,17 @@ use wharf_service::{Caller, NewSync, RunOutcome, RunProgress, Service, SyncView}
 pub async fn run(context: &Context, command: SyncCommand) -> Result<(), CliError> {
     let (service, caller) = context.service().await?;
     match command {
-        SyncCommand::Add(args) => add(context, &service, &caller, *args).await,
+        SyncCommand::Add(args) => add(context, &service, &caller, *args, false).await,
+        SyncCommand::Update(args) => add(context, &service, &caller, *args, true).await,
+        SyncCommand::Rm { name } => {
+            service.remove_sync(&caller, &name).await?;
+            if context.json {
+                output::json(&serde_json::json!({ "removed": name }));
+            } else {
+                outln!("removed sync {name} and its run history");
+            }
+            Ok(())
+        }
         SyncCommand::List => {
             let syncs = service.syncs(&caller).await?;
             if context.json {
@@ -97,11 +107,13 @@ fn describe(s: &SyncView) {
     outln!("overwrite     {}", if st.overwrite { "yes" } else { "no" });
 }
 
+/// `sync add`, or `sync update` when `replace`: the same options, the same checks.
 async fn add(
     context: &Context,
     service: &Service,
     caller: &Caller,
     a: AddSync,
+    replace: bool,
 ) -> Result<(), CliError> {
     if a.model.is_none() && a.segment.is_none() {
         return Err(CliError::bad("give --model or --segment"));
@@ -132,11 +144,20 @@ async fn add(
         on_empty: a.on_empty,
         overwrite: a.overwrite,
     };
-    let sync = service.add_sync(caller, new).await?;
+    let sync = if replace {
+        let name = new.name.clone();
+        service.update_sync(caller, &name, new).await?
+    } else {
+        service.add_sync(caller, new).await?
+    };
     if context.json {
         output::json(&sync);
     } else {
-        outln!("Added sync {}", sync.name);
+        outln!(
+            "{} sync {}",
+            if replace { "Updated" } else { "Added" },
+            sync.name
+        );
         describe(&sync);
         outln!(
             "\nPreview its keys with `wharf plan {0}`; run it with `wharf sync run {0}`.",
@@ -208,12 +229,12 @@ pub async fn run_with_progress(
 }
 
 /// SIGINT (Ctrl-C) and SIGTERM, whichever comes first.
-struct StopSignals {
+pub(super) struct StopSignals {
     terminate: tokio::signal::unix::Signal,
 }
 
 impl StopSignals {
-    fn new() -> Result<Self, CliError> {
+    pub(super) fn new() -> Result<Self, CliError> {
         use tokio::signal::unix::{SignalKind, signal};
         let terminate = signal(SignalKind::terminate())
             .map_err(|e| CliError::failed(format!("cannot listen for SIGTERM: {e}")))?;
@@ -221,7 +242,7 @@ impl StopSignals {
     }
 
     /// Waits for the next signal and names it.
-    async fn next(&mut self) -> &'static str {
+    pub(super) async fn next(&mut self) -> &'static str {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => "interrupted (SIGINT)",
             _ = self.terminate.recv() => "terminated (SIGTERM)",

@@ -123,7 +123,7 @@ fn error(e: &tokio_postgres::Error, sql: Option<&str>, target: &str) -> EngineEr
         return failure(
             "postgres.tls",
             format!(
-                "TLS with PostgreSQL at {target} failed: {detail}; check the server's certificate and --sslmode (disable only on a network you trust)"
+                "TLS with PostgreSQL at {target} failed: {detail}; check the server's certificate and the source's sslmode (disable only on a network you trust)"
             ),
         );
     }

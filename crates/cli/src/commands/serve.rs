@@ -1,0 +1,52 @@
+//! `wharf serve`: the REST API on a TCP address until SIGTERM or Ctrl-C.
+
+use super::Context;
+use super::sync::StopSignals;
+use crate::args::ServeArgs;
+use crate::error::CliError;
+use std::net::SocketAddr;
+
+pub async fn run(context: &Context, args: ServeArgs) -> Result<(), CliError> {
+    let address: SocketAddr = args.listen.parse().map_err(|_| {
+        CliError::bad(format!(
+            "--listen {:?} is not an address and port; write it as 127.0.0.1:8080 (or 0.0.0.0:8080 for every interface)",
+            args.listen
+        ))
+    })?;
+    // A shared server must not become a way to read its own disk: local sources stay in the
+    // folders the operator allows (by default the home's warehouse folder).
+    let roots = context
+        .local_source_roots
+        .clone()
+        .unwrap_or_else(|| vec![context.home.join("warehouse")]);
+    let service = wharf_service::Service::open(context.settings(Some(roots.clone()))).await?;
+    if !service.has_way_in().await? {
+        return Err(CliError::bad(format!(
+            "no API token or user can sign in, so every request would be refused; create the first admin token with:\n  wharf --home {} token create admin --workspace {} --role admin",
+            context.home.display(),
+            context.workspace
+        )));
+    }
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| CliError::failed(format!("cannot listen on {address}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| CliError::failed(format!("cannot read the bound address: {e}")))?;
+    let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+    errln!(
+        "wharf {} listening on http://{bound} (API under /api/v1, OpenAPI at /api/openapi.json; local sources in {})",
+        env!("CARGO_PKG_VERSION"),
+        roots.join(", ")
+    );
+    let mut signals = StopSignals::new()?;
+    let shutdown = async move {
+        let signal = signals.next().await;
+        errln!("{signal}: shutting down; interrupting runs in progress");
+    };
+    wharf_server::serve(listener, service, shutdown)
+        .await
+        .map_err(|e| CliError::failed(format!("the server stopped: {e}")))?;
+    errln!("stopped");
+    Ok(())
+}
