@@ -447,7 +447,22 @@ async fn errors_have_one_shape_and_the_right_status() {
             "every response has a request id"
         );
     }
-    // A name taken is a conflict; the request id a client sends comes back.
+    // Probes answer without a token; a client's request id comes back, a made-up one is new.
+    let (status, id, body) = server.get_with("/healthz", &[("x-request-id", "trace-me-42")]);
+    assert_eq!(
+        (status, id.as_deref()),
+        (200, Some("trace-me-42")),
+        "{body}"
+    );
+    let (status, _, body) = server.get_with("/readyz", &[]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, r#"{"status":"ready"}"#);
+    let (_, id, _) = server.get_with("/healthz", &[("x-request-id", "bad id with spaces")]);
+    assert!(
+        id.is_some_and(|id| !id.contains(' ')),
+        "an unsafe id is replaced"
+    );
+    // A name taken is a conflict.
     let reply = server.call(
         "POST",
         "/api/v1/destinations",

@@ -157,6 +157,22 @@ impl Server {
         }
     }
 
+    /// `GET path` with extra headers, no token.
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Option<String>, String) {
+        let mut request = self.agent.get(&format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut response = request.call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        (response.status().as_u16(), id, body)
+    }
+
     /// Sends SIGTERM and waits (up to a minute) for the process to exit.
     pub fn terminate(&mut self) -> ExitStatus {
         let sent = std::process::Command::new("kill")
