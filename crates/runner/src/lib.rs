@@ -317,15 +317,10 @@ pub async fn run_sync(
         None => tracing::info!(run = %run_id, rows, bytes, "run succeeded"),
         Some(f) => tracing::warn!(run = %run_id, code = %f.code, "run failed: {}", f.message),
     }
-    // As runs are shown: a cancelled or interrupted run says so rather than `failed`.
-    let shown = match failure.as_ref().map(|f| f.code.as_str()) {
-        Some("cancelled") => "cancelled",
-        Some("interrupted") => "interrupted",
-        _ => status.as_str(),
-    };
     Ok(RunOutcome {
         run_id,
-        status: shown,
+        // As runs are shown: a cancelled or interrupted run says so rather than `failed`.
+        status: status.shown(failure.as_ref().map(|f| f.code.as_str())),
         rows,
         bytes,
         files,

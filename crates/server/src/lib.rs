@@ -59,11 +59,6 @@ pub fn router(service: Service) -> Router {
         .with_state(state)
 }
 
-/// The OpenAPI document, as JSON.
-pub fn openapi() -> serde_json::Value {
-    serde_json::to_value(api::routes().1).unwrap_or_default()
-}
-
 async fn openapi_document(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(state.openapi.as_ref().clone())
 }

@@ -61,20 +61,12 @@ impl PageRequest {
     pub fn of<T>(&self, items: Vec<T>, key: impl Fn(&T) -> &str) -> Result<Page<T>, ServiceError> {
         let limit = self.limit()? as usize;
         let after = self.after()?;
-        let mut rest: Vec<T> = items
+        let rest: Vec<T> = items
             .into_iter()
             .filter(|item| after.as_deref().is_none_or(|a| key(item) > a))
             .take(limit + 1)
             .collect();
-        let more = rest.len() > limit;
-        rest.truncate(limit);
-        let next_cursor = more
-            .then(|| rest.last().map(|last| cursor_for(key(last))))
-            .flatten();
-        Ok(Page {
-            items: rest,
-            next_cursor,
-        })
+        self.cut(rest, |item| key(item).to_string())
     }
 
     /// A page whose items the store already cut at `limit + 1`.

@@ -59,7 +59,9 @@ impl RunView {
         Self {
             run_id: r.id.clone(),
             sync: r.sync_name.clone(),
-            status: shown_status(r),
+            status: r
+                .status
+                .shown(r.error.as_ref().map(|(code, _)| code.as_str())),
             started_at: r.started_at.clone(),
             finished_at: r.finished_at.clone(),
             rows: r.rows,
@@ -85,15 +87,6 @@ impl RunView {
             definition: with_definition
                 .then(|| serde_json::from_str(&r.definition).unwrap_or_default()),
         }
-    }
-}
-
-/// The status a run is shown with: a failed run that was cancelled or interrupted says so.
-fn shown_status(r: &RunRecord) -> &'static str {
-    match (r.status, r.error.as_ref().map(|(code, _)| code.as_str())) {
-        (wharf_store::RunStatus::Failed, Some("cancelled")) => "cancelled",
-        (wharf_store::RunStatus::Failed, Some("interrupted")) => "interrupted",
-        (status, _) => status.as_str(),
     }
 }
 

@@ -58,7 +58,7 @@ impl From<&SyncRecord> for SyncView {
 /// A sync that passed every check, ready to store.
 struct CheckedSync {
     name: Name,
-    model: Option<String>,
+    model: String,
     segment: Option<String>,
     destination: String,
     settings: SyncSettings,
@@ -66,10 +66,9 @@ struct CheckedSync {
 
 impl CheckedSync {
     fn exports(&self) -> Exports<'_> {
-        match (&self.segment, &self.model) {
-            (Some(segment), _) => Exports::Segment(segment),
-            (None, Some(model)) => Exports::Model(model),
-            (None, None) => Exports::Model(""),
+        match &self.segment {
+            Some(segment) => Exports::Segment(segment),
+            None => Exports::Model(&self.model),
         }
     }
 }
@@ -134,7 +133,7 @@ impl Service {
         )?;
         Ok(CheckedSync {
             name,
-            model: Some(model.name),
+            model: model.name,
             segment: new.segment,
             destination: destination.destination.name.as_str().to_string(),
             settings,

@@ -24,6 +24,16 @@ impl RunStatus {
         }
     }
 
+    /// The status a run is shown with: a failed run whose error is `cancelled` or
+    /// `interrupted` says so. [`Store::list_runs`] filters by the same rule, in SQL.
+    pub fn shown(self, error_code: Option<&str>) -> &'static str {
+        match (self, error_code) {
+            (Self::Failed, Some("cancelled")) => "cancelled",
+            (Self::Failed, Some("interrupted")) => "interrupted",
+            (status, _) => status.as_str(),
+        }
+    }
+
     fn parse(s: &str) -> Result<Self, StoreError> {
         match s {
             "running" => Ok(Self::Running),
@@ -343,7 +353,7 @@ impl Store {
             // Say "no sync named ..." rather than show an empty list for a typo.
             self.sync(workspace, sync).await?;
         }
-        // A run's shown status: `failed` runs that were cancelled or interrupted say so.
+        // A run's shown status, as `RunStatus::shown` derives it.
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "{RUN_SELECT} WHERE r.workspace_id = ? AND (? IS NULL OR y.name = ?)
                AND (? IS NULL OR (CASE WHEN r.status = 'failed'
