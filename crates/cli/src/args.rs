@@ -46,6 +46,10 @@ pub enum Command {
     /// Run the wharf server: the REST API under /api/v1 (OpenAPI at /api/openapi.json) and
     /// health probes, until SIGTERM or Ctrl-C.
     Serve(ServeArgs),
+    /// Run syncs on their schedules, without the API (for deployments that run the API and
+    /// the runs apart), until SIGTERM or Ctrl-C. Several workers and servers may share one
+    /// `--home`.
+    Worker(WorkerArgs),
     /// Add, inspect, test and remove destinations.
     #[command(subcommand)]
     Destination(DestinationCommand),
@@ -191,6 +195,16 @@ pub struct ServeArgs {
     /// Address and port to listen on (port 0: a free one, printed at start).
     #[arg(long, env = "WHARF_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Runs this process keeps in flight at most, across syncs; the rest wait in order of due
+    /// time.
+    #[arg(long, env = "WHARF_MAX_CONCURRENT_RUNS", default_value_t = wharf_service::DEFAULT_MAX_CONCURRENT_RUNS)]
+    pub max_concurrent_runs: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -294,6 +308,11 @@ pub enum SyncCommand {
     Rm { name: String },
     /// Run a sync now: query, encode and upload, with progress; exit 1 if the run fails.
     Run { name: String },
+    /// Resume a paused sync: the scheduler runs it again and its failures in a row are
+    /// forgotten.
+    Resume { name: String },
+    /// Pause a sync: the scheduler skips it until it is resumed (`sync run` still works).
+    Pause { name: String },
 }
 
 #[derive(Debug, Args)]
@@ -368,6 +387,34 @@ pub struct AddSync {
     /// Replace existing objects at the same keys (default: an existing key fails the run).
     #[arg(long)]
     pub overwrite: bool,
+    /// When the sync runs by itself (under `wharf serve` or `wharf worker`): manual (default),
+    /// every:<N><m|h|d> (every:6h, optionally every:6h@2026-12-06T09:00:00Z to count from a
+    /// start), cron:<expression> (cron:0 2 * * *; 5 or 6 fields, @daily-style aliases, L # W),
+    /// or custom:<HH:MM,...> [on <days>] (custom:08:00,17:30 on mon-fri). On update: unchanged
+    /// when left out.
+    #[arg(long, allow_hyphen_values = true)]
+    pub schedule: Option<String>,
+    /// The IANA time zone a cron or custom schedule is read in (default UTC), e.g. Europe/Paris.
+    #[arg(long, requires = "schedule")]
+    pub timezone: Option<String>,
+    /// A trigger while the sync runs: skip (refused; a due time is skipped; the default) or
+    /// queue (it runs once the current run ends).
+    #[arg(long)]
+    pub overlap: Option<String>,
+    /// Attempts per due time, the first included (default 3; 1: never retry). Transient
+    /// failures (network, throttling, 5xx, a lost warehouse connection) are retried.
+    #[arg(long)]
+    pub max_attempts: Option<u32>,
+    /// The wait before the first retry, doubling after each (default 1m), e.g. 30s, 5m.
+    #[arg(long)]
+    pub retry_base: Option<String>,
+    /// The longest wait between retries (default 1h).
+    #[arg(long)]
+    pub retry_cap: Option<String>,
+    /// Pause the sync after this many scheduled runs in a row failed for good (default 3;
+    /// 0: never). `wharf sync resume NAME` resumes it.
+    #[arg(long)]
+    pub pause_after: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -18,7 +18,10 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     // The server logs each request at `info`; other commands only warnings unless asked.
-    let default_log = if matches!(cli.command, args::Command::Serve(_)) {
+    let default_log = if matches!(
+        cli.command,
+        args::Command::Serve(_) | args::Command::Worker(_)
+    ) {
         "info"
     } else {
         "warn"

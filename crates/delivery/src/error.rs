@@ -28,6 +28,9 @@ pub enum DeliveryError {
     /// The upload journal (the metadata store) could not record an upload id.
     #[error("cannot record the upload: {0}")]
     Journal(String),
+    /// The run may no longer commit: another attempt holds its sync (see `before_commit`).
+    #[error("{0}")]
+    Fenced(String),
     /// S3 answered something that does not fit the protocol.
     #[error("{0}")]
     Protocol(String),
@@ -59,6 +62,7 @@ impl DeliveryError {
             Self::KeyExists { .. } => "s3.key_exists".into(),
             Self::Cancelled(_) => "cancelled".into(),
             Self::Journal(_) => "store.error".into(),
+            Self::Fenced(_) => "lease_lost".into(),
             Self::Protocol(_) => "s3.protocol".into(),
             Self::EndpointRefused { .. } => "endpoint.refused".into(),
             Self::EndpointUnresolvable { .. } => "endpoint.unresolvable".into(),

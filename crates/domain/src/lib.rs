@@ -29,6 +29,7 @@ pub mod name;
 pub mod policy;
 pub mod prefix;
 pub mod region;
+pub mod schedule;
 pub mod secret;
 pub mod segment;
 pub mod sync;
@@ -50,6 +51,7 @@ pub use model::{ColumnInfo, PostgresSource, PostgresUrl, SourceConfig, SslMode};
 pub use name::Name;
 pub use prefix::KeyPrefix;
 pub use region::Region;
+pub use schedule::{Overlap, RunPolicy, Schedule, ScheduleSpec};
 pub use secret::Secret;
 pub use sync::{
     ColumnMapping, CsvOptions, FileFormat, FileSettings, FileSpec, OnEmpty, ParquetCompression,

@@ -6,6 +6,7 @@
 //! the server read as they like.
 
 mod journal;
+pub mod leased;
 pub mod models;
 mod pipeline;
 mod plan;
@@ -13,13 +14,12 @@ mod run_lock;
 pub mod sample;
 pub mod segments;
 
+pub use leased::{Claim, Claimed, Executed, LeaseSettings, claim_now, owner_is_gone};
 pub use pipeline::{RunProgress, Stop};
 pub use plan::{PlanReport, plan};
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
 use time::OffsetDateTime;
 use wharf_delivery::upload::{StaleRef, UploadSettings, UploadTarget};
 use wharf_delivery::{ClientSettings, DeliveryError, Identity};
@@ -29,9 +29,7 @@ pub use wharf_engine::{
     EngineError, MAX_EXPANDED_NODES, MAX_EXPRESSION_DEPTH, Preview, TableInfo, Warehouse, columns,
     threads,
 };
-use wharf_store::{
-    DestinationRecord, ModelRecord, RunStatus, SegmentRecord, Store, StoreError, SyncRecord,
-};
+use wharf_store::{DestinationRecord, ModelRecord, SegmentRecord, Store, StoreError, SyncRecord};
 
 /// Attempts per S3 request during a run (the SDK's backoff with full jitter between them).
 pub const RUN_MAX_ATTEMPTS: u32 = 5;
@@ -49,6 +47,7 @@ pub struct RunnerSettings {
     pub locks_dir: PathBuf,
     /// On a shared server: the folders local sources' tables must resolve into.
     pub local_source_roots: Option<Vec<PathBuf>>,
+    pub lease: LeaseSettings,
 }
 
 impl RunnerSettings {
@@ -62,6 +61,7 @@ impl RunnerSettings {
             query_memory: 512 * 1024 * 1024,
             locks_dir: home.join("locks"),
             local_source_roots: None,
+            lease: LeaseSettings::default(),
         }
     }
 
@@ -236,118 +236,6 @@ impl SyncContext {
     }
 }
 
-/// Runs a sync once. Errors that stop the run before it starts (unknown sync, a run already in
-/// progress) are `Err`; a run that started always ends recorded, as `succeeded` or `failed`, and
-/// comes back as `Ok` with its outcome.
-pub async fn run_sync(
-    store: &Store,
-    workspace: &str,
-    sync_name: &str,
-    settings: &RunnerSettings,
-    progress: Arc<RunProgress>,
-) -> Result<RunOutcome, RunnerError> {
-    let ctx = SyncContext::load(store, workspace, sync_name).await?;
-    // Held until this function returns: while it is, this run is alive (see `run_lock`).
-    let _lock = match run_lock::RunLock::try_acquire(&settings.locks_dir, &ctx.sync.id) {
-        Ok(run_lock::Acquired::Held(lock)) => {
-            let closed = store.close_dead_runs(&ctx.sync.id).await?;
-            if closed > 0 {
-                tracing::warn!(
-                    sync = %ctx.sync.name,
-                    closed,
-                    "closed runs whose process had stopped; their uploads are aborted now"
-                );
-            }
-            Some(lock)
-        }
-        Ok(run_lock::Acquired::Busy { pid }) => {
-            return Err(RunnerError::Busy {
-                sync: ctx.sync.name.clone(),
-                run_id: store.running_run(&ctx.sync.id).await?,
-                pid,
-            });
-        }
-        // No lock (a read-only or odd file system): the heartbeat still tells, later.
-        Err(e) => {
-            tracing::warn!(
-                "cannot take the run lock in {}: {e}",
-                settings.locks_dir.display()
-            );
-            None
-        }
-    };
-    let started = Instant::now();
-    // Microseconds, as segments compare times and the run records them.
-    let now = OffsetDateTime::now_utc();
-    let started_at = now
-        .replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(now);
-    let run_id = uuid::Uuid::now_v7().to_string();
-    store
-        .start_run(workspace, &ctx.sync, &run_id, &ctx.definition(started_at))
-        .await?;
-    tracing::info!(run = %run_id, sync = %ctx.sync.name, "run started");
-    progress.announce(&run_id);
-    let heartbeat = spawn_heartbeat(store.clone(), run_id.clone(), progress.clone());
-    let result = execute(store, &ctx, &run_id, started_at, settings, progress.clone()).await;
-    heartbeat.abort();
-    let (files, manifest, failure) = match result {
-        Ok((files, manifest)) => (files, manifest, None),
-        Err((files, failure)) => (files, None, Some(failure)),
-    };
-    let rows = files.iter().map(|f| f.rows).sum();
-    let bytes = files.iter().map(|f| f.bytes).sum();
-    let status = if failure.is_some() {
-        RunStatus::Failed
-    } else {
-        RunStatus::Succeeded
-    };
-    store
-        .finish_run(
-            &run_id,
-            status,
-            rows,
-            bytes,
-            failure
-                .as_ref()
-                .map(|f| (f.code.as_str(), f.message.as_str())),
-        )
-        .await?;
-    match &failure {
-        None => tracing::info!(run = %run_id, rows, bytes, "run succeeded"),
-        Some(f) => tracing::warn!(run = %run_id, code = %f.code, "run failed: {}", f.message),
-    }
-    Ok(RunOutcome {
-        run_id,
-        // As runs are shown: a cancelled or interrupted run says so rather than `failed`.
-        status: status.shown(failure.as_ref().map(|f| f.code.as_str())),
-        rows,
-        bytes,
-        files,
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        error: failure,
-        manifest,
-    })
-}
-
-fn spawn_heartbeat(
-    store: Store,
-    run_id: String,
-    progress: Arc<RunProgress>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            let rows = progress.rows.load(Ordering::Relaxed);
-            let bytes = progress.upload.bytes.load(Ordering::Relaxed);
-            if let Err(e) = store.heartbeat(&run_id, rows, bytes).await {
-                tracing::warn!(run = %run_id, "cannot record progress: {e}");
-            }
-        }
-    })
-}
-
 type Failed = (Vec<FileOutcome>, RunFailure);
 
 fn failure(code: impl Into<String>, message: impl std::fmt::Display) -> RunFailure {
@@ -364,6 +252,7 @@ async fn execute(
     started_at: OffsetDateTime,
     settings: &RunnerSettings,
     progress: Arc<RunProgress>,
+    gate: Arc<journal::LeaseGate>,
 ) -> Result<(Vec<FileOutcome>, Option<String>), Failed> {
     let fail = |f: RunFailure| (Vec::new(), f);
     let destination = &ctx.destination.destination;
@@ -398,6 +287,7 @@ async fn execute(
         store.clone(),
         run_id.to_string(),
         ctx.destination.id.clone(),
+        gate.clone(),
     ));
     let job = pipeline::Job {
         run_id: run_id.to_string(),
@@ -413,7 +303,25 @@ async fn execute(
         journal,
         progress,
     };
-    let (files, schema) = pipeline::export(job, stream, store.clone()).await?;
+    let exported = match pipeline::export(job, stream, store.clone()).await {
+        Ok(exported) => Ok(exported),
+        Err((files, f)) if f.code == "lease_lost" => Err((files, f)),
+        Err(failed) => return Err(failed),
+    };
+    let checked = match exported {
+        Ok((files, schema)) => match gate.check().await {
+            Ok(()) => Ok((files, schema)),
+            Err(e) => Err((files, failure("lease_lost", e))),
+        },
+        Err(failed) => Err(failed),
+    };
+    let (files, schema) = match checked {
+        Ok(done) => done,
+        Err((files, f)) => {
+            remove_fenced_files(&target, run_id, &files).await;
+            return Err((Vec::new(), f));
+        }
+    };
     let manifest = pipeline::write_manifest(ctx, run_id, started_at, &target, &files, &schema)
         .await
         .map_err(|f| (files.clone(), f))?;
@@ -425,6 +333,31 @@ async fn execute(
         .await
         .map_err(|e| (files.clone(), failure("store.error", e)))?;
     Ok((files, Some(manifest.key)))
+}
+
+/// Deletes the files a run that lost its lease completed, when their keys are its own (they
+/// name its run id): another attempt holds the sync, and its files are the run's. Files at
+/// keys without the run id may be the other attempt's too, and stay.
+async fn remove_fenced_files(target: &UploadTarget, run_id: &str, files: &[FileOutcome]) {
+    for file in files.iter().filter(|f| f.key.contains(run_id)) {
+        match target.delete(&file.key).await {
+            Ok(()) => {
+                tracing::warn!(key = %file.key, "removed a file of a run that lost its lease")
+            }
+            Err(e) => {
+                tracing::warn!(key = %file.key, "cannot remove a file of a run that lost its lease: {e}")
+            }
+        }
+    }
+}
+
+/// Whether no live process on this machine runs the sync: its run lock is free (taken and
+/// released at once). A lock that cannot be tried counts as alive.
+pub fn is_dead(settings: &RunnerSettings, sync_id: &str) -> bool {
+    matches!(
+        run_lock::RunLock::try_acquire(&settings.locks_dir, sync_id),
+        Ok(run_lock::Acquired::Held(_))
+    )
 }
 
 /// Aborts the uploads that interrupted runs left open on a destination, now rather than at its

@@ -39,6 +39,8 @@ pub enum Stop {
     Cancelled,
     /// Its process is shutting down: recorded `interrupted`.
     Interrupted,
+    /// Another attempt took its sync after its lease expired: recorded `lease_lost`, if at all.
+    LeaseLost,
 }
 
 impl Default for RunProgress {
@@ -65,6 +67,10 @@ impl RunProgress {
         self.stop(Stop::Interrupted);
     }
 
+    pub(crate) fn stop_with(&self, why: Stop) {
+        self.stop(why);
+    }
+
     fn stop(&self, why: Stop) {
         self.stop.send_if_modified(|stop| {
             let first = stop.is_none();
@@ -83,6 +89,11 @@ impl RunProgress {
     /// The failure a stopped run ends with.
     fn stopped(&self) -> RunFailure {
         stopped(*self.stop.borrow())
+    }
+
+    /// Why the run was stopped, once it is (`None` until then).
+    pub fn stopped_signal(&self) -> watch::Receiver<Option<Stop>> {
+        self.stop.subscribe()
     }
 
     /// The run's id, once it is recorded as started (`None` before).
@@ -262,6 +273,10 @@ fn stopped(why: Option<Stop>) -> RunFailure {
             "interrupted",
             "the run was interrupted: wharf was shutting down; its upload was aborted",
         ),
+        Some(Stop::LeaseLost) => failure(
+            "lease_lost",
+            "the run stalled past its lease and another attempt took its sync over; it stopped without committing, its upload was aborted",
+        ),
         _ => failure("cancelled", "the run was cancelled; its upload was aborted"),
     }
 }
@@ -428,21 +443,27 @@ impl FileLoop<'_> {
             bytes: uploaded.bytes,
             checksum: uploaded.checksum,
         };
-        self.runtime
-            .block_on(self.store.add_run_file(
-                &self.job.run_id,
-                &NewRunFile {
-                    part: i64::from(file.part),
-                    key: outcome.key.clone(),
-                    rows,
-                    bytes: outcome.bytes,
-                    checksum: outcome.checksum.clone(),
-                    request_id: uploaded.request_id,
-                },
-            ))
-            .map_err(|e| failure("store.error", e))?;
-        self.job.progress.files.fetch_add(1, Ordering::Relaxed);
+        let recorded = self.runtime.block_on(self.store.add_run_file(
+            &self.job.run_id,
+            &NewRunFile {
+                part: i64::from(file.part),
+                key: outcome.key.clone(),
+                rows,
+                bytes: outcome.bytes,
+                checksum: outcome.checksum.clone(),
+                request_id: uploaded.request_id,
+            },
+        ));
+        // In the bucket either way: the run's files say so (a fenced run deletes its own).
         self.done.push(outcome);
+        match recorded {
+            Ok(()) => {}
+            Err(e @ wharf_store::StoreError::Fenced { .. }) => {
+                return Err(failure("lease_lost", e));
+            }
+            Err(e) => return Err(failure("store.error", e)),
+        }
+        self.job.progress.files.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 

@@ -382,44 +382,28 @@ async fn one_run_per_sync_at_a_time() {
         .sync(DEFAULT_WORKSPACE, "once")
         .await
         .expect("sync");
-    fx.store
-        .start_run(DEFAULT_WORKSPACE, &sync, "held-by-another-process", "{}")
-        .await
-        .expect("first run");
+    let other = fx.foreign_running_run("once").await;
     // The other process is alive: it holds the sync's run lock.
     std::fs::create_dir_all(&fx.settings.locks_dir).expect("locks dir");
     let lock = std::fs::File::create(fx.settings.locks_dir.join(format!("sync-{}.lock", sync.id)))
         .expect("lock file");
     lock.try_lock().expect("held by the other process");
-    let err = wharf_runner::run_sync(
-        &fx.store,
-        DEFAULT_WORKSPACE,
-        "once",
-        &fx.settings,
-        Arc::new(RunProgress::default()),
-    )
-    .await
-    .expect_err("second run refused");
+    let err = fx
+        .try_run("once", Arc::new(RunProgress::default()))
+        .await
+        .expect_err("second run refused");
     assert_eq!(err.code(), "run.in_progress");
-    assert!(err.to_string().contains("held-by-another-process"), "{err}");
+    assert!(err.to_string().contains(&other.run_id), "{err}");
     assert!(fx.residue().await.0.is_empty(), "nothing was written");
 
     // The other process dies: the kernel drops its lock, and the next run starts at once,
     // closing the dead run.
     drop(lock);
-    let outcome = wharf_runner::run_sync(
-        &fx.store,
-        DEFAULT_WORKSPACE,
-        "once",
-        &fx.settings,
-        Arc::new(RunProgress::default()),
-    )
-    .await
-    .expect("runs");
+    let outcome = fx.run("once").await;
     assert_eq!(outcome.status, "succeeded");
     let dead = fx
         .store
-        .run(DEFAULT_WORKSPACE, "held-by-another-process")
+        .run(DEFAULT_WORKSPACE, &other.run_id)
         .await
         .expect("dead run");
     assert_eq!(
@@ -434,18 +418,10 @@ async fn the_janitor_aborts_uploads_an_interrupted_run_left_open() {
     write_people(fx.warehouse.path(), 5);
     fx.model("people", "SELECT * FROM people").await;
     fx.sync("after-crash", "people", settings("csv")).await;
-    let sync = fx
-        .store
-        .sync(DEFAULT_WORKSPACE, "after-crash")
-        .await
-        .expect("sync");
     let destination = destination_id(&fx).await;
     // A run that died: one upload with its id recorded, one killed between the intent and the
     // id (found by key through ListMultipartUploads).
-    fx.store
-        .start_run(DEFAULT_WORKSPACE, &sync, "crashed-run", "{}")
-        .await
-        .expect("run");
+    let crashed = fx.foreign_running_run("after-crash").await;
     let admin = fx.server.admin();
     let mut handles = Vec::new();
     for (key, record_id) in [
@@ -461,7 +437,7 @@ async fn the_janitor_aborts_uploads_an_interrupted_run_left_open() {
             .expect("create");
         let handle = fx
             .store
-            .upload_intent("crashed-run", &destination, &key)
+            .upload_intent(&crashed.run_id, &destination, &key)
             .await
             .expect("intent");
         if record_id {
@@ -481,12 +457,16 @@ async fn the_janitor_aborts_uploads_an_interrupted_run_left_open() {
         .await
         .expect("create");
     fx.store
-        .finish_run(
-            "crashed-run",
-            wharf_store::RunStatus::Failed,
-            0,
-            0,
-            Some(("interrupted", "killed")),
+        .finish_leased_run(
+            &crashed,
+            &wharf_store::Finish {
+                succeeded: false,
+                rows: 0,
+                bytes: 0,
+                error: Some(("interrupted", "killed")),
+                retry_at: None,
+                counts_towards_pause: false,
+            },
         )
         .await
         .expect("finish");

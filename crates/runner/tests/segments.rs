@@ -88,7 +88,8 @@ async fn a_segment_exports_its_rows_and_the_run_records_its_definition() {
         .run(DEFAULT_WORKSPACE, &outcome.run_id)
         .await
         .expect("run");
-    let definition: Value = serde_json::from_str(&run.definition).expect("definition");
+    let definition: Value =
+        serde_json::from_str(run.definition.as_deref().expect("recorded")).expect("definition");
     assert_eq!(definition["segment"]["name"], "fr-be-repeat");
     assert_eq!(definition["segment"]["filter"], filter);
     assert!(

@@ -116,13 +116,24 @@ pub async fn serve(
         }
     };
     let deadline = {
-        let mut stopping = stopping_rx;
+        let mut stopping = stopping_rx.clone();
         async move {
             let _ = stopping.wait_for(|s| *s).await;
             tokio::time::sleep(SHUTDOWN_GRACE + Duration::from_secs(2)).await;
         }
     };
-    let (served, ()) = tokio::join!(
+    let scheduler = {
+        let service = service.clone();
+        let mut stopping = stopping_rx;
+        async move {
+            service
+                .run_scheduler(async move {
+                    let _ = stopping.wait_for(|s| *s).await;
+                })
+                .await;
+        }
+    };
+    let (served, (), ()) = tokio::join!(
         async {
             tokio::select! {
                 served = server => served,
@@ -132,7 +143,22 @@ pub async fn serve(
                 }
             }
         },
-        interrupt
+        interrupt,
+        scheduler
     );
     served
+}
+
+/// The scheduler without HTTP (`wharf worker`), for deployments that run the API and the
+/// runs apart: runs syncs on their schedules until `shutdown`, then interrupts the runs it
+/// started (within [`SHUTDOWN_GRACE`]).
+pub async fn work(service: Service, shutdown: impl Future<Output = ()>) {
+    service.run_scheduler(shutdown).await;
+    let left = service.interrupt_runs(SHUTDOWN_GRACE).await;
+    if left > 0 {
+        tracing::warn!(
+            runs = left,
+            "runs still stopping at exit; their leases expire and they are retried"
+        );
+    }
 }

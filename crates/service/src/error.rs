@@ -102,17 +102,10 @@ impl From<wharf_store::StoreError> for ServiceError {
                 object: Some((kind, name.clone())),
                 ..Self::new(ErrorKind::Conflict, format!("{kind}.in_use"), e.to_string())
             },
-            E::RunInProgress {
-                sync,
-                run_id,
-                takeover,
-            } => Self::new(
-                ErrorKind::Conflict,
-                "run.in_progress",
-                format!(
-                    "sync {sync:?} already has a run in progress ({run_id}); wait for it to end. If the process running it was stopped, the next run takes it over once it has gone 2 minutes without a heartbeat (at {takeover})"
-                ),
-            ),
+            E::RunInProgress { .. } => {
+                Self::new(ErrorKind::Conflict, "run.in_progress", e.to_string())
+            }
+            E::Fenced { .. } => Self::new(ErrorKind::Conflict, "run.fenced", e.to_string()),
             E::Decrypt { .. } | E::MasterKey(_) => {
                 Self::internal("store.master_key", e.to_string())
             }

@@ -18,6 +18,7 @@ mod destinations;
 mod error;
 mod page;
 mod runs;
+pub mod scheduler;
 mod segments;
 mod syncs;
 mod users;
@@ -30,15 +31,19 @@ pub use catalog::{
 pub use destinations::{AuthView, DestinationView, PolicyView, TestView};
 pub use error::{ErrorKind, ServiceError};
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
-pub use runs::{PlanReport, RunErrorView, RunFileView, RunOutcome, RunProgress, RunQuery, RunView};
+pub use runs::{
+    PlanReport, RunErrorView, RunFileView, RunOutcome, RunProgress, RunQuery, RunView, Trigger,
+};
 pub use segments::{SegmentPreview, SegmentSql, SegmentView};
-pub use syncs::{NewSync, SyncView};
+pub use syncs::{NewSync, PolicyPatch, ScheduleView, SyncView};
 pub use users::UserView;
 pub use wharf_delivery::{ClientSettings, ConnectionReport, StepReport};
 pub use wharf_domain::destination::{AuthSpec, S3DestinationSpec};
 pub use wharf_domain::json::parse_strict as parse_strict_json;
-pub use wharf_domain::{FileSpec, Secret};
+pub use wharf_domain::{FileSpec, Overlap, RunPolicy, ScheduleSpec, Secret};
+pub use wharf_runner::LeaseSettings;
 pub use wharf_runner::Preview;
+pub use wharf_store::{Lease, Tick};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -100,7 +105,15 @@ pub struct Settings {
     /// The folders local sources must lie in (after symbolic links are resolved), on a shared
     /// server; `None`: anywhere, as for the command line on one's own machine.
     pub local_source_roots: Option<Vec<PathBuf>>,
+    /// The runs this process's scheduler keeps in flight at most, across syncs.
+    pub max_concurrent_runs: usize,
+    /// The leases this process takes on runs.
+    pub lease: wharf_runner::LeaseSettings,
 }
+
+/// Runs in flight per process by default: this is sized for a small machine (two cores), where
+/// a run keeps about one core busy.
+pub const DEFAULT_MAX_CONCURRENT_RUNS: usize = 2;
 
 impl Settings {
     /// The defaults for `home`: AWS endpoints only, the runner's memory budget, local sources
@@ -111,6 +124,8 @@ impl Settings {
             client: ClientSettings::default(),
             query_memory_bytes: None,
             local_source_roots: None,
+            max_concurrent_runs: DEFAULT_MAX_CONCURRENT_RUNS,
+            lease: wharf_runner::LeaseSettings::default(),
         }
     }
 
@@ -122,6 +137,7 @@ impl Settings {
             settings.query_memory = bytes;
         }
         settings.local_source_roots = self.local_source_roots.clone();
+        settings.lease = self.lease.clone();
         settings
     }
 }
@@ -133,6 +149,8 @@ pub struct Service {
     store: Store,
     settings: Arc<Settings>,
     in_flight: Arc<runs::InFlight>,
+    /// Wakes the scheduler loop: a run was queued, a run ended, a schedule changed.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl Service {
@@ -143,6 +161,7 @@ impl Service {
             store,
             settings: Arc::new(settings),
             in_flight: Arc::default(),
+            wake: Arc::default(),
         })
     }
 

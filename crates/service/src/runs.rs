@@ -8,8 +8,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use time::OffsetDateTime;
 use tokio::sync::Notify;
-use wharf_store::{RunFilter, RunRecord};
+use wharf_runner::Claim;
+use wharf_store::{Enqueued, NewRun, RunFilter, RunRecord, StoreError};
+
+pub use wharf_store::Trigger;
 
 pub use wharf_runner::{PlanReport, RunOutcome, RunProgress};
 
@@ -21,7 +25,21 @@ pub struct RunView {
     /// `queued`, `running`, `succeeded`, `failed`, `interrupted` (its process stopped) or
     /// `cancelled`.
     pub status: &'static str,
-    pub started_at: String,
+    /// What asked for it: `schedule`, `manual` (the command line), `retry`, `api` or `ui`.
+    pub trigger: &'static str,
+    /// Who asked (manual, api and ui runs): a token's or a user's name, `cli`.
+    pub actor: Option<String>,
+    /// 1 for a first attempt; 2, 3... for retries.
+    pub attempt: u32,
+    /// The failed run this one retries.
+    pub retry_of: Option<String>,
+    /// The sync's fencing epoch the run's lease took (none while queued).
+    pub epoch: Option<i64>,
+    /// When it was due: its scheduled time, its trigger's, or the end of a retry's backoff.
+    pub due_at: String,
+    pub queued_at: String,
+    /// None while it waits in the queue.
+    pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub rows: u64,
     pub bytes: u64,
@@ -62,6 +80,13 @@ impl RunView {
             status: r
                 .status
                 .shown(r.error.as_ref().map(|(code, _)| code.as_str())),
+            trigger: r.trigger.as_str(),
+            actor: r.actor.clone(),
+            attempt: r.attempt,
+            retry_of: r.retry_of.clone(),
+            epoch: r.epoch,
+            due_at: r.due_at.clone(),
+            queued_at: r.queued_at.clone(),
             started_at: r.started_at.clone(),
             finished_at: r.finished_at.clone(),
             rows: r.rows,
@@ -85,7 +110,12 @@ impl RunView {
                 message: message.clone(),
             }),
             definition: with_definition
-                .then(|| serde_json::from_str(&r.definition).unwrap_or_default()),
+                .then(|| {
+                    r.definition
+                        .as_deref()
+                        .and_then(|d| serde_json::from_str(d).ok())
+                })
+                .flatten(),
         }
     }
 }
@@ -120,7 +150,7 @@ pub(crate) struct InFlight {
 }
 
 impl InFlight {
-    fn add(&self, progress: Arc<RunProgress>) -> Option<u64> {
+    pub(crate) fn add(&self, progress: Arc<RunProgress>) -> Option<u64> {
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         if self.closed.load(Ordering::SeqCst) {
             return None;
@@ -130,7 +160,7 @@ impl InFlight {
         Some(id)
     }
 
-    fn remove(&self, id: u64) {
+    pub(crate) fn remove(&self, id: u64) {
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         runs.remove(&id);
         if runs.is_empty() {
@@ -138,8 +168,13 @@ impl InFlight {
         }
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.runs.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether shutting down has begun: no more runs start.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
     }
 }
 
@@ -217,40 +252,53 @@ impl Service {
         .await?)
     }
 
-    /// Starts a run of the sync in the background and returns its id once it is recorded.
-    /// What keeps it from starting (no such sync, one already running) is this call's error;
-    /// what happens after is the run's record.
-    pub async fn trigger_run(&self, caller: &Caller, sync: &str) -> Result<String, ServiceError> {
-        caller.require(Role::Editor)?;
-        self.store.sync(&caller.workspace, sync).await?;
-        let progress = Arc::new(RunProgress::default());
-        let mut started = progress.started();
-        let Some(slot) = self.in_flight.add(progress.clone()) else {
-            return Err(ServiceError::new(
-                ErrorKind::Conflict,
-                "server.shutting_down",
-                "wharf is shutting down and starts no more runs; try again once it is back",
-            ));
-        };
-        let service = self.clone();
-        let caller = caller.clone();
-        let sync = sync.to_string();
-        let mut task = tokio::spawn(async move {
-            let result = service.run_sync(&caller, &sync, progress).await;
-            service.in_flight.remove(slot);
-            result
-        });
-        let announced = tokio::select! {
-            announced = started.wait_for(Option::is_some) => {
-                announced.ok().and_then(|id| id.clone())
+    /// Asks for a run of the sync through the scheduler's queue and returns its id at once.
+    /// By the sync's overlap policy, a run in progress makes this a conflict (`skip`) or
+    /// queues the run behind it (`queue`); a run already waiting is returned rather than
+    /// doubled. The scheduler of this process (or any other on the store) starts it.
+    pub async fn trigger_run(
+        &self,
+        caller: &Caller,
+        sync: &str,
+        trigger: Trigger,
+    ) -> Result<String, ServiceError> {
+        let object = sync.to_string();
+        self.audited(caller, "trigger", "sync", &object, async {
+            caller.require(Role::Editor)?;
+            if self.in_flight.is_closed() {
+                return Err(ServiceError::new(
+                    ErrorKind::Conflict,
+                    "server.shutting_down",
+                    "wharf is shutting down and starts no more runs; try again once it is back",
+                ));
             }
-            result = &mut task => return finished(result),
-        };
-        match announced {
-            Some(run_id) => Ok(run_id),
-            // The run ended (and dropped its progress) before it was recorded.
-            None => finished(task.await),
-        }
+            let record = self.store.sync(&caller.workspace, sync).await?;
+            let actor = caller.actor_name();
+            let queued = self
+                .store
+                .enqueue_run(&NewRun {
+                    workspace: &caller.workspace,
+                    sync_id: &record.id,
+                    trigger,
+                    actor: Some(&actor),
+                    retry_of: None,
+                    attempt: 1,
+                    due_at: OffsetDateTime::now_utc(),
+                })
+                .await?;
+            match queued {
+                Enqueued::Queued(id) | Enqueued::AlreadyQueued(id) => {
+                    self.wake.notify_one();
+                    Ok(id)
+                }
+                Enqueued::Busy { running } => Err(StoreError::RunInProgress {
+                    sync: record.name,
+                    run_id: running,
+                }
+                .into()),
+            }
+        })
+        .await
     }
 
     /// Interrupts every run this process started in the background and starts no more; waits
@@ -277,8 +325,10 @@ impl Service {
         in_flight.count()
     }
 
-    /// Runs the sync now, to the end. `progress` is updated as it goes, and cancels the run
-    /// when cancelled (its upload is aborted, the run recorded `cancelled`).
+    /// Runs the sync now, in this process, to the end. `progress` is updated as it goes, and
+    /// cancels the run when cancelled (its upload is aborted, the run recorded `cancelled`).
+    /// While another run of the sync is in progress this is a conflict, or (overlap policy
+    /// `queue`) waits for it to end.
     pub async fn run_sync(
         &self,
         caller: &Caller,
@@ -288,30 +338,97 @@ impl Service {
         let object = sync.to_string();
         self.audited(caller, "run", "sync", &object, async {
             caller.require(Role::Editor)?;
-            Ok(wharf_runner::run_sync(
+            let runner = self.settings.runner();
+            let actor = caller.actor_name();
+            let claim = wharf_runner::claim_now(
                 &self.store,
                 &caller.workspace,
                 sync,
-                &self.settings.runner(),
-                progress,
+                &runner,
+                Trigger::Manual,
+                Some(&actor),
             )
-            .await?)
+            .await?;
+            match claim {
+                Claim::Now(claimed) => Ok(self.execute_claimed(claimed, progress).await),
+                Claim::Waiting { run_id } => self.wait_then_run(caller, &run_id, progress).await,
+            }
         })
         .await
     }
+
+    /// Waits for a queued run to become claimable and runs it; if another process claims it
+    /// first, follows that run to its end.
+    async fn wait_then_run(
+        &self,
+        caller: &Caller,
+        run_id: &str,
+        progress: Arc<RunProgress>,
+    ) -> Result<RunOutcome, ServiceError> {
+        tracing::info!(run = %run_id, "queued behind the sync's run in progress; waiting");
+        let mut stop = progress.stopped_signal();
+        let terms = self.settings.lease.terms();
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(Option::is_some) => {
+                    self.store.cancel_queued(run_id).await?;
+                    let record = self.store.run(&caller.workspace, run_id).await?;
+                    return Ok(outcome_of(&record));
+                }
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            if let Some(lease) = self
+                .store
+                .claim_run(run_id, &terms, OffsetDateTime::now_utc())
+                .await?
+            {
+                return Ok(self
+                    .execute_claimed(wharf_runner::Claimed::from_lease(lease), progress)
+                    .await);
+            }
+            let record = self.store.run(&caller.workspace, run_id).await?;
+            if record.finished_at.is_some() {
+                return Ok(outcome_of(&record));
+            }
+        }
+    }
 }
 
-/// What a background run that ended before it was announced comes to: its id, or why it
-/// could not start.
-fn finished(
-    result: Result<Result<RunOutcome, ServiceError>, tokio::task::JoinError>,
-) -> Result<String, ServiceError> {
-    match result {
-        Ok(Ok(outcome)) => Ok(outcome.run_id),
-        Ok(Err(e)) => Err(e),
-        Err(e) => Err(ServiceError::internal(
-            "run.crashed",
-            format!("the run stopped before it was recorded: {e}"),
-        )),
+/// A run's outcome, from its record (a run another process executed).
+fn outcome_of(r: &RunRecord) -> RunOutcome {
+    let millis = |t: &Option<String>| {
+        t.as_deref().and_then(|t| {
+            OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+    };
+    let duration_ms = match (millis(&r.started_at), millis(&r.finished_at)) {
+        (Some(a), Some(b)) => u64::try_from((b - a).whole_milliseconds()).unwrap_or(0),
+        _ => 0,
+    };
+    RunOutcome {
+        run_id: r.id.clone(),
+        status: r.status.shown(r.error.as_ref().map(|(c, _)| c.as_str())),
+        rows: r.rows,
+        bytes: r.bytes,
+        files: r
+            .files
+            .iter()
+            .filter(|f| f.part >= 0)
+            .map(|f| wharf_runner::FileOutcome {
+                key: f.key.clone(),
+                rows: f.rows,
+                bytes: f.bytes,
+                checksum: f.checksum.clone(),
+            })
+            .collect(),
+        duration_ms,
+        error: r
+            .error
+            .as_ref()
+            .map(|(code, message)| wharf_runner::RunFailure {
+                code: code.clone(),
+                message: message.clone(),
+            }),
+        manifest: r.files.iter().find(|f| f.part < 0).map(|f| f.key.clone()),
     }
 }

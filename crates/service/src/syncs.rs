@@ -4,9 +4,12 @@
 
 use crate::{Caller, Role, Service, ServiceError};
 use serde::Serialize;
+use time::OffsetDateTime;
 use wharf_domain::key_template::{NameLengths, default_template};
-use wharf_domain::{ColumnMapping, FileSpec, Name, OnEmpty, SyncSettings};
-use wharf_store::{Exports, SyncRecord};
+use wharf_domain::{
+    ColumnMapping, FileSpec, Name, OnEmpty, RunPolicy, Schedule, ScheduleSpec, SyncSettings,
+};
+use wharf_store::{Exports, SyncRecord, SyncTiming};
 
 /// What a new sync is, before validation.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +31,57 @@ pub struct NewSync {
     /// `empty-file`, `skip` or `manifest-only`.
     pub on_empty: String,
     pub overwrite: bool,
+    /// When it runs by itself. `None`: manual for a new sync, unchanged on update.
+    pub schedule: Option<ScheduleSpec>,
+    /// Overlap, retries and pausing: what is given replaces the current value (a new sync's
+    /// defaults: skip, 3 attempts from 1 minute to 1 hour, pause after 3).
+    pub policy: PolicyPatch,
+}
+
+/// Changes to a sync's run policy; fields left out keep their value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyPatch {
+    /// `skip` (default: a trigger while the sync runs is refused, a due time skipped) or
+    /// `queue` (it runs once the current run ends).
+    #[serde(default)]
+    pub overlap: Option<String>,
+    /// Attempts per due time, the first included: 1 (never retry) to 10 (default 3).
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// The wait before the first retry, doubling after each (default 60).
+    #[serde(default)]
+    pub retry_base_seconds: Option<u32>,
+    /// The longest wait between retries (default 3600).
+    #[serde(default)]
+    pub retry_cap_seconds: Option<u32>,
+    /// Pause the sync after this many scheduled runs in a row failed for good; 0: never
+    /// (default 3).
+    #[serde(default)]
+    pub pause_after: Option<u32>,
+}
+
+impl PolicyPatch {
+    /// `base` with the given fields replaced, checked.
+    pub fn apply(&self, base: RunPolicy) -> Result<RunPolicy, ServiceError> {
+        let mut policy = base;
+        if let Some(overlap) = &self.overlap {
+            policy.overlap = wharf_domain::Overlap::parse(overlap)?;
+        }
+        if let Some(n) = self.max_attempts {
+            policy.max_attempts = n;
+        }
+        if let Some(n) = self.retry_base_seconds {
+            policy.retry_base_seconds = n;
+        }
+        if let Some(n) = self.retry_cap_seconds {
+            policy.retry_cap_seconds = n;
+        }
+        if let Some(n) = self.pause_after {
+            policy.pause_after = n;
+        }
+        Ok(policy.validate()?)
+    }
 }
 
 /// A sync as every interface shows it.
@@ -39,17 +93,64 @@ pub struct SyncView {
     pub destination: String,
     #[schema(value_type = Object)]
     pub settings: SyncSettings,
+    pub schedule: ScheduleView,
+    pub policy: RunPolicy,
+    /// Paused syncs are not run by the scheduler (manual runs still work).
+    pub paused: bool,
+    /// Why it was paused: the failures in a row and the last error.
+    pub pause_reason: Option<String>,
+    pub paused_at: Option<String>,
+    /// Scheduled runs in a row that failed for good.
+    pub failures_in_row: u32,
     pub created_at: String,
+}
+
+/// A schedule as users wrote it, in words, and its next due times.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ScheduleView {
+    #[serde(flatten)]
+    pub spec: ScheduleSpec,
+    /// "at 02:00 every day, Europe/Paris".
+    pub description: String,
+    /// The next three due times (RFC 3339 in the schedule's time zone); none for a manual or
+    /// paused sync.
+    pub next_runs: Vec<String>,
+}
+
+impl ScheduleView {
+    pub fn new(schedule: &Schedule, paused: bool, now: OffsetDateTime) -> Self {
+        let next_runs = if paused {
+            Vec::new()
+        } else {
+            schedule
+                .next_runs(now, 3)
+                .into_iter()
+                .map(|t| schedule.local_time(t))
+                .collect()
+        };
+        Self {
+            spec: schedule.spec().clone(),
+            description: schedule.describe(),
+            next_runs,
+        }
+    }
 }
 
 impl From<&SyncRecord> for SyncView {
     fn from(s: &SyncRecord) -> Self {
+        let paused = s.state.paused_at.is_some();
         Self {
             name: s.name.clone(),
             model: s.model_name.clone(),
             segment: s.segment_name.clone(),
             destination: s.destination_name.clone(),
             settings: s.settings.clone(),
+            schedule: ScheduleView::new(&s.schedule, paused, OffsetDateTime::now_utc()),
+            policy: s.policy,
+            paused,
+            pause_reason: s.state.pause_reason.clone(),
+            paused_at: s.state.paused_at.clone(),
+            failures_in_row: s.state.failures_in_row,
             created_at: s.created_at.clone(),
         }
     }
@@ -62,6 +163,8 @@ struct CheckedSync {
     segment: Option<String>,
     destination: String,
     settings: SyncSettings,
+    schedule: Schedule,
+    policy: RunPolicy,
 }
 
 impl CheckedSync {
@@ -71,12 +174,33 @@ impl CheckedSync {
             None => Exports::Model(&self.model),
         }
     }
+
+    fn timing(&self) -> SyncTiming<'_> {
+        SyncTiming {
+            schedule: &self.schedule,
+            policy: &self.policy,
+            now: OffsetDateTime::now_utc(),
+        }
+    }
 }
 
 impl Service {
     /// Every check a sync's definition must pass, against its model, segment and destination.
-    async fn check_sync(&self, workspace: &str, new: NewSync) -> Result<CheckedSync, ServiceError> {
+    async fn check_sync(
+        &self,
+        workspace: &str,
+        new: NewSync,
+        current: Option<&SyncRecord>,
+    ) -> Result<CheckedSync, ServiceError> {
         let name = Name::parse("name", &new.name)?;
+        let schedule = match (&new.schedule, current) {
+            (Some(spec), _) => spec.clone().validate()?,
+            (None, Some(current)) => current.schedule.clone(),
+            (None, None) => Schedule::default(),
+        };
+        let policy = new
+            .policy
+            .apply(current.map_or_else(RunPolicy::default, |c| c.policy))?;
         let file = new.file.validate()?;
         let columns = match &new.columns {
             Some(list) => ColumnMapping::parse_list(list)?,
@@ -137,6 +261,8 @@ impl Service {
             segment: new.segment,
             destination: destination.destination.name.as_str().to_string(),
             settings,
+            schedule,
+            policy,
         })
     }
 
@@ -145,7 +271,7 @@ impl Service {
         let object = new.name.clone();
         self.audited(caller, "create", "sync", &object, async {
             caller.require(Role::Editor)?;
-            let checked = self.check_sync(&caller.workspace, new).await?;
+            let checked = self.check_sync(&caller.workspace, new, None).await?;
             let sync = self
                 .store
                 .create_sync(
@@ -154,8 +280,10 @@ impl Service {
                     checked.exports(),
                     &checked.destination,
                     &checked.settings,
+                    checked.timing(),
                 )
                 .await?;
+            self.wake.notify_one();
             Ok(SyncView::from(&sync))
         })
         .await
@@ -171,14 +299,16 @@ impl Service {
         let object = name.to_string();
         self.audited(caller, "update", "sync", &object, async {
             caller.require(Role::Editor)?;
-            self.store.sync(&caller.workspace, name).await?;
+            let current = self.store.sync(&caller.workspace, name).await?;
             if new.name != name {
                 return Err(ServiceError::bad_input(
                     "name",
                     format!("a sync keeps its name; this one is {name:?}"),
                 ));
             }
-            let checked = self.check_sync(&caller.workspace, new).await?;
+            let checked = self
+                .check_sync(&caller.workspace, new, Some(&current))
+                .await?;
             let sync = self
                 .store
                 .update_sync(
@@ -187,8 +317,10 @@ impl Service {
                     checked.exports(),
                     &checked.destination,
                     &checked.settings,
+                    checked.timing(),
                 )
                 .await?;
+            self.wake.notify_one();
             Ok(SyncView::from(&sync))
         })
         .await
@@ -215,6 +347,37 @@ impl Service {
     pub async fn syncs(&self, caller: &Caller) -> Result<Vec<SyncView>, ServiceError> {
         let syncs = self.store.list_syncs(&caller.workspace).await?;
         Ok(syncs.iter().map(SyncView::from).collect())
+    }
+
+    /// Resumes a paused sync: its failures in a row are forgotten and its next due time is
+    /// counted from now.
+    pub async fn resume_sync(&self, caller: &Caller, name: &str) -> Result<SyncView, ServiceError> {
+        let object = name.to_string();
+        self.audited(caller, "resume", "sync", &object, async {
+            caller.require(Role::Editor)?;
+            let sync = self.store.sync(&caller.workspace, name).await?;
+            self.store
+                .set_paused(&sync.id, None, OffsetDateTime::now_utc())
+                .await?;
+            self.wake.notify_one();
+            self.sync(caller, name).await
+        })
+        .await
+    }
+
+    /// Pauses a sync by hand: the scheduler skips it until it is resumed.
+    pub async fn pause_sync(&self, caller: &Caller, name: &str) -> Result<SyncView, ServiceError> {
+        let object = name.to_string();
+        self.audited(caller, "pause", "sync", &object, async {
+            caller.require(Role::Editor)?;
+            let sync = self.store.sync(&caller.workspace, name).await?;
+            let reason = format!("paused by {}", caller.actor_name());
+            self.store
+                .set_paused(&sync.id, Some(&reason), OffsetDateTime::now_utc())
+                .await?;
+            self.sync(caller, name).await
+        })
+        .await
     }
 
     pub async fn sync(&self, caller: &Caller, name: &str) -> Result<SyncView, ServiceError> {

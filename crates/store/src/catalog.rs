@@ -6,7 +6,9 @@ use crate::error::StoreError;
 use sqlx::AssertSqlSafe;
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteRow;
-use wharf_domain::{ColumnInfo, Name, PostgresUrl, SourceConfig, SyncSettings};
+use wharf_domain::{
+    ColumnInfo, Name, PostgresUrl, RunPolicy, Schedule, SourceConfig, SyncSettings,
+};
 
 #[derive(Debug, Clone)]
 pub struct SourceRecord {
@@ -39,7 +41,19 @@ pub struct SyncRecord {
     pub destination_id: String,
     pub destination_name: String,
     pub settings: SyncSettings,
+    pub schedule: Schedule,
+    pub policy: RunPolicy,
+    pub state: crate::ScheduleState,
     pub created_at: String,
+}
+
+/// When a sync runs by itself and how its runs are retried, and the time a new schedule's
+/// next due time is counted from.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncTiming<'a> {
+    pub schedule: &'a Schedule,
+    pub policy: &'a RunPolicy,
+    pub now: time::OffsetDateTime,
 }
 
 /// What a sync exports: a whole model, or a segment of one.
@@ -157,6 +171,7 @@ fn model_from_row(row: &SqliteRow, cipher: &Cipher) -> Result<ModelRecord, Store
 }
 
 const SYNC_SELECT: &str = "SELECT y.id, y.name, y.settings, y.created_at, y.model_id,
+        y.schedule, y.policy, y.next_run_at, y.paused_at, y.pause_reason, y.failures_in_row,
         m.name AS model_name, y.segment_id, g.name AS segment_name, y.destination_id,
         d.name AS destination_name
     FROM syncs y JOIN models m ON m.id = y.model_id JOIN destinations d ON d.id = y.destination_id
@@ -168,11 +183,26 @@ fn sync_from_row(row: &SqliteRow) -> Result<SyncRecord, StoreError> {
     let record = format!("sync {name:?}");
     let settings: SyncSettings = from_json(&settings, &record)?;
     let (settings, _) = settings.validate().map_err(|e| StoreError::Corrupt {
-        record,
+        record: record.clone(),
+        detail: e.to_string(),
+    })?;
+    let schedule =
+        crate::scheduler::schedule_from_json(&row.try_get::<String, _>("schedule")?, &record)?;
+    let policy: RunPolicy = from_json(&row.try_get::<String, _>("policy")?, &record)?;
+    let policy = policy.validate().map_err(|e| StoreError::Corrupt {
+        record: record.clone(),
         detail: e.to_string(),
     })?;
     Ok(SyncRecord {
         id: row.try_get("id")?,
+        schedule,
+        policy,
+        state: crate::ScheduleState {
+            next_run_at: row.try_get("next_run_at")?,
+            paused_at: row.try_get("paused_at")?,
+            pause_reason: row.try_get("pause_reason")?,
+            failures_in_row: u32::try_from(row.try_get::<i64, _>("failures_in_row")?).unwrap_or(0),
+        },
         model_id: row.try_get("model_id")?,
         model_name: row.try_get("model_name")?,
         segment_id: row.try_get("segment_id")?,
@@ -309,14 +339,15 @@ impl Store {
         exports: Exports<'_>,
         destination: &str,
         settings: &SyncSettings,
+        timing: SyncTiming<'_>,
     ) -> Result<SyncRecord, StoreError> {
         let (model_id, segment_id) = self.exported_ids(workspace, exports).await?;
         let destination = self.destination(workspace, destination).await?;
         let now = crate::now();
         let result = sqlx::query(
             "INSERT INTO syncs (id, workspace_id, name, model_id, segment_id, destination_id,
-                settings, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                settings, schedule, policy, next_run_at, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(workspace)
@@ -325,6 +356,9 @@ impl Store {
         .bind(&segment_id)
         .bind(&destination.id)
         .bind(json(settings, "sync")?)
+        .bind(json(timing.schedule, "sync")?)
+        .bind(json(timing.policy, "sync")?)
+        .bind(timing.schedule.next_after(timing.now).map(crate::stamp))
         .bind(&now)
         .bind(&now)
         .execute(&self.pool)
@@ -375,8 +409,9 @@ impl Store {
         .collect()
     }
 
-    /// Replaces a sync's model or segment, destination and settings, keeping its id and its
-    /// run history.
+    /// Replaces a sync's model or segment, destination, settings, schedule and run policy,
+    /// keeping its id and its run history. A new schedule counts its next due time from
+    /// `timing.now`; an unchanged one keeps its due time.
     pub async fn update_sync(
         &self,
         workspace: &str,
@@ -384,19 +419,28 @@ impl Store {
         exports: Exports<'_>,
         destination: &str,
         settings: &SyncSettings,
+        timing: SyncTiming<'_>,
     ) -> Result<SyncRecord, StoreError> {
         let current = self.sync(workspace, name).await?;
         let (model_id, segment_id) = self.exported_ids(workspace, exports).await?;
         let destination = self.destination(workspace, destination).await?;
+        let next_run_at = if current.schedule == *timing.schedule {
+            current.state.next_run_at.clone()
+        } else {
+            timing.schedule.next_after(timing.now).map(crate::stamp)
+        };
         sqlx::query(
             "UPDATE syncs SET model_id = ?, segment_id = ?, destination_id = ?, settings = ?,
-                updated_at = ?
+                schedule = ?, policy = ?, next_run_at = ?, updated_at = ?
              WHERE id = ?",
         )
         .bind(&model_id)
         .bind(&segment_id)
         .bind(&destination.id)
         .bind(json(settings, "sync")?)
+        .bind(json(timing.schedule, "sync")?)
+        .bind(json(timing.policy, "sync")?)
+        .bind(next_run_at)
         .bind(crate::now())
         .bind(&current.id)
         .execute(&self.pool)

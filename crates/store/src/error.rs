@@ -38,14 +38,15 @@ pub enum StoreError {
     },
     /// The sync already has a run in progress.
     #[error(
-        "sync {sync:?} already has a run in progress ({run_id}); wait for it, or see it with `wharf runs show {run_id}`. If the process running it was stopped, the next run takes it over once it has gone 2 minutes without a heartbeat (at {takeover})"
+        "sync {sync:?} already has a run in progress ({run_id}); wait for it, or see it with `wharf runs show {run_id}` (the sync's overlap policy is skip; with queue, a trigger waits for the run to end)"
     )]
-    RunInProgress {
-        sync: String,
-        run_id: String,
-        /// When the run counts as dead if its heartbeat stays silent (RFC 3339).
-        takeover: String,
-    },
+    RunInProgress { sync: String, run_id: String },
+    /// A run's lease was taken by another attempt (its process stalled past it): the run
+    /// records nothing.
+    #[error(
+        "run {run_id} lost its lease (it stalled past it and another attempt took the sync); it was not recorded as finished"
+    )]
+    Fenced { run_id: String },
     /// A secret did not decrypt: the master key changed, or the ciphertext was moved or altered.
     #[error(
         "the stored secret of {record} cannot be decrypted: the master key (from {key_origin}) differs from the one it was sealed with, or the record was altered; restore the original key (the key file or {})",

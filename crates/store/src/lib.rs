@@ -24,17 +24,22 @@ mod error;
 mod master_key;
 mod migrations;
 mod runs;
+mod scheduler;
 mod segments;
 mod users;
 
 pub use access::{NewToken, TokenRecord, WorkspaceRecord};
 pub use audit::{AuditEntry, NewAudit};
-pub use catalog::{Exports, ModelRecord, NewModel, SourceRecord, SyncRecord};
+pub use catalog::{Exports, ModelRecord, NewModel, SourceRecord, SyncRecord, SyncTiming};
 pub use crypto::Cipher;
 pub use destinations::{DestinationRecord, TestOutcome};
 pub use error::{StoreError, list_command};
 pub use master_key::{MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKey};
 pub use runs::{NewRunFile, RunFilter, RunRecord, RunStatus, StaleUpload};
+pub use scheduler::{
+    Enqueued, Expired, Finish, Finished, Lease, LeaseTerms, NewRun, RunningRun, ScheduleState,
+    SkippedDue, Tick, Trigger, stamp,
+};
 pub use segments::SegmentRecord;
 pub use users::{UserRecord, UserWithHash};
 
@@ -125,11 +130,9 @@ impl Store {
 }
 
 /// Now, as stored: RFC 3339 in UTC.
+/// Now, as the store records times (fixed width, so that text order is time order).
 pub(crate) fn now() -> String {
-    use time::format_description::well_known::Rfc3339;
-    time::OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_default()
+    scheduler::stamp(time::OffsetDateTime::now_utc())
 }
 
 /// The first bytes of every SQLite 3 database file.

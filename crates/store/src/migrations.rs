@@ -46,6 +46,13 @@ const MIGRATIONS: &[(i64, &str, &str, bool)] = &[
         include_str!("../migrations/0006_users.sql"),
         false,
     ),
+    // Rebuilds `runs` (a `queued` status, triggers, leases) with foreign keys off.
+    (
+        7,
+        "scheduler",
+        include_str!("../migrations/0007_scheduler.sql"),
+        true,
+    ),
 ];
 
 /// How many migrations this build applies.

@@ -1,15 +1,14 @@
 //! Runs, the files they completed, and the multipart uploads they started.
 
 use crate::Store;
-use crate::catalog::SyncRecord;
 use crate::error::StoreError;
+use crate::scheduler::Trigger;
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteRow;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
+    Queued,
     Running,
     Succeeded,
     Failed,
@@ -18,6 +17,7 @@ pub enum RunStatus {
 impl RunStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Queued => "queued",
             Self::Running => "running",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
@@ -36,6 +36,7 @@ impl RunStatus {
 
     fn parse(s: &str) -> Result<Self, StoreError> {
         match s {
+            "queued" => Ok(Self::Queued),
             "running" => Ok(Self::Running),
             "succeeded" => Ok(Self::Succeeded),
             "failed" => Ok(Self::Failed),
@@ -63,13 +64,23 @@ pub struct RunRecord {
     pub id: String,
     pub sync_name: String,
     pub status: RunStatus,
-    pub started_at: String,
+    pub trigger: Trigger,
+    /// Who triggered it (manual, api and ui runs).
+    pub actor: Option<String>,
+    /// The run this one retries.
+    pub retry_of: Option<String>,
+    pub attempt: u32,
+    /// The sync's epoch its lease took (none while queued).
+    pub epoch: Option<i64>,
+    pub due_at: String,
+    pub queued_at: String,
+    pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub rows: u64,
     pub bytes: u64,
     pub error: Option<(String, String)>,
-    /// The sync and model as they were when the run started (JSON).
-    pub definition: String,
+    /// The sync and model as they were when the run started (JSON; none while queued).
+    pub definition: Option<String>,
     pub files: Vec<NewRunFile>,
 }
 
@@ -81,9 +92,6 @@ pub struct StaleUpload {
     pub key: String,
     pub run_id: String,
 }
-
-/// How long a running run may go without a heartbeat before the next run of its sync closes it.
-pub const STALE_AFTER: time::Duration = time::Duration::seconds(120);
 
 fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
@@ -97,79 +105,19 @@ const RUN_SELECT: &str =
     "SELECT r.*, y.name AS sync_name FROM runs r JOIN syncs y ON y.id = r.sync_id";
 
 impl Store {
-    /// Records the start of a run. Fails with [`StoreError::RunInProgress`] when the sync has a
-    /// live run; a run whose heartbeat stopped more than [`STALE_AFTER`] ago is closed as failed
-    /// first (its uploads stay `open` for the janitor).
-    pub async fn start_run(
-        &self,
-        workspace: &str,
-        sync: &SyncRecord,
-        run_id: &str,
-        definition: &str,
-    ) -> Result<(), StoreError> {
-        let now = crate::now();
-        let stale_before = (OffsetDateTime::now_utc() - STALE_AFTER)
-            .format(&Rfc3339)
-            .unwrap_or_default();
-        sqlx::query(
-            "UPDATE runs SET status = 'failed', finished_at = ?, error_code = 'interrupted',
-                error_message = 'wharf stopped during this run (process killed or machine lost); its uploads were aborted by the next run'
-             WHERE sync_id = ? AND status = 'running' AND heartbeat_at < ?",
-        )
-        .bind(&now)
-        .bind(&sync.id)
-        .bind(&stale_before)
-        .execute(&self.pool)
-        .await?;
-        let result = sqlx::query(
-            "INSERT INTO runs (id, workspace_id, sync_id, status, started_at, heartbeat_at, definition)
-             VALUES (?, ?, ?, 'running', ?, ?, ?)",
-        )
-        .bind(run_id)
-        .bind(workspace)
-        .bind(&sync.id)
-        .bind(&now)
-        .bind(&now)
-        .bind(definition)
-        .execute(&self.pool)
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                let (running, heartbeat): (String, String) = sqlx::query_as(
-                    "SELECT id, heartbeat_at FROM runs WHERE sync_id = ? AND status = 'running'",
-                )
-                .bind(&sync.id)
-                .fetch_one(&self.pool)
-                .await?;
-                let takeover = OffsetDateTime::parse(&heartbeat, &Rfc3339)
-                    .ok()
-                    .and_then(|t| (t + STALE_AFTER).format(&Rfc3339).ok())
-                    .unwrap_or(heartbeat);
-                Err(StoreError::RunInProgress {
-                    sync: sync.name.clone(),
-                    run_id: running,
-                    takeover,
-                })
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Closes every `running` run of `sync_id` as interrupted: the caller knows their process
-    /// is gone (it holds the sync's run lock, which a live run would hold). Their uploads stay
-    /// `open` for the janitor. Returns how many were closed.
-    pub async fn close_dead_runs(&self, sync_id: &str) -> Result<u64, StoreError> {
+    /// Closes a `running` run as interrupted: the caller knows its process is gone. Its
+    /// uploads stay `open` for the janitor.
+    pub async fn close_dead_run(&self, run_id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE runs SET status = 'failed', finished_at = ?, error_code = 'interrupted',
                 error_message = 'the wharf process running it stopped (killed, or the machine lost); its uploads were aborted by the next run'
-             WHERE sync_id = ? AND status = 'running'",
+             WHERE id = ? AND status = 'running'",
         )
         .bind(crate::now())
-        .bind(sync_id)
+        .bind(run_id)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected())
+        Ok(done.rows_affected() == 1)
     }
 
     /// The id of the sync's run in progress, if any.
@@ -182,49 +130,28 @@ impl Store {
         )
     }
 
-    /// Marks the run alive and stores its progress so far.
-    pub async fn heartbeat(&self, run_id: &str, rows: u64, bytes: u64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE runs SET heartbeat_at = ?, rows = ?, bytes = ? WHERE id = ? AND status = 'running'",
-        )
-        .bind(crate::now())
-        .bind(db_count(rows))
-        .bind(db_count(bytes))
-        .bind(run_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn finish_run(
+    /// Records the definition a run executes, when it starts.
+    pub async fn set_run_definition(
         &self,
         run_id: &str,
-        status: RunStatus,
-        rows: u64,
-        bytes: u64,
-        error: Option<(&str, &str)>,
+        definition: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE runs SET status = ?, finished_at = ?, rows = ?, bytes = ?, error_code = ?,
-                error_message = ?
-             WHERE id = ?",
-        )
-        .bind(status.as_str())
-        .bind(crate::now())
-        .bind(db_count(rows))
-        .bind(db_count(bytes))
-        .bind(error.map(|e| e.0))
-        .bind(error.map(|e| e.1))
-        .bind(run_id)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("UPDATE runs SET definition = ? WHERE id = ?")
+            .bind(definition)
+            .bind(run_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
+    /// Records a file the run completed, while the run is in progress: a run closed
+    /// underneath (its lease expired and another attempt took over) gets
+    /// [`StoreError::Fenced`].
     pub async fn add_run_file(&self, run_id: &str, file: &NewRunFile) -> Result<(), StoreError> {
-        sqlx::query(
+        let done = sqlx::query(
             "INSERT INTO run_files (run_id, part, key, rows, bytes, checksum, request_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS
+                 (SELECT 1 FROM runs WHERE id = ? AND status = 'running')",
         )
         .bind(run_id)
         .bind(file.part)
@@ -233,8 +160,14 @@ impl Store {
         .bind(db_count(file.bytes))
         .bind(&file.checksum)
         .bind(&file.request_id)
+        .bind(run_id)
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Fenced {
+                run_id: run_id.to_string(),
+            });
+        }
         Ok(())
     }
 
@@ -342,7 +275,6 @@ impl Store {
             .collect()
     }
 
-    /// Runs, newest first, of one sync or of all.
     /// Runs, newest first, that pass `filter`.
     pub async fn list_runs(
         &self,
@@ -359,9 +291,9 @@ impl Store {
                AND (? IS NULL OR (CASE WHEN r.status = 'failed'
                    AND r.error_code IN ('cancelled', 'interrupted') THEN r.error_code
                    ELSE r.status END) = ?)
-               AND (? IS NULL OR (r.started_at, r.id) <
-                   (SELECT c.started_at, c.id FROM runs c WHERE c.id = ?))
-             ORDER BY r.started_at DESC, r.id DESC LIMIT ?"
+               AND (? IS NULL OR (r.queued_at, r.id) <
+                   (SELECT c.queued_at, c.id FROM runs c WHERE c.id = ?))
+             ORDER BY r.queued_at DESC, r.id DESC LIMIT ?"
         )))
         .bind(workspace)
         .bind(filter.sync)
@@ -402,6 +334,13 @@ fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
         id: row.try_get("id")?,
         sync_name: row.try_get("sync_name")?,
         status: RunStatus::parse(&status)?,
+        trigger: Trigger::parse(&row.try_get::<String, _>("trigger")?)?,
+        actor: row.try_get("actor")?,
+        retry_of: row.try_get("retry_of")?,
+        attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(1),
+        epoch: row.try_get("epoch")?,
+        due_at: row.try_get("due_at")?,
+        queued_at: row.try_get("queued_at")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
         rows: count(row.try_get("rows")?),

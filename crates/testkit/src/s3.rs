@@ -39,6 +39,11 @@ impl FaultPlan {
         queue.extend(std::iter::repeat_n(fault, times));
     }
 
+    /// Drops the faults still waiting for `operation`.
+    pub fn clear(&self, operation: &str) {
+        lock(&self.queued).remove(operation);
+    }
+
     /// How many requests of `operation` reached the server (faulted ones included).
     pub fn seen(&self, operation: &str) -> usize {
         lock(&self.seen).get(operation).copied().unwrap_or(0)

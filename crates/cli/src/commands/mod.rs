@@ -55,6 +55,7 @@ impl Context {
                 .query_memory_mb
                 .map(|mb| usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)),
             local_source_roots,
+            ..wharf_service::Settings::new(&self.home)
         }
     }
 
@@ -82,6 +83,7 @@ pub async fn run(cli: Cli, environment: crate::env::Environment) -> Result<(), C
         Command::Whoami => whoami::run(&context).await,
         Command::LocalS3(args) => local_s3::run(&context, args).await,
         Command::Serve(args) => serve::run(&context, args).await,
+        Command::Worker(args) => serve::worker(&context, args).await,
         Command::Destination(command) => destination::run(&context, command).await,
         Command::Source(command) => source::run(&context, command).await,
         Command::Model(command) => model::run(&context, command).await,

@@ -18,7 +18,23 @@ pub async fn run(context: &Context, args: RunsArgs) -> Result<(), CliError> {
             outln!("run        {}", run.run_id);
             outln!("sync       {}", run.sync);
             outln!("status     {}", run.status);
-            outln!("started    {}", run.started_at);
+            outln!(
+                "trigger    {}{}{}",
+                run.trigger,
+                run.actor
+                    .as_ref()
+                    .map(|a| format!(" by {a}"))
+                    .unwrap_or_default(),
+                run.retry_of
+                    .as_ref()
+                    .map(|r| format!(" (attempt {} after {r})", run.attempt))
+                    .unwrap_or_default()
+            );
+            outln!("due        {}", run.due_at);
+            outln!(
+                "started    {}",
+                run.started_at.as_deref().unwrap_or("- (queued)")
+            );
             outln!("finished   {}", run.finished_at.as_deref().unwrap_or("-"));
             outln!("rows       {}", run.rows);
             outln!("bytes      {} ({})", run.bytes, human_bytes(run.bytes));
@@ -61,7 +77,9 @@ pub async fn run(context: &Context, args: RunsArgs) -> Result<(), CliError> {
                         r.run_id.clone(),
                         r.sync.clone(),
                         r.status.into(),
-                        r.started_at.clone(),
+                        r.trigger.into(),
+                        r.attempt.to_string(),
+                        r.started_at.clone().unwrap_or_else(|| "-".into()),
                         r.rows.to_string(),
                         human_bytes(r.bytes),
                         r.error.as_ref().map(|e| e.code.clone()).unwrap_or_default(),
@@ -69,7 +87,10 @@ pub async fn run(context: &Context, args: RunsArgs) -> Result<(), CliError> {
                 })
                 .collect();
             output::table(
-                &["RUN", "SYNC", "STATUS", "STARTED", "ROWS", "BYTES", "ERROR"],
+                &[
+                    "RUN", "SYNC", "STATUS", "TRIGGER", "ATTEMPT", "STARTED", "ROWS", "BYTES",
+                    "ERROR",
+                ],
                 &rows,
             );
         }

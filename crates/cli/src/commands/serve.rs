@@ -2,7 +2,7 @@
 
 use super::Context;
 use super::sync::StopSignals;
-use crate::args::ServeArgs;
+use crate::args::{ServeArgs, WorkerArgs};
 use crate::error::CliError;
 use std::net::SocketAddr;
 
@@ -19,7 +19,8 @@ pub async fn run(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         .local_source_roots
         .clone()
         .unwrap_or_else(|| vec![context.home.join("warehouse")]);
-    let service = wharf_service::Service::open(context.settings(Some(roots.clone()))).await?;
+    let service =
+        wharf_service::Service::open(settings(context, &args.worker, roots.clone())?).await?;
     if !service.has_way_in().await? {
         return Err(CliError::bad(format!(
             "no API token or user can sign in, so every request would be refused; create the first admin token with:\n  wharf --home {} token create admin --workspace {} --role admin",
@@ -35,9 +36,10 @@ pub async fn run(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::failed(format!("cannot read the bound address: {e}")))?;
     let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
     errln!(
-        "wharf {} listening on http://{bound} (API under /api/v1, OpenAPI at /api/openapi.json; local sources in {})",
+        "wharf {} listening on http://{bound} (API under /api/v1, OpenAPI at /api/openapi.json; local sources in {}; at most {} runs at once)",
         env!("CARGO_PKG_VERSION"),
-        roots.join(", ")
+        roots.join(", "),
+        args.worker.max_concurrent_runs
     );
     let mut signals = StopSignals::new()?;
     let shutdown = async move {
@@ -49,4 +51,42 @@ pub async fn run(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::failed(format!("the server stopped: {e}")))?;
     errln!("stopped");
     Ok(())
+}
+
+/// `wharf worker`: the scheduler alone, until SIGTERM or Ctrl-C.
+pub async fn worker(context: &Context, args: WorkerArgs) -> Result<(), CliError> {
+    let roots = context
+        .local_source_roots
+        .clone()
+        .unwrap_or_else(|| vec![context.home.join("warehouse")]);
+    let service = wharf_service::Service::open(settings(context, &args, roots)?).await?;
+    errln!(
+        "wharf {} worker running syncs on their schedules (home {}, at most {} runs at once)",
+        env!("CARGO_PKG_VERSION"),
+        context.home.display(),
+        args.max_concurrent_runs
+    );
+    let mut signals = StopSignals::new()?;
+    let shutdown = async move {
+        let signal = signals.next().await;
+        errln!("{signal}: shutting down; interrupting runs in progress");
+    };
+    wharf_server::work(service, shutdown).await;
+    errln!("stopped");
+    Ok(())
+}
+
+fn settings(
+    context: &Context,
+    args: &WorkerArgs,
+    roots: Vec<std::path::PathBuf>,
+) -> Result<wharf_service::Settings, CliError> {
+    if args.max_concurrent_runs == 0 {
+        return Err(CliError::bad(
+            "--max-concurrent-runs 0 would never run anything; give 1 or more",
+        ));
+    }
+    let mut settings = context.settings(Some(roots));
+    settings.max_concurrent_runs = args.max_concurrent_runs;
+    Ok(settings)
 }

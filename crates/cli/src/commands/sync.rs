@@ -9,8 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use wharf_domain::FileSpec;
+use wharf_domain::schedule::parse_seconds;
 use wharf_domain::units::human_bytes;
-use wharf_service::{Caller, NewSync, RunOutcome, RunProgress, Service, SyncView};
+use wharf_service::{
+    Caller, NewSync, PolicyPatch, RunOutcome, RunProgress, ScheduleSpec, Service, SyncView,
+};
 
 pub async fn run(context: &Context, command: SyncCommand) -> Result<(), CliError> {
     let (service, caller) = context.service().await?;
@@ -69,6 +72,25 @@ pub async fn run(context: &Context, command: SyncCommand) -> Result<(), CliError
             Ok(())
         }
         SyncCommand::Run { name } => run_now(context, &service, &caller, &name).await,
+        SyncCommand::Resume { name } => {
+            let sync = service.resume_sync(&caller, &name).await?;
+            if context.json {
+                output::json(&sync);
+            } else {
+                outln!("resumed sync {name}");
+                describe(&sync);
+            }
+            Ok(())
+        }
+        SyncCommand::Pause { name } => {
+            let sync = service.pause_sync(&caller, &name).await?;
+            if context.json {
+                output::json(&sync);
+            } else {
+                outln!("paused sync {name}; `wharf sync resume {name}` resumes it");
+            }
+            Ok(())
+        }
     }
 }
 
@@ -105,6 +127,26 @@ fn describe(s: &SyncView) {
     outln!("manifest      {}", if st.manifest { "yes" } else { "no" });
     outln!("on empty      {}", st.on_empty);
     outln!("overwrite     {}", if st.overwrite { "yes" } else { "no" });
+    outln!("schedule      {}", s.schedule.description);
+    if !s.schedule.next_runs.is_empty() {
+        outln!("next runs     {}", s.schedule.next_runs.join(", "));
+    }
+    let p = &s.policy;
+    outln!(
+        "on overlap    {}; {} attempt(s) per due time, backoff {}s to {}s; pause after {} failures in a row",
+        p.overlap,
+        p.max_attempts,
+        p.retry_base_seconds,
+        p.retry_cap_seconds,
+        p.pause_after
+    );
+    if s.paused {
+        outln!(
+            "PAUSED        {} (`wharf sync resume {}` resumes it)",
+            s.pause_reason.as_deref().unwrap_or("paused"),
+            s.name
+        );
+    }
 }
 
 /// `sync add`, or `sync update` when `replace`: the same options, the same checks.
@@ -118,6 +160,21 @@ async fn add(
     if a.model.is_none() && a.segment.is_none() {
         return Err(CliError::bad("give --model or --segment"));
     }
+    let schedule = a
+        .schedule
+        .as_deref()
+        .map(|text| ScheduleSpec::parse_flag(text, a.timezone.as_deref()))
+        .transpose()?;
+    let seconds = |field: &'static str, text: &Option<String>| {
+        text.as_deref().map(|t| parse_seconds(field, t)).transpose()
+    };
+    let policy = PolicyPatch {
+        overlap: a.overlap,
+        max_attempts: a.max_attempts,
+        retry_base_seconds: seconds("retry_base", &a.retry_base)?,
+        retry_cap_seconds: seconds("retry_cap", &a.retry_cap)?,
+        pause_after: a.pause_after,
+    };
     let new = NewSync {
         name: a.name,
         model: a.model,
@@ -143,6 +200,8 @@ async fn add(
         manifest: a.manifest,
         on_empty: a.on_empty,
         overwrite: a.overwrite,
+        schedule,
+        policy,
     };
     let sync = if replace {
         let name = new.name.clone();

@@ -88,6 +88,18 @@ pub struct UploadTarget {
 }
 
 impl UploadTarget {
+    /// Deletes an object this run wrote (one a run that lost its lease must not leave).
+    pub async fn delete(&self, key: &str) -> Result<(), DeliveryError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| task::aws("DeleteObject", &e))
+    }
+
     /// `settings`: the ones `client` was built with, which decide where requests go and so
     /// the default checksum ([`ClientSettings::checksum_for`]).
     pub fn new(
@@ -148,6 +160,12 @@ pub trait UploadJournal: Send + Sync {
     async fn created(&self, handle: i64, upload_id: &str) -> Result<(), String>;
     /// Completed (`true`) or aborted.
     async fn finished(&self, handle: i64, completed: bool);
+    /// Just before the request that makes `key` appear (PutObject, CompleteMultipartUpload):
+    /// an `Err` (the run lost its lease to another attempt) stops the upload, which is then
+    /// aborted, so a run that may no longer commit leaves nothing in the bucket.
+    async fn before_commit(&self, _key: &str) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Counters the caller reads to show progress, and a switch that cancels every upload started

@@ -25,7 +25,7 @@ pub(super) struct Upload {
     pub(super) progress: Arc<UploadProgress>,
 }
 
-fn aws<E>(
+pub(super) fn aws<E>(
     operation: &'static str,
     err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
 ) -> DeliveryError
@@ -64,6 +64,10 @@ impl Upload {
     ) -> Result<UploadedObject, DeliveryError> {
         let t = &self.target;
         let checksum = t.encode_crc(crc);
+        self.journal
+            .before_commit(&self.object.key)
+            .await
+            .map_err(DeliveryError::Fenced)?;
         let mut req = t
             .client
             .put_object()
@@ -290,6 +294,10 @@ impl Upload {
         total: u64,
     ) -> Result<UploadedObject, DeliveryError> {
         let t = &self.target;
+        self.journal
+            .before_commit(&self.object.key)
+            .await
+            .map_err(DeliveryError::Fenced)?;
         parts.sort_by_key(|p| p.part_number());
         let count = parts.len() as u32;
         let checksum = t.encode_crc(full_crc);

@@ -123,6 +123,11 @@ impl Fixture {
                 exports,
                 "lake",
                 &settings,
+                wharf_store::SyncTiming {
+                    schedule: &wharf_domain::Schedule::default(),
+                    policy: &wharf_domain::RunPolicy::default(),
+                    now: time::OffsetDateTime::now_utc(),
+                },
             )
             .await
             .expect("add sync");
@@ -133,15 +138,99 @@ impl Fixture {
     }
 
     pub async fn run_with(&self, sync: &str, progress: Arc<RunProgress>) -> RunOutcome {
-        wharf_runner::run_sync(
+        self.try_run(sync, progress).await.expect("the run starts")
+    }
+
+    /// Claims a run of the sync and executes it, recording its end as the service does
+    /// (without retries or pauses: those are the service's).
+    pub async fn try_run(
+        &self,
+        sync: &str,
+        progress: Arc<RunProgress>,
+    ) -> Result<RunOutcome, wharf_runner::RunnerError> {
+        let claim = wharf_runner::claim_now(
             &self.store,
             DEFAULT_WORKSPACE,
             sync,
             &self.settings,
-            progress,
+            wharf_store::Trigger::Manual,
+            Some("test"),
         )
-        .await
-        .expect("the run starts")
+        .await?;
+        let wharf_runner::Claim::Now(claimed) = claim else {
+            panic!("the sync is busy");
+        };
+        let executed =
+            wharf_runner::leased::execute(&self.store, claimed, &self.settings, progress).await;
+        let status = if executed.failure.is_some() {
+            wharf_store::RunStatus::Failed
+        } else {
+            wharf_store::RunStatus::Succeeded
+        };
+        let code = executed.failure.as_ref().map(|f| f.code.clone());
+        let error = executed
+            .failure
+            .as_ref()
+            .map(|f| (f.code.as_str(), f.message.as_str()));
+        self.store
+            .finish_leased_run(
+                &executed.lease,
+                &wharf_store::Finish {
+                    succeeded: executed.failure.is_none(),
+                    rows: executed.rows(),
+                    bytes: executed.bytes(),
+                    error,
+                    retry_at: None,
+                    counts_towards_pause: false,
+                },
+            )
+            .await
+            .expect("record the end");
+        Ok(executed.outcome(status.shown(code.as_deref())))
+    }
+
+    /// A run of `sync` recorded as `running` by a process that is not this test's, started a
+    /// minute ago; its lease.
+    pub async fn foreign_running_run(&self, sync: &str) -> wharf_store::Lease {
+        let record = self
+            .store
+            .sync(DEFAULT_WORKSPACE, sync)
+            .await
+            .expect("sync");
+        let queued = self
+            .store
+            .enqueue_run(&wharf_store::NewRun {
+                workspace: DEFAULT_WORKSPACE,
+                sync_id: &record.id,
+                trigger: wharf_store::Trigger::Manual,
+                actor: Some("other"),
+                retry_of: None,
+                attempt: 1,
+                due_at: time::OffsetDateTime::now_utc(),
+            })
+            .await
+            .expect("queue");
+        let wharf_store::Enqueued::Queued(run_id) = queued else {
+            panic!("queued: {queued:?}");
+        };
+        let a_minute_ago = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
+        self.store
+            .claim_run(
+                &run_id,
+                &wharf_store::LeaseTerms {
+                    // Another process of this machine.
+                    owner: self
+                        .settings
+                        .lease
+                        .owner
+                        .replace(&format!(":{}", std::process::id()), ":999999"),
+                    duration: time::Duration::minutes(10),
+                },
+                a_minute_ago,
+            )
+            .await
+            .expect("claim")
+            .expect("claimed")
     }
 
     /// Every key and open upload in the bucket.

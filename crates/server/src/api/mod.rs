@@ -147,6 +147,8 @@ pub fn routes() -> (axum::Router<AppState>, OpenApi) {
         .routes(routes!(syncs::show, syncs::update, syncs::remove))
         .routes(routes!(syncs::plan))
         .routes(routes!(syncs::trigger))
+        .routes(routes!(syncs::resume))
+        .routes(routes!(syncs::pause))
         .routes(routes!(syncs::list_runs))
         .routes(routes!(syncs::show_run))
         .routes(routes!(syncs::run_files))
@@ -220,6 +222,8 @@ mod tests {
             ("GET", "/syncs/{name}/plan"),
             ("POST", "/syncs/{name}/runs"),
             ("GET", "/runs"),
+            ("POST", "/syncs/{name}/resume"),
+            ("POST", "/syncs/{name}/pause"),
             ("GET", "/runs/{run_id}"),
             ("GET", "/runs/{run_id}/files"),
             ("GET", "/workspaces"),

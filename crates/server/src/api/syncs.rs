@@ -11,7 +11,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use wharf_service::{
-    FileSpec, NewSync, Page, PageRequest, PlanReport, RunFileView, RunQuery, RunView, SyncView,
+    FileSpec, NewSync, Page, PageRequest, PlanReport, PolicyPatch, RunFileView, RunQuery, RunView,
+    ScheduleSpec, SyncView, Trigger,
 };
 
 /// A sync: a model (or one of its segments) sent to a destination as files. The options are
@@ -73,6 +74,15 @@ pub struct SyncBody {
     /// Replace existing objects at the same keys.
     #[serde(default)]
     pub overwrite: bool,
+    /// When it runs by itself: `{"kind": "manual"}` (the default for a new sync),
+    /// `{"kind": "interval", "every": "6h"}`, `{"kind": "cron", "cron": "0 2 * * *",
+    /// "timezone": "Europe/Paris"}` or `{"kind": "custom", "times": ["08:00"], "weekdays":
+    /// ["mon"]}`. Left out on `PUT`: unchanged.
+    #[serde(default)]
+    pub schedule: Option<ScheduleSpec>,
+    /// Overlap, retries and pausing; fields left out keep their value.
+    #[serde(default)]
+    pub policy: Option<PolicyPatch>,
 }
 
 impl SyncBody {
@@ -102,6 +112,8 @@ impl SyncBody {
             manifest: self.manifest,
             on_empty: self.on_empty.unwrap_or_else(|| "empty-file".to_string()),
             overwrite: self.overwrite,
+            schedule: self.schedule,
+            policy: self.policy.unwrap_or_default(),
         }
     }
 }
@@ -181,7 +193,29 @@ pub async fn plan(
     Ok(Json(state.service.plan(&caller, &name).await?))
 }
 
-/// A run just started.
+#[utoipa::path(post, path = "/syncs/{name}/resume", tag = "syncs",
+    params(("name" = String, Path, description = "The sync's name", example = "p")),
+    responses((status = 200, description = "Resumed: the scheduler runs it again, its failures in a row forgotten", body = SyncView)))]
+pub async fn resume(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(name): Path<String>,
+) -> ApiResult<Json<SyncView>> {
+    Ok(Json(state.service.resume_sync(&caller, &name).await?))
+}
+
+#[utoipa::path(post, path = "/syncs/{name}/pause", tag = "syncs",
+    params(("name" = String, Path, description = "The sync's name", example = "p")),
+    responses((status = 200, description = "Paused: the scheduler skips it until it is resumed (runs asked for by hand still run)", body = SyncView)))]
+pub async fn pause(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(name): Path<String>,
+) -> ApiResult<Json<SyncView>> {
+    Ok(Json(state.service.pause_sync(&caller, &name).await?))
+}
+
+/// A run just asked for.
 #[derive(Serialize, ToSchema)]
 pub struct Triggered {
     pub run_id: String,
@@ -189,14 +223,17 @@ pub struct Triggered {
 
 #[utoipa::path(post, path = "/syncs/{name}/runs", tag = "syncs",
     params(("name" = String, Path, description = "The sync's name", example = "p")),
-    responses((status = 202, description = "The run started; follow it at the `Location` given", body = Triggered,
+    responses((status = 202, description = "The run is queued (it starts when a slot is free, or after the sync's run in progress when its overlap policy is `queue`); follow it at the `Location` given", body = Triggered,
         headers(("Location" = String, description = "/api/v1/runs/{run_id}")))))]
 pub async fn trigger(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(name): Path<String>,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Triggered>)> {
-    let run_id = state.service.trigger_run(&caller, &name).await?;
+    let run_id = state
+        .service
+        .trigger_run(&caller, &name, Trigger::Api)
+        .await?;
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/runs/{run_id}")) {
         headers.insert(header::LOCATION, location);
