@@ -195,6 +195,9 @@ pub struct ServeArgs {
     /// Address and port to listen on (port 0: a free one, printed at start).
     #[arg(long, env = "WHARF_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Serve /metrics without a token (default: an admin token, as the API takes).
+    #[arg(long, env = "WHARF_METRICS_PUBLIC")]
+    pub metrics_public: bool,
     #[command(flatten)]
     pub worker: WorkerArgs,
 }

@@ -474,7 +474,23 @@ async fn sigterm_during_a_run_aborts_its_upload_and_records_it_interrupted() {
     let reply = server.call("POST", "/api/v1/syncs/big/runs", t, None);
     expect(&reply, 202);
     let run_id = reply.body["run_id"].as_str().expect("run_id").to_string();
-    // One run per sync: a second trigger while it runs is a conflict.
+    // Queued until the scheduler starts it: a second trigger then is the same run.
+    let location = format!("/api/v1/runs/{run_id}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let shown = server.call("GET", &location, t, None);
+        if shown.body["status"] == "running" {
+            break;
+        }
+        assert_eq!(shown.body["status"], "queued", "{}", shown.raw);
+        let again = server.call("POST", "/api/v1/syncs/big/runs", t, None);
+        if again.status == 202 {
+            assert_eq!(again.body["run_id"], run_id.as_str(), "not doubled");
+        }
+        assert!(Instant::now() < deadline, "never started: {}", server.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // One run per sync: a trigger while it runs is a conflict (overlap policy skip).
     let again = server.call("POST", "/api/v1/syncs/big/runs", t, None);
     expect(&again, 409);
     assert_eq!(code(&again), "run.in_progress");

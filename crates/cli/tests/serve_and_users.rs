@@ -42,7 +42,9 @@ fn users_are_added_with_a_password_from_the_environment_or_stdin() {
         json!({"email": "ada@example.com", "workspace": "default", "role": "editor",
             "created_at": json(&out)["created_at"]})
     );
-    let store = std::fs::read(home.path().join("wharf.db")).unwrap_or_default();
+    // The database and its write-ahead log (not yet checkpointed, the row may be there).
+    let mut store = std::fs::read(home.path().join("wharf.db")).unwrap_or_default();
+    store.extend(std::fs::read(home.path().join("wharf.db-wal")).unwrap_or_default());
     assert!(
         String::from_utf8_lossy(&store).contains("$argon2id$"),
         "hashed with argon2id"

@@ -56,6 +56,14 @@ impl Default for RunProgress {
 }
 
 impl RunProgress {
+    /// Progress whose parts' upload times go to `observer` (metrics).
+    pub fn observed(observer: wharf_delivery::upload::PartObserver) -> Self {
+        Self {
+            upload: Arc::new(UploadProgress::with_observer(observer)),
+            ..Self::default()
+        }
+    }
+
     /// Stops the run: the query stops, the open upload is aborted, and the run is recorded as
     /// failed (`cancelled`).
     pub fn cancel(&self) {

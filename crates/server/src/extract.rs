@@ -18,6 +18,16 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(Auth(bearer(&parts.headers, state).await?))
+    }
+}
+
+/// The caller a request's bearer token stands for.
+pub(crate) async fn bearer(
+    headers: &axum::http::HeaderMap,
+    state: &AppState,
+) -> Result<Caller, ApiError> {
+    {
         let missing = || {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -25,8 +35,7 @@ impl FromRequestParts<AppState> for Auth {
                 "send an API token as `Authorization: Bearer wharf_...`; an admin creates one with `wharf token create`",
             )
         };
-        let header = parts
-            .headers
+        let header = headers
             .get(axum::http::header::AUTHORIZATION)
             .ok_or_else(missing)?;
         let token = header
@@ -38,7 +47,7 @@ impl FromRequestParts<AppState> for Auth {
             })
             .map(str::trim)
             .ok_or_else(missing)?;
-        Ok(Auth(state.service.authenticate(token).await?))
+        Ok(state.service.authenticate(token).await?)
     }
 }
 

@@ -29,24 +29,34 @@ use wharf_service::Service;
 pub struct AppState {
     pub service: Service,
     openapi: Arc<serde_json::Value>,
+    options: ServerOptions,
+}
+
+/// What the operator decides about the server.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerOptions {
+    /// `/metrics` without a token (for a scraper on a private network).
+    pub metrics_public: bool,
 }
 
 /// How long in-flight requests and runs get to finish once shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// The whole application: `/api/v1`, `/api/openapi.json`, `/healthz`, `/readyz`.
-pub fn router(service: Service) -> Router {
+pub fn router(service: Service, options: ServerOptions) -> Router {
     let (api, openapi) = api::routes();
     let openapi = serde_json::to_value(&openapi).unwrap_or_default();
     let state = AppState {
         service,
         openapi: Arc::new(openapi),
+        options,
     };
     Router::new()
         .nest("/api/v1", api)
         .route("/api/openapi.json", get(openapi_document))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found_route() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -69,6 +79,26 @@ async fn healthz() -> impl IntoResponse {
 }
 
 /// Ready: the store answers and its schema is this build's.
+/// `GET /metrics`: Prometheus' text format; an admin token unless the operator made it public.
+async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let caller = if state.options.metrics_public {
+        None
+    } else {
+        Some(extract::bearer(&headers, &state).await?)
+    };
+    let text = state.service.metrics_text(caller.as_ref()).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    ))
+}
+
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match state.service.ready().await {
         Ok(()) => (
@@ -91,9 +121,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn serve(
     listener: TcpListener,
     service: Service,
+    options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(service.clone());
+    let app = router(service.clone(), options);
     let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
     let signal = async move {
         shutdown.await;

@@ -16,6 +16,7 @@ mod audit;
 mod catalog;
 mod destinations;
 mod error;
+mod metrics;
 mod page;
 mod runs;
 pub mod scheduler;
@@ -151,6 +152,7 @@ pub struct Service {
     in_flight: Arc<runs::InFlight>,
     /// Wakes the scheduler loop: a run was queued, a run ended, a schedule changed.
     wake: Arc<tokio::sync::Notify>,
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl Service {
@@ -162,6 +164,7 @@ impl Service {
             settings: Arc::new(settings),
             in_flight: Arc::default(),
             wake: Arc::default(),
+            metrics: Arc::default(),
         })
     }
 
@@ -177,5 +180,23 @@ impl Service {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// This process's metrics in the Prometheus (OpenMetrics) text format, for an operator:
+    /// they span every workspace, so they take an admin; `None` when the operator made them
+    /// public (`wharf serve --metrics-public`).
+    pub async fn metrics_text(&self, caller: Option<&Caller>) -> Result<String, ServiceError> {
+        if let Some(caller) = caller {
+            caller.require(Role::Admin)?;
+        }
+        let now = time::OffsetDateTime::now_utc();
+        let (queued, paused) = self.store.scheduler_gauges(now).await?;
+        let in_flight = i64::try_from(self.in_flight.count()).unwrap_or(i64::MAX);
+        Ok(self.metrics.encode(queued, paused, in_flight))
+    }
+
+    /// A run's progress, its parts' times going to the metrics.
+    pub(crate) fn new_progress(&self) -> Arc<RunProgress> {
+        Arc::new(RunProgress::observed(self.metrics.part_observer()))
     }
 }

@@ -35,6 +35,8 @@ pub struct RunView {
     pub retry_of: Option<String>,
     /// The sync's fencing epoch the run's lease took (none while queued).
     pub epoch: Option<i64>,
+    /// The wharf process that ran it: `host:pid`.
+    pub owner: Option<String>,
     /// When it was due: its scheduled time, its trigger's, or the end of a retry's backoff.
     pub due_at: String,
     pub queued_at: String,
@@ -85,6 +87,7 @@ impl RunView {
             attempt: r.attempt,
             retry_of: r.retry_of.clone(),
             epoch: r.epoch,
+            owner: r.owner.clone(),
             due_at: r.due_at.clone(),
             queued_at: r.queued_at.clone(),
             started_at: r.started_at.clone(),

@@ -63,7 +63,9 @@ async fn tokens_stand_for_their_workspace_and_role_until_revoked_or_expired() {
     let listed =
         serde_json::to_string(&service.tokens(&team_b).await.expect("list")).expect("json");
     assert!(!listed.contains(hex), "{listed}");
-    let db = std::fs::read(home.path().join("wharf.db")).expect("db");
+    // The database and its write-ahead log, where recent rows may still be.
+    let mut db = std::fs::read(home.path().join("wharf.db")).expect("db");
+    db.extend(std::fs::read(home.path().join("wharf.db-wal")).unwrap_or_default());
     assert!(
         !db.windows(hex.len()).any(|w| w == hex.as_bytes()),
         "the token's text is not in the store"

@@ -72,6 +72,8 @@ pub struct RunRecord {
     pub attempt: u32,
     /// The sync's epoch its lease took (none while queued).
     pub epoch: Option<i64>,
+    /// The process that ran it (`host:pid`).
+    pub owner: Option<String>,
     pub due_at: String,
     pub queued_at: String,
     pub started_at: Option<String>,
@@ -339,6 +341,7 @@ fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
         retry_of: row.try_get("retry_of")?,
         attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(1),
         epoch: row.try_get("epoch")?,
+        owner: row.try_get("owner")?,
         due_at: row.try_get("due_at")?,
         queued_at: row.try_get("queued_at")?,
         started_at: row.try_get("started_at")?,

@@ -290,8 +290,9 @@ impl Store {
             let policy: RunPolicy = from_json(&row.try_get::<String, _>("policy")?, "policy")?;
             let attempt = u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(u32::MAX);
             let trigger = Trigger::parse(&row.try_get::<String, _>("trigger")?)?;
-            // An interruption is never the destination's fault: retried at once.
-            let retry = if attempt < policy.max_attempts && trigger.is_scheduled() {
+            // An interruption is never the destination's fault: retried at once, as the
+            // service retries transient failures (a command-line run's person sees it end).
+            let retry = if attempt < policy.max_attempts && trigger != Trigger::Manual {
                 let (_, queued) = active_runs(&mut tx, &sync_id).await?;
                 match queued {
                     Some(_) => None,
@@ -408,6 +409,21 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         next.as_deref().map(parse_stamp).transpose()
+    }
+
+    /// The queue's depth (waiting runs that are due at `now`) and the paused syncs, for
+    /// metrics.
+    pub async fn scheduler_gauges(&self, now: OffsetDateTime) -> Result<(i64, i64), StoreError> {
+        let queued: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE status = 'queued' AND due_at <= ?")
+                .bind(stamp(now))
+                .fetch_one(&self.pool)
+                .await?;
+        let paused: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM syncs WHERE paused_at IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok((queued, paused))
     }
 
     /// Extends a live lease and records the run's progress. `false`: the lease is gone (it

@@ -46,7 +46,10 @@ pub async fn run(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         let signal = signals.next().await;
         errln!("{signal}: shutting down; interrupting runs in progress");
     };
-    wharf_server::serve(listener, service, shutdown)
+    let options = wharf_server::ServerOptions {
+        metrics_public: args.metrics_public,
+    };
+    wharf_server::serve(listener, service, options, shutdown)
         .await
         .map_err(|e| CliError::failed(format!("the server stopped: {e}")))?;
     errln!("stopped");

@@ -173,6 +173,12 @@ impl Server {
         (response.status().as_u16(), id, body)
     }
 
+    /// Kills the process with SIGKILL (no chance to clean up) and reaps it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+
     /// Sends SIGTERM and waits (up to a minute) for the process to exit.
     pub fn terminate(&mut self) -> ExitStatus {
         let sent = std::process::Command::new("kill")

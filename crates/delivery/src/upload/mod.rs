@@ -168,6 +168,16 @@ pub trait UploadJournal: Send + Sync {
     }
 }
 
+/// Told how long each part (and each single-request object) took to upload, for metrics.
+#[derive(Clone)]
+pub struct PartObserver(pub Arc<dyn Fn(std::time::Duration) + Send + Sync>);
+
+impl std::fmt::Debug for PartObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PartObserver")
+    }
+}
+
 /// Counters the caller reads to show progress, and a switch that cancels every upload started
 /// with it: each aborts its multipart upload and ends with [`DeliveryError::Cancelled`].
 #[derive(Debug)]
@@ -177,6 +187,7 @@ pub struct UploadProgress {
     /// Parts (and single-request objects) S3 acknowledged.
     pub parts: AtomicU64,
     cancel: tokio::sync::watch::Sender<bool>,
+    observer: Option<PartObserver>,
 }
 
 impl Default for UploadProgress {
@@ -185,11 +196,26 @@ impl Default for UploadProgress {
             bytes: AtomicU64::new(0),
             parts: AtomicU64::new(0),
             cancel: tokio::sync::watch::channel(false).0,
+            observer: None,
         }
     }
 }
 
 impl UploadProgress {
+    /// Progress whose parts' upload times go to `observer`.
+    pub fn with_observer(observer: PartObserver) -> Self {
+        Self {
+            observer: Some(observer),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn part_took(&self, took: std::time::Duration) {
+        if let Some(observer) = &self.observer {
+            (observer.0)(took);
+        }
+    }
+
     pub fn cancel(&self) {
         self.cancel.send_replace(true);
     }

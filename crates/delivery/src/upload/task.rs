@@ -68,6 +68,7 @@ impl Upload {
             .before_commit(&self.object.key)
             .await
             .map_err(DeliveryError::Fenced)?;
+        let started = std::time::Instant::now();
         let mut req = t
             .client
             .put_object()
@@ -112,6 +113,7 @@ impl Upload {
                 other => return Err(other),
             },
         };
+        self.progress.part_took(started.elapsed());
         self.progress.bytes.fetch_add(total, Ordering::Relaxed);
         self.progress.parts.fetch_add(1, Ordering::Relaxed);
         Ok(UploadedObject {
@@ -472,12 +474,14 @@ async fn upload_part(
         };
     }
     // Unsigned payload when a checksum is sent (see `put`).
+    let started = std::time::Instant::now();
     let out = if sends {
         req.customize().disable_payload_signing().send().await
     } else {
         req.send().await
     }
     .map_err(|e| aws("UploadPart", &e))?;
+    progress.part_took(started.elapsed());
     progress.bytes.fetch_add(len, Ordering::Relaxed);
     progress.parts.fetch_add(1, Ordering::Relaxed);
     let mut part = CompletedPart::builder()

@@ -270,7 +270,7 @@ mod tests {
     }
 
     /// Routes can only be added with the operation that documents them (`routes!` above);
-    /// the only plain `.route(` calls are the three outside the API, in `lib.rs`.
+    /// the only plain `.route(` calls are the four outside the API, in `lib.rs`.
     #[test]
     fn no_route_is_registered_without_its_description() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -298,6 +298,7 @@ mod tests {
             [
                 ".route(\"/api/openapi.json\", get(openapi_document))",
                 ".route(\"/healthz\", get(healthz))",
+                ".route(\"/metrics\", get(metrics))",
                 ".route(\"/readyz\", get(readyz))",
             ]
         );

@@ -10,6 +10,7 @@
 
 pub mod retry;
 
+use crate::metrics::RunEnded;
 use crate::{Service, ServiceError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -133,7 +134,7 @@ impl Service {
     /// Starts a claimed run in the background, counted among the runs in flight; the loop is
     /// woken when it ends.
     pub fn start_claimed(&self, lease: Lease) {
-        let progress = Arc::new(RunProgress::default());
+        let progress = self.new_progress();
         let Some(slot) = self.in_flight.add(progress.clone()) else {
             // Shutting down: back in the queue, for another process or the next start.
             tracing::info!(run = %lease.run_id, "not starting a claimed run: shutting down");
@@ -158,7 +159,7 @@ impl Service {
     /// Runs a claimed run to its end in this task (tests on a controlled clock run the runs of
     /// a pass one by one).
     pub async fn run_claimed(&self, lease: Lease) -> RunOutcome {
-        self.execute_claimed(Claimed::from_lease(lease), Arc::new(RunProgress::default()))
+        self.execute_claimed(Claimed::from_lease(lease), self.new_progress())
             .await
     }
 
@@ -168,6 +169,12 @@ impl Service {
         claimed: Claimed,
         progress: Arc<RunProgress>,
     ) -> RunOutcome {
+        let lease = &claimed.lease;
+        let lag = lease.started_at - lease.due_at;
+        self.metrics.run_started(
+            lease.trigger.as_str(),
+            Duration::try_from(lag).unwrap_or(Duration::ZERO),
+        );
         let executed =
             wharf_runner::leased::execute(&self.store, claimed, &self.settings.runner(), progress)
                 .await;
@@ -231,7 +238,18 @@ impl Service {
                 if finished.retry.is_some() || finished.paused.is_some() {
                     self.wake.notify_one();
                 }
-                executed.outcome(status.shown(code.as_deref()))
+                let shown = status.shown(code.as_deref());
+                self.metrics.run_ended(&RunEnded {
+                    workspace: &lease.workspace,
+                    sync: &lease.sync_name,
+                    status: shown,
+                    rows: finish.rows,
+                    bytes: finish.bytes,
+                    took: executed.duration,
+                    error_code: code.as_deref(),
+                    retried: finished.retry.is_some(),
+                });
+                executed.outcome(shown)
             }
             Err(StoreError::Fenced { .. }) => {
                 tracing::warn!(
