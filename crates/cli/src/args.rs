@@ -65,6 +65,9 @@ pub enum Command {
     /// Connect a model or segment to a destination as files, and run it.
     #[command(subcommand)]
     Sync(SyncCommand),
+    /// Webhook channels told when runs fail, syncs pause and recover.
+    #[command(subcommand)]
+    Alert(AlertCommand),
     /// Runs of syncs, newest first: `wharf runs [--sync NAME]`, `wharf runs show RUN_ID`.
     Runs(RunsArgs),
     /// What a run of a sync would write (keys, rows), without writing anything.
@@ -208,6 +211,43 @@ pub struct WorkerArgs {
     /// time.
     #[arg(long, env = "WHARF_MAX_CONCURRENT_RUNS", default_value_t = wharf_service::DEFAULT_MAX_CONCURRENT_RUNS)]
     pub max_concurrent_runs: usize,
+    /// Attempts to deliver each alert before it is recorded failed.
+    #[arg(long, env = "WHARF_ALERT_ATTEMPTS", default_value_t = 6)]
+    pub alert_attempts: u32,
+    /// The wait before an alert's second attempt, in seconds, doubling after each (at most 10
+    /// minutes).
+    #[arg(long, env = "WHARF_ALERT_RETRY_BASE_SECONDS", default_value_t = 10)]
+    pub alert_retry_base_seconds: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Add a webhook channel: a signed JSON POST (with a `text` field Slack shows) for each
+    /// event. Loopback and private addresses need --allow-private-endpoints; the cloud metadata
+    /// service is always refused.
+    Add {
+        name: String,
+        /// The URL events are POSTed to (it may hold a token: it is never shown back whole).
+        #[arg(long)]
+        url: String,
+        /// Events: failed (a run failed and no retry follows), paused, recovered; e.g.
+        /// failed,paused,recovered.
+        #[arg(long)]
+        on: String,
+        /// Only this sync's events (default: every sync of the workspace).
+        #[arg(long)]
+        sync: Option<String>,
+        /// Name of the environment variable holding the HMAC signing secret (default: wharf
+        /// generates one and shows it once).
+        #[arg(long)]
+        secret_env: Option<String>,
+    },
+    /// List alert channels.
+    List,
+    /// Show a channel and its latest deliveries (attempts, status, last error).
+    Show { name: String },
+    /// Remove a channel and its deliveries.
+    Rm { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -309,8 +349,18 @@ pub enum SyncCommand {
     Update(Box<AddSync>),
     /// Remove a sync and its run history (refused while it runs).
     Rm { name: String },
-    /// Run a sync now: query, encode and upload, with progress; exit 1 if the run fails.
-    Run { name: String },
+    /// Run a sync now: query, encode and upload, with progress; exit 1 if the run fails. With
+    /// --server, a running wharf server runs it (through its queue) and this follows it.
+    Run {
+        name: String,
+        /// A wharf server's URL (https://wharf.example.com): ask it to run the sync instead of
+        /// running it here.
+        #[arg(long, requires = "token_env")]
+        server: Option<String>,
+        /// The environment variable holding the API token for --server.
+        #[arg(long, requires = "server")]
+        token_env: Option<String>,
+    },
     /// Resume a paused sync: the scheduler runs it again and its failures in a row are
     /// forgotten.
     Resume { name: String },

@@ -231,6 +231,46 @@ async fn metrics_after_runs_parse_and_count_what_happened() {
         sample(&families, "wharf_paused_syncs", "wharf_paused_syncs", &[]),
         Some(1.0)
     );
+    // `sync run --server`: the server runs it through its queue (the sync is paused, but a
+    // run asked for by hand still runs) and the command follows it to its end.
+    let out = run(wharf(home)
+        .args([
+            "--json",
+            "sync",
+            "run",
+            "p",
+            "--server",
+            &api.base,
+            "--token-env",
+            "T",
+        ])
+        .env("T", &admin));
+    assert!(out.status.success(), "{}\n{}", text(&out), api.log());
+    let remote = common::json(&out);
+    assert_eq!(remote["status"], "succeeded", "{remote}");
+    assert_eq!(remote["rows"], 3);
+    let shown = api.call(
+        "GET",
+        &format!("/api/v1/runs/{}", remote["run_id"].as_str().expect("id")),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(shown.body["trigger"], "api");
+    assert_eq!(shown.body["actor"], "token:ops");
+    // A bad token: the API's 401, said plainly, exit 2.
+    let out = run(wharf(home)
+        .args([
+            "sync",
+            "run",
+            "p",
+            "--server",
+            &api.base,
+            "--token-env",
+            "T",
+        ])
+        .env("T", "wharf_nope"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("401"), "{}", text(&out));
     api.terminate();
 
     // Public, when the operator says so.

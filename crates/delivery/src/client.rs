@@ -77,12 +77,24 @@ pub fn operator_s3_endpoint() -> Option<String> {
 /// was added, and DNS answers change.
 pub async fn check_endpoint(endpoint: &Endpoint, allow_private: bool) -> Result<(), DeliveryError> {
     let (host, port) = endpoint.host_and_port();
+    check_host(&endpoint.to_string(), &host, port, allow_private).await
+}
+
+/// Refuses a host (of an endpoint or a webhook, shown as `shown`) that resolves to an address
+/// the operator has not allowed.
+pub(crate) async fn check_host(
+    shown: &str,
+    host: &str,
+    port: u16,
+    allow_private: bool,
+) -> Result<(), DeliveryError> {
+    let host = host.to_string();
     let addrs: Vec<std::net::SocketAddr> = match host.parse::<std::net::IpAddr>() {
         Ok(ip) => vec![std::net::SocketAddr::new(ip, port)],
         Err(_) => tokio::net::lookup_host((host.as_str(), port))
             .await
             .map_err(|source| DeliveryError::EndpointUnresolvable {
-                endpoint: endpoint.to_string(),
+                endpoint: shown.to_string(),
                 host: host.clone(),
                 source,
             })?
@@ -92,7 +104,7 @@ pub async fn check_endpoint(endpoint: &Endpoint, allow_private: bool) -> Result<
         let class = classify_ip(addr.ip());
         if !class.permitted(allow_private) {
             return Err(DeliveryError::EndpointRefused {
-                endpoint: endpoint.to_string(),
+                endpoint: shown.to_string(),
                 reason: format!(
                     "{host} resolves to {}, {}; the operator can allow private endpoints with --allow-private-endpoints",
                     addr.ip(),

@@ -18,6 +18,7 @@ mod error;
 mod identity;
 pub mod local_s3;
 pub mod upload;
+pub mod webhook;
 
 pub use aws_error::{AwsFailure, FailureKind};
 pub use client::{ClientSettings, check_endpoint, operator_s3_endpoint, s3_client, session_name};

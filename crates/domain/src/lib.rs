@@ -34,6 +34,7 @@ pub mod secret;
 pub mod segment;
 pub mod sync;
 pub mod units;
+pub mod webhook;
 pub mod xml_name;
 
 pub use arn::{Partition, RoleArn};
@@ -57,3 +58,4 @@ pub use sync::{
     ColumnMapping, CsvOptions, FileFormat, FileSettings, FileSpec, OnEmpty, ParquetCompression,
     ParquetOptions, SyncSettings, TextCompression, XmlOptions,
 };
+pub use webhook::{AlertEvent, WebhookUrl};

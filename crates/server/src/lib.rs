@@ -7,6 +7,7 @@
 //! crate holds none. It must never see Arrow, AWS SDK or sqlx types.
 
 pub mod api;
+pub mod client;
 mod error;
 mod extract;
 mod log;
@@ -155,7 +156,7 @@ pub async fn serve(
     };
     let scheduler = {
         let service = service.clone();
-        let mut stopping = stopping_rx;
+        let mut stopping = stopping_rx.clone();
         async move {
             service
                 .run_scheduler(async move {
@@ -164,7 +165,18 @@ pub async fn serve(
                 .await;
         }
     };
-    let (served, (), ()) = tokio::join!(
+    let alerts = {
+        let service = service.clone();
+        let mut stopping = stopping_rx;
+        async move {
+            service
+                .run_alert_deliveries(async move {
+                    let _ = stopping.wait_for(|s| *s).await;
+                })
+                .await;
+        }
+    };
+    let (served, (), (), ()) = tokio::join!(
         async {
             tokio::select! {
                 served = server => served,
@@ -175,7 +187,8 @@ pub async fn serve(
             }
         },
         interrupt,
-        scheduler
+        scheduler,
+        alerts
     );
     served
 }
@@ -184,7 +197,18 @@ pub async fn serve(
 /// runs apart: runs syncs on their schedules until `shutdown`, then interrupts the runs it
 /// started (within [`SHUTDOWN_GRACE`]).
 pub async fn work(service: Service, shutdown: impl Future<Output = ()>) {
-    service.run_scheduler(shutdown).await;
+    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    tokio::join!(
+        async {
+            shutdown.await;
+            stopping_tx.send_replace(true);
+        },
+        service.run_scheduler(stopped(stopping_rx.clone())),
+        service.run_alert_deliveries(stopped(stopping_rx)),
+    );
     let left = service.interrupt_runs(SHUTDOWN_GRACE).await;
     if left > 0 {
         tracing::warn!(

@@ -12,6 +12,7 @@
 //! stay below it: no view or error carries one.
 
 mod access;
+mod alerts;
 mod audit;
 mod catalog;
 mod destinations;
@@ -25,6 +26,7 @@ mod syncs;
 mod users;
 
 pub use access::{NewTokenView, Role, TOKEN_PREFIX, TokenView, WorkspaceView};
+pub use alerts::{AlertRetry, AlertView, DeliveryView, NewAlert, NewAlertView};
 pub use audit::AuditView;
 pub use catalog::{
     LocalSourceAdded, ModelView, NewModelInput, PostgresSourceAdded, SourceView, TableView,
@@ -110,6 +112,8 @@ pub struct Settings {
     pub max_concurrent_runs: usize,
     /// The leases this process takes on runs.
     pub lease: wharf_runner::LeaseSettings,
+    /// How alert deliveries are retried.
+    pub alert_retry: AlertRetry,
 }
 
 /// Runs in flight per process by default: this is sized for a small machine (two cores), where
@@ -127,6 +131,7 @@ impl Settings {
             local_source_roots: None,
             max_concurrent_runs: DEFAULT_MAX_CONCURRENT_RUNS,
             lease: wharf_runner::LeaseSettings::default(),
+            alert_retry: AlertRetry::default(),
         }
     }
 
@@ -153,6 +158,8 @@ pub struct Service {
     /// Wakes the scheduler loop: a run was queued, a run ended, a schedule changed.
     wake: Arc<tokio::sync::Notify>,
     metrics: Arc<metrics::Metrics>,
+    /// Wakes the alert delivery loop: an alert was queued.
+    alerts_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Service {
@@ -165,6 +172,7 @@ impl Service {
             in_flight: Arc::default(),
             wake: Arc::default(),
             metrics: Arc::default(),
+            alerts_wake: Arc::default(),
         })
     }
 

@@ -16,6 +16,7 @@
 //! are few and covered by tests.
 
 mod access;
+mod alerts;
 mod audit;
 mod catalog;
 mod crypto;
@@ -29,6 +30,7 @@ mod segments;
 mod users;
 
 pub use access::{NewToken, TokenRecord, WorkspaceRecord};
+pub use alerts::{AlertChannelRecord, ChannelSecrets, DeliveryRecord, TakenDelivery};
 pub use audit::{AuditEntry, NewAudit};
 pub use catalog::{Exports, ModelRecord, NewModel, SourceRecord, SyncRecord, SyncTiming};
 pub use crypto::Cipher;

@@ -53,6 +53,12 @@ const MIGRATIONS: &[(i64, &str, &str, bool)] = &[
         include_str!("../migrations/0007_scheduler.sql"),
         true,
     ),
+    (
+        8,
+        "alerts",
+        include_str!("../migrations/0008_alerts.sql"),
+        false,
+    ),
 ];
 
 /// How many migrations this build applies.

@@ -226,7 +226,23 @@ impl Store {
         let policy: RunPolicy = from_json(&policy, "sync policy")?;
         let (running, queued) = active_runs(&mut tx, new.sync_id).await?;
         let outcome = match (running, queued) {
-            (_, Some(queued)) => Enqueued::AlreadyQueued(queued),
+            (_, Some(queued)) => {
+                // A person asking while a run waits (a retry in its backoff, a due time
+                // behind a run in progress): that run is theirs now, and due now.
+                if !new.trigger.is_scheduled() {
+                    sqlx::query(
+                        "UPDATE runs SET trigger = ?, actor = ?, due_at = MIN(due_at, ?)
+                         WHERE id = ? AND status = 'queued'",
+                    )
+                    .bind(new.trigger.as_str())
+                    .bind(new.actor)
+                    .bind(stamp(new.due_at))
+                    .bind(&queued)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Enqueued::AlreadyQueued(queued)
+            }
             (Some(running), None) if policy.overlap == wharf_domain::Overlap::Skip => {
                 Enqueued::Busy { running }
             }

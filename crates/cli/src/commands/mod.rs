@@ -1,11 +1,13 @@
 //! One module per command group; each turns parsed arguments into library calls and output.
 
 mod access;
+mod alert;
 mod demo;
 mod demo_exports;
 mod destination;
 mod local_s3;
 mod model;
+mod remote;
 mod runs;
 mod segment;
 mod serve;
@@ -90,6 +92,7 @@ pub async fn run(cli: Cli, environment: crate::env::Environment) -> Result<(), C
         Command::Segment(command) => segment::run(&context, command).await,
         Command::Sync(command) => sync::run(&context, command).await,
         Command::Runs(args) => runs::run(&context, args).await,
+        Command::Alert(command) => alert::run(&context, command).await,
         Command::Plan { name } => runs::plan(&context, &name).await,
         Command::Workspace(command) => access::workspace(&context, command).await,
         Command::Token(command) => access::token(&context, command).await,

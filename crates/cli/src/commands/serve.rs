@@ -89,7 +89,16 @@ fn settings(
             "--max-concurrent-runs 0 would never run anything; give 1 or more",
         ));
     }
+    if args.alert_attempts == 0 {
+        return Err(CliError::bad(
+            "--alert-attempts 0 would never deliver an alert; give 1 or more",
+        ));
+    }
     let mut settings = context.settings(Some(roots));
     settings.max_concurrent_runs = args.max_concurrent_runs;
+    settings.alert_retry = wharf_service::AlertRetry {
+        attempts: args.alert_attempts,
+        base: std::time::Duration::from_secs(args.alert_retry_base_seconds.max(1)),
+    };
     Ok(settings)
 }

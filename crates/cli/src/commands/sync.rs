@@ -71,7 +71,12 @@ pub async fn run(context: &Context, command: SyncCommand) -> Result<(), CliError
             }
             Ok(())
         }
-        SyncCommand::Run { name } => run_now(context, &service, &caller, &name).await,
+        SyncCommand::Run {
+            name,
+            server: Some(server),
+            token_env: Some(token_env),
+        } => super::remote::run(context, &server, &token_env, &name).await,
+        SyncCommand::Run { name, .. } => run_now(context, &service, &caller, &name).await,
         SyncCommand::Resume { name } => {
             let sync = service.resume_sync(&caller, &name).await?;
             if context.json {

@@ -2,6 +2,7 @@
 //! cannot exist without one), and the document served at `/api/openapi.json`.
 
 pub mod access;
+pub mod alerts;
 pub mod catalog;
 pub mod destinations;
 pub mod segments;
@@ -158,6 +159,8 @@ pub fn routes() -> (axum::Router<AppState>, OpenApi) {
         .routes(routes!(access::list_tokens, access::add_token))
         .routes(routes!(access::revoke_token))
         .routes(routes!(access::audit))
+        .routes(routes!(alerts::list, alerts::add))
+        .routes(routes!(alerts::show, alerts::remove))
         .split_for_parts();
     add_error_responses(&mut api);
     (router, api)
@@ -236,6 +239,10 @@ mod tests {
             ("POST", "/tokens"),
             ("DELETE", "/tokens/{name}"),
             ("GET", "/audit"),
+            ("GET", "/alerts"),
+            ("POST", "/alerts"),
+            ("GET", "/alerts/{name}"),
+            ("DELETE", "/alerts/{name}"),
         ];
         for (method, path) in expected {
             assert!(

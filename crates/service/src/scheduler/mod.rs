@@ -249,7 +249,9 @@ impl Service {
                     error_code: code.as_deref(),
                     retried: finished.retry.is_some(),
                 });
-                executed.outcome(shown)
+                let outcome = executed.outcome(shown);
+                self.emit_alerts(&lease, &outcome, &finished).await;
+                outcome
             }
             Err(StoreError::Fenced { .. }) => {
                 tracing::warn!(
