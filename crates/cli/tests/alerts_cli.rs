@@ -109,30 +109,7 @@ async fn a_failed_run_is_posted_signed_and_a_receiver_that_is_down_is_retried_th
         data,
     } = Fixture::start().await;
     let home = home.path();
-    let out = run(wharf(home).args([
-        "model",
-        "add",
-        "people",
-        "--source",
-        "files",
-        "--primary-key",
-        "id",
-        "--sql",
-        "SELECT * FROM people",
-    ]));
-    assert!(out.status.success(), "{}", text(&out));
-    let out = run(wharf(home).args([
-        "sync",
-        "add",
-        "p",
-        "--model",
-        "people",
-        "--destination",
-        "lake",
-        "--format",
-        "csv",
-    ]));
-    assert!(out.status.success(), "{}", text(&out));
+    common::people_sync(home, "p", &[]);
     let receiver = Receiver::start(data.path());
     let hook = format!(
         "http://127.0.0.1:{}/hooks/wharf?token=abc123",

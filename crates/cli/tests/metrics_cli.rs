@@ -61,35 +61,17 @@ async fn metrics_after_runs_parse_and_count_what_happened() {
         data,
     } = Fixture::start().await;
     let home = home.path();
-    let out = run(wharf(home).args([
-        "model",
-        "add",
-        "people",
-        "--source",
-        "files",
-        "--primary-key",
-        "id",
-        "--sql",
-        "SELECT * FROM people",
-    ]));
-    assert!(out.status.success(), "{}", text(&out));
-    let out = run(wharf(home).args([
-        "sync",
-        "add",
+    common::people_sync(
+        home,
         "p",
-        "--model",
-        "people",
-        "--destination",
-        "lake",
-        "--format",
-        "csv",
-        "--key-template",
-        "{sync}/{run}.{ext}",
-        // A retry comes late: the test sees it queued, not run.
-        "--retry-base",
-        "1h",
-    ]));
-    assert!(out.status.success(), "{}", text(&out));
+        &[
+            "--key-template",
+            "{sync}/{run}.{ext}",
+            // A retry comes late: the test sees it queued, not run.
+            "--retry-base",
+            "1h",
+        ],
+    );
     let admin = token(home, "default", "ops", "admin");
     let viewer = token(home, "default", "eyes", "viewer");
     let roots = data.path().display().to_string();

@@ -47,6 +47,33 @@ impl AddressClass {
 
 /// Classifies an address. IPv4 addresses embedded in IPv6 (`::ffff:127.0.0.1`, NAT64
 /// `64:ff9b::/96`) are classified as the IPv4 address they carry, or they would be a bypass.
+/// Refuses a URL whose host is, by its spelling, an address the operator has not allowed (an
+/// IP literal, `localhost`): the reason, with its fix. Host names are resolved and checked
+/// again before each connection (`delivery`). Shared by S3 endpoints and webhook URLs.
+pub fn check_url_host(url: &url::Url, allow_private: bool) -> Result<(), String> {
+    let class = match url.host() {
+        None => None,
+        Some(url::Host::Ipv4(v4)) => Some(classify_ip(IpAddr::V4(v4))),
+        Some(url::Host::Ipv6(v6)) => Some(classify_ip(IpAddr::V6(v6))),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            (name == "localhost" || name.ends_with(".localhost")).then_some(AddressClass::Loopback)
+        }
+    };
+    match class {
+        Some(class) if !class.permitted(allow_private) => {
+            let fix = match class {
+                AddressClass::Metadata | AddressClass::Unroutable => "wharf never sends data there",
+                _ => {
+                    "the operator can allow private endpoints with --allow-private-endpoints or WHARF_ALLOW_PRIVATE_ENDPOINTS=1"
+                }
+            };
+            Err(format!("the host is {}: {fix}", class.describe()))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub fn classify_ip(ip: IpAddr) -> AddressClass {
     match ip {
         IpAddr::V4(v4) => classify_v4(v4),
@@ -169,26 +196,11 @@ impl Endpoint {
                 "an endpoint is only scheme, host and port (\"https://s3.example.com:9000\"), with no path, query or fragment".into(),
             );
         }
-        let class = match url.host() {
-            None => return fail("an endpoint URL needs a host".into()),
-            Some(url::Host::Ipv4(v4)) => Some(classify_ip(IpAddr::V4(v4))),
-            Some(url::Host::Ipv6(v6)) => Some(classify_ip(IpAddr::V6(v6))),
-            Some(url::Host::Domain(name)) => {
-                let name = name.trim_end_matches('.').to_ascii_lowercase();
-                (name == "localhost" || name.ends_with(".localhost"))
-                    .then_some(AddressClass::Loopback)
-            }
-        };
-        if let Some(class) = class
-            && !class.permitted(allow_private)
-        {
-            let fix = match class {
-                AddressClass::Metadata | AddressClass::Unroutable => {
-                    "wharf never sends data there".to_string()
-                }
-                _ => "the operator can allow private endpoints with --allow-private-endpoints or WHARF_ALLOW_PRIVATE_ENDPOINTS=1".to_string(),
-            };
-            return fail(format!("the host is {}: {fix}", class.describe()));
+        if url.host().is_none() {
+            return fail("an endpoint URL needs a host".into());
+        }
+        if let Err(reason) = check_url_host(&url, allow_private) {
+            return fail(reason);
         }
         Ok(Self { url })
     }

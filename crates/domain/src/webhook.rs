@@ -1,11 +1,10 @@
 //! Alert channels: the webhook URL a channel posts to, and the events it is told about.
 
-use crate::endpoint::{AddressClass, classify_ip};
+use crate::endpoint::check_url_host;
 use crate::error::InvalidValue;
 use crate::string_enum::string_enum;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::net::IpAddr;
 
 string_enum!(
     /// What an alert channel is told about: a run that failed for good (no retry follows), a
@@ -63,26 +62,11 @@ impl WebhookUrl {
         if !url.username().is_empty() || url.password().is_some() {
             return fail("a webhook URL cannot carry a user name or password".into());
         }
-        let class = match url.host() {
-            None => return fail("a webhook URL needs a host".into()),
-            Some(url::Host::Ipv4(v4)) => Some(classify_ip(IpAddr::V4(v4))),
-            Some(url::Host::Ipv6(v6)) => Some(classify_ip(IpAddr::V6(v6))),
-            Some(url::Host::Domain(name)) => {
-                let name = name.trim_end_matches('.').to_ascii_lowercase();
-                (name == "localhost" || name.ends_with(".localhost"))
-                    .then_some(AddressClass::Loopback)
-            }
-        };
-        if let Some(class) = class
-            && !class.permitted(allow_private)
-        {
-            let fix = match class {
-                AddressClass::Metadata | AddressClass::Unroutable => {
-                    "wharf never sends data there".to_string()
-                }
-                _ => "the operator can allow private addresses with --allow-private-endpoints or WHARF_ALLOW_PRIVATE_ENDPOINTS=1".to_string(),
-            };
-            return fail(format!("the host is {}: {fix}", class.describe()));
+        if url.host().is_none() {
+            return fail("a webhook URL needs a host".into());
+        }
+        if let Err(reason) = check_url_host(&url, allow_private) {
+            return fail(reason);
         }
         Ok(Self { url })
     }

@@ -101,6 +101,36 @@ pub fn setup(home: &Path, data: &Path, server: &wharf_testkit::S3TestServer) {
     assert!(text(&out).contains("people"), "{}", text(&out));
 }
 
+/// Adds model `people` (over `people.csv`) and sync `sync` of it to `lake` as CSV, with
+/// `extra` flags.
+pub fn people_sync(home: &Path, sync: &str, extra: &[&str]) {
+    let out = run(wharf(home).args([
+        "model",
+        "add",
+        "people",
+        "--source",
+        "files",
+        "--primary-key",
+        "id",
+        "--sql",
+        "SELECT * FROM people",
+    ]));
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(wharf(home)
+        .args([
+            "sync",
+            "add",
+            sync,
+            "--model",
+            "people",
+            "--destination",
+            "lake",
+        ])
+        .args(["--format", "csv"])
+        .args(extra));
+    assert!(out.status.success(), "{}", text(&out));
+}
+
 /// A local S3 server with the bucket [`BUCKET`], and a wharf home set up against it by
 /// [`setup`]: destination `lake`, source `files` over a data folder holding `people.csv`.
 pub struct Fixture {
