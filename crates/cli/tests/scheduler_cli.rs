@@ -88,6 +88,21 @@ async fn schedules_are_set_shown_in_words_and_checked() {
         text(&out)
     );
 
+    // Paused by hand; a passing connection test of its destination offers to resume it.
+    let out = run(wharf(home).args(["sync", "pause", "nightly"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(wharf(home).args(["--allow-private-endpoints", "destination", "test", "lake"]));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "sync nightly is paused (paused by cli); resume it with `wharf sync resume nightly`"
+        ),
+        "{}",
+        text(&out)
+    );
+    let out = run(wharf(home).args(["--json", "sync", "resume", "nightly"]));
+    assert_eq!(json(&out)["paused"], false, "{}", text(&out));
+
     // Update: an interval; the policy flags; the rest unchanged.
     let out = run(wharf(home)
         .args(["--json", "sync", "update", "nightly", "--model", "people"])
@@ -221,8 +236,15 @@ async fn two_processes_on_one_store_run_every_due_time_exactly_once() {
         Worker::start(home, data.path(), 1),
         Worker::start(home, data.path(), 2),
     ];
-    // Long enough for at least one minute boundary, and the runs it makes due.
-    tokio::time::sleep(Duration::from_secs(75)).await;
+    // Until the first minute boundary after the syncs were added, and 30 s for the runs it
+    // makes due (20 runs, 2 processes with 2 slots each).
+    let first = added
+        .replace_second(0)
+        .and_then(|t| t.replace_nanosecond(0))
+        .expect("minute")
+        + time::Duration::minutes(1);
+    let wait = first + time::Duration::seconds(30) - time::OffsetDateTime::now_utc();
+    tokio::time::sleep(Duration::try_from(wait).unwrap_or(Duration::ZERO)).await;
     let stopped = time::OffsetDateTime::now_utc();
     let pids: Vec<u32> = workers.iter().map(|w| w.child.id()).collect();
     for worker in workers {
@@ -240,7 +262,6 @@ async fn two_processes_on_one_store_run_every_due_time_exactly_once() {
     }
     // Every minute boundary after the syncs were added and well before the stop: one run of
     // each sync, no more.
-    let first = added.replace_second(0).expect("minute") + time::Duration::minutes(1);
     let mut boundaries = Vec::new();
     let mut b = first;
     while b + time::Duration::seconds(20) < stopped {

@@ -365,6 +365,21 @@ impl Service {
         .await
     }
 
+    /// The paused syncs that send to `destination`: what a passing connection test of it
+    /// offers to resume.
+    pub async fn paused_syncs_of(
+        &self,
+        caller: &Caller,
+        destination: &str,
+    ) -> Result<Vec<SyncView>, ServiceError> {
+        let syncs = self.store.list_syncs(&caller.workspace).await?;
+        Ok(syncs
+            .iter()
+            .filter(|s| s.destination_name == destination && s.state.paused_at.is_some())
+            .map(SyncView::from)
+            .collect())
+    }
+
     /// Pauses a sync by hand: the scheduler skips it until it is resumed.
     pub async fn pause_sync(&self, caller: &Caller, name: &str) -> Result<SyncView, ServiceError> {
         let object = name.to_string();

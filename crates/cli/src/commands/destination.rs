@@ -246,6 +246,17 @@ async fn test(context: &Context, name: &str) -> Result<(), CliError> {
         print_report(&report);
     }
     if report.ok {
+        // The destination works again: the syncs it paused can go on.
+        if !context.json {
+            for sync in service.paused_syncs_of(&caller, name).await? {
+                outln!(
+                    "\nsync {} is paused ({}); resume it with `wharf sync resume {}`",
+                    sync.name,
+                    sync.pause_reason.as_deref().unwrap_or("paused"),
+                    sync.name
+                );
+            }
+        }
         Ok(())
     } else {
         Err(CliError::failed(format!(
