@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::time::Duration;
 use time::OffsetDateTime;
 use wharf_domain::{AlertEvent, Name, Secret, WebhookUrl};
-use wharf_store::{AlertChannelRecord, DeliveryRecord, Finished, Lease};
+use wharf_store::{AlertChannelRecord, DeliveryRecord, Finished, Lease, PendingAlert};
 
 /// A new channel, before validation.
 #[derive(Debug, Clone, Default)]
@@ -194,83 +194,6 @@ impl Service {
         .await
     }
 
-    /// Queues the events a run's end makes (never failing the run: a store error is logged).
-    pub(crate) async fn emit_alerts(
-        &self,
-        lease: &Lease,
-        outcome: &wharf_runner::RunOutcome,
-        finished: &Finished,
-    ) {
-        let mut events = Vec::new();
-        if let Some(error) = &outcome.error
-            && finished.retry.is_none()
-            && error.code != "cancelled"
-            && error.code != "lease_lost"
-        {
-            events.push((
-                AlertEvent::Failed,
-                format!(
-                    "wharf: sync {} failed ({}): {} (run {})",
-                    lease.sync_name, error.code, error.message, lease.run_id
-                ),
-            ));
-        }
-        if let Some(reason) = &finished.paused {
-            events.push((
-                AlertEvent::Paused,
-                format!("wharf: sync {} is paused: {reason}", lease.sync_name),
-            ));
-        }
-        if outcome.error.is_none() && finished.recovered_from > 0 {
-            events.push((
-                AlertEvent::Recovered,
-                format!(
-                    "wharf: sync {} recovered after {} failed scheduled run(s) (run {})",
-                    lease.sync_name, finished.recovered_from, lease.run_id
-                ),
-            ));
-        }
-        for (event, text) in events {
-            let body = serde_json::json!({
-                "event": event.as_str(),
-                "workspace": lease.workspace,
-                "sync": lease.sync_name,
-                "run_id": lease.run_id,
-                "status": outcome.status,
-                "trigger": lease.trigger.as_str(),
-                "attempt": lease.attempt,
-                "error": outcome.error.as_ref().map(|e| serde_json::json!({
-                    "code": e.code, "message": e.message,
-                })),
-                "pause_reason": finished.paused,
-                "rows": outcome.rows,
-                "bytes": outcome.bytes,
-                "link": format!("/api/v1/runs/{}", lease.run_id),
-                "at": wharf_store::stamp(OffsetDateTime::now_utc()),
-                "text": text,
-            })
-            .to_string();
-            match self
-                .store
-                .queue_alert(
-                    &lease.workspace,
-                    &lease.sync_id,
-                    event,
-                    Some(&lease.run_id),
-                    &body,
-                )
-                .await
-            {
-                Ok(0) => {}
-                Ok(queued) => {
-                    tracing::info!(sync = %lease.sync_name, event = event.as_str(), queued, "alert queued");
-                    self.alerts_wake.notify_one();
-                }
-                Err(e) => tracing::warn!("cannot queue the {} alert: {e}", event.as_str()),
-            }
-        }
-    }
-
     /// Posts queued alerts until `shutdown` completes: due deliveries are taken (held for a
     /// minute, so another process skips them), sent, and recorded delivered, to retry, or
     /// failed after the last attempt.
@@ -342,4 +265,68 @@ impl Service {
             tracing::warn!("alerts: cannot record a delivery attempt: {e}");
         }
     }
+}
+
+/// The alerts a run's end makes: `failed` (final failures only: not one a retry follows, nor a
+/// cancel or a lost lease), `paused`, `recovered`. Queued with the run's end, in its
+/// transaction.
+pub(crate) fn run_alerts(
+    lease: &Lease,
+    outcome: &wharf_runner::RunOutcome,
+    finished: &Finished,
+) -> Vec<PendingAlert> {
+    let mut events = Vec::new();
+    if let Some(error) = &outcome.error
+        && finished.retry.is_none()
+        && error.code != "cancelled"
+        && error.code != "lease_lost"
+    {
+        events.push((
+            AlertEvent::Failed,
+            format!(
+                "wharf: sync {} failed ({}): {} (run {})",
+                lease.sync_name, error.code, error.message, lease.run_id
+            ),
+        ));
+    }
+    if let Some(reason) = &finished.paused {
+        events.push((
+            AlertEvent::Paused,
+            format!("wharf: sync {} is paused: {reason}", lease.sync_name),
+        ));
+    }
+    if outcome.error.is_none() && finished.recovered_from > 0 {
+        events.push((
+            AlertEvent::Recovered,
+            format!(
+                "wharf: sync {} recovered after {} failed scheduled run(s) (run {})",
+                lease.sync_name, finished.recovered_from, lease.run_id
+            ),
+        ));
+    }
+    events
+        .into_iter()
+        .map(|(event, text)| PendingAlert {
+            event,
+            body: serde_json::json!({
+                "event": event.as_str(),
+                "workspace": lease.workspace,
+                "sync": lease.sync_name,
+                "run_id": lease.run_id,
+                "status": outcome.status,
+                "trigger": lease.trigger.as_str(),
+                "attempt": lease.attempt,
+                "error": outcome.error.as_ref().map(|e| serde_json::json!({
+                    "code": e.code, "message": e.message,
+                })),
+                "pause_reason": finished.paused,
+                "rows": outcome.rows,
+                "bytes": outcome.bytes,
+                "link": format!("/api/v1/runs/{}", lease.run_id),
+                "at": wharf_store::stamp(OffsetDateTime::now_utc()),
+                "text": text,
+            })
+            .to_string(),
+        })
+        .collect()
 }

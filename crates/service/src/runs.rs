@@ -50,6 +50,9 @@ pub struct RunView {
     /// The manifest's key, when the run wrote one.
     pub manifest: Option<String>,
     pub error: Option<RunErrorView>,
+    /// This run's failure paused its sync (its `pause_after` was reached): the reason. The
+    /// sync runs on its schedule again once resumed.
+    pub paused_sync: Option<String>,
     /// The sync and model as they were when the run started (`runs show` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -112,6 +115,7 @@ impl RunView {
                 code: code.clone(),
                 message: message.clone(),
             }),
+            paused_sync: r.paused_sync.clone(),
             definition: with_definition
                 .then(|| {
                     r.definition

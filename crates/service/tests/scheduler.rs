@@ -22,7 +22,7 @@ struct Fx {
     service: Service,
     caller: Caller,
     server: S3TestServer,
-    _home: tempfile::TempDir,
+    home: tempfile::TempDir,
     _data: tempfile::TempDir,
 }
 
@@ -66,7 +66,7 @@ async fn fixture_with_lease(lease: time::Duration) -> Fx {
         service,
         caller,
         server,
-        _home: home,
+        home,
         _data: data,
     }
 }
@@ -396,6 +396,12 @@ async fn transient_failures_are_retried_permanent_ones_pause_the_sync_after_thre
         "{reason}"
     );
     assert!(view.schedule.next_runs.is_empty(), "paused: no next runs");
+    // The run history says which run paused it, and why.
+    assert_eq!(runs[2].paused_sync.as_deref(), Some(reason.as_str()));
+    assert!(
+        runs[..2].iter().all(|r| r.paused_sync.is_none()),
+        "{runs:?}"
+    );
     // Paused: skipped by the scheduler, but a run asked for by hand still runs.
     assert!(
         fx.pass(start + time::Duration::hours(5), 2)
@@ -416,6 +422,12 @@ async fn transient_failures_are_retried_permanent_ones_pause_the_sync_after_thre
     assert!(!resumed.paused && resumed.pause_reason.is_none());
     assert_eq!(resumed.failures_in_row, 0);
     assert_eq!(resumed.schedule.next_runs.len(), 3);
+    let history = fx.runs("doomed").await;
+    assert_eq!(
+        history[2].paused_sync.as_deref(),
+        Some(reason.as_str()),
+        "resuming the sync leaves its history as it was"
+    );
     fx.service
         .remove_sync(&fx.caller, "doomed")
         .await
@@ -512,4 +524,74 @@ async fn a_run_whose_lease_was_taken_over_commits_nothing() {
     assert_eq!(fx.keys().await, winner_keys, "exactly the winner's files");
     let (_, uploads) = wharf_testkit::bucket_residue(&fx.server.admin(), BUCKET).await;
     assert!(uploads.is_empty(), "{uploads:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_whose_stored_schedule_cannot_be_read_is_paused_and_the_others_run() {
+    let fx = fixture().await;
+    let start = next_midnight();
+    for name in ["from-the-future", "ordinary"] {
+        fx.service
+            .add_sync(&fx.caller, scheduled(name, "lake", every("1h", start)))
+            .await
+            .expect("sync");
+    }
+    // What a newer wharf might have written: a schedule kind this build does not know.
+    let db = fx.home.path().join(wharf_store::DATABASE_FILE);
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("db");
+    sqlx::query("UPDATE syncs SET schedule = ? WHERE name = 'from-the-future'")
+        .bind(r#"{"kind":"lunar","phase":"full"}"#)
+        .execute(&pool)
+        .await
+        .expect("update");
+    pool.close().await;
+
+    let ran = fx.pass(start, 2).await;
+    assert_eq!(ran.len(), 1, "the readable sync still runs: {ran:?}");
+    let ordinary = fx.runs("ordinary").await;
+    assert_eq!(ordinary.len(), 1);
+    assert_eq!(
+        ordinary[0].run_id, ran[0],
+        "the run was the readable sync's"
+    );
+    assert_eq!(ordinary[0].status, "succeeded");
+    // Paused with the reason, so the next passes skip it rather than failing on it again.
+    let tick = fx
+        .service
+        .scheduler_pass(start + time::Duration::hours(1), 2)
+        .await
+        .expect("a later pass succeeds");
+    assert_eq!(tick.claimed.len(), 1, "only the ordinary sync's next run");
+    assert!(
+        tick.unreadable.is_empty(),
+        "reported once: {:?}",
+        tick.unreadable
+    );
+    for lease in tick.claimed {
+        fx.service.run_claimed(lease).await;
+    }
+    let err = fx
+        .service
+        .sync(&fx.caller, "from-the-future")
+        .await
+        .expect_err("unreadable");
+    assert!(err.to_string().contains("from-the-future"), "{err}");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("db");
+    let (paused_at, reason, next): (Option<String>, Option<String>, Option<String>) =
+        sqlx::query_as(
+            "SELECT paused_at, pause_reason, next_run_at FROM syncs WHERE name = 'from-the-future'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("row");
+    assert!(paused_at.is_some() && next.is_none());
+    let reason = reason.expect("reason");
+    assert!(
+        reason.contains("cannot be read") && reason.contains("lunar"),
+        "{reason}"
+    );
 }

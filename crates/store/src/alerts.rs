@@ -21,6 +21,44 @@ pub struct AlertChannelRecord {
     pub created_at: String,
 }
 
+/// An event to tell the channels that listen for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingAlert {
+    pub event: AlertEvent,
+    /// The JSON body posted.
+    pub body: String,
+}
+
+/// Queues `alert` for every channel of the workspace told about its event (all syncs, or this
+/// one), on `conn` (inside the caller's transaction, when it has one).
+pub(crate) async fn insert_alert(
+    conn: &mut sqlx::SqliteConnection,
+    workspace: &str,
+    sync_id: &str,
+    run_id: Option<&str>,
+    alert: &PendingAlert,
+) -> Result<u64, StoreError> {
+    let now = crate::now();
+    let pattern = format!("%\"{}\"%", alert.event.as_str());
+    let done = sqlx::query(
+        "INSERT INTO alert_deliveries (channel_id, event, run_id, body, status,
+             next_attempt_at, created_at)
+         SELECT id, ?, ?, ?, 'pending', ?, ? FROM alert_channels
+         WHERE workspace_id = ? AND events LIKE ? AND (sync_id IS NULL OR sync_id = ?)",
+    )
+    .bind(alert.event.as_str())
+    .bind(run_id)
+    .bind(&alert.body)
+    .bind(&now)
+    .bind(&now)
+    .bind(workspace)
+    .bind(pattern)
+    .bind(sync_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// What sending to a channel needs.
 pub struct ChannelSecrets {
     pub url: String,
@@ -193,37 +231,6 @@ impl Store {
             url: sealed.url,
             secret: Secret::new(sealed.secret),
         })
-    }
-
-    /// Queues `body` for every channel of the workspace told about `event` (all syncs, or
-    /// this one). Returns how many deliveries were queued.
-    pub async fn queue_alert(
-        &self,
-        workspace: &str,
-        sync_id: &str,
-        event: AlertEvent,
-        run_id: Option<&str>,
-        body: &str,
-    ) -> Result<u64, StoreError> {
-        let now = crate::now();
-        let pattern = format!("%\"{}\"%", event.as_str());
-        let done = sqlx::query(
-            "INSERT INTO alert_deliveries (channel_id, event, run_id, body, status,
-                 next_attempt_at, created_at)
-             SELECT id, ?, ?, ?, 'pending', ?, ? FROM alert_channels
-             WHERE workspace_id = ? AND events LIKE ? AND (sync_id IS NULL OR sync_id = ?)",
-        )
-        .bind(event.as_str())
-        .bind(run_id)
-        .bind(body)
-        .bind(&now)
-        .bind(&now)
-        .bind(workspace)
-        .bind(pattern)
-        .bind(sync_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
     }
 
     /// Takes up to `limit` deliveries due at `now`, holding each for `hold` (another process

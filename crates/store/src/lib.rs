@@ -30,7 +30,7 @@ mod segments;
 mod users;
 
 pub use access::{NewToken, TokenRecord, WorkspaceRecord};
-pub use alerts::{AlertChannelRecord, ChannelSecrets, DeliveryRecord, TakenDelivery};
+pub use alerts::{AlertChannelRecord, ChannelSecrets, DeliveryRecord, PendingAlert, TakenDelivery};
 pub use audit::{AuditEntry, NewAudit};
 pub use catalog::{Exports, ModelRecord, NewModel, SourceRecord, SyncRecord, SyncTiming};
 pub use crypto::Cipher;
@@ -40,7 +40,7 @@ pub use master_key::{MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKey};
 pub use runs::{NewRunFile, RunFilter, RunRecord, RunStatus, StaleUpload};
 pub use scheduler::{
     Enqueued, Expired, Finish, Finished, Lease, LeaseTerms, NewRun, RunningRun, ScheduleState,
-    SkippedDue, Tick, Trigger, stamp,
+    SkippedDue, Tick, Trigger, Unreadable, stamp,
 };
 pub use segments::SegmentRecord;
 pub use users::{UserRecord, UserWithHash};

@@ -59,6 +59,12 @@ const MIGRATIONS: &[(i64, &str, &str, bool)] = &[
         include_str!("../migrations/0008_alerts.sql"),
         false,
     ),
+    (
+        9,
+        "run paused sync",
+        include_str!("../migrations/0009_run_paused.sql"),
+        false,
+    ),
 ];
 
 /// How many migrations this build applies.

@@ -81,6 +81,8 @@ pub struct RunRecord {
     pub rows: u64,
     pub bytes: u64,
     pub error: Option<(String, String)>,
+    /// This run's failure paused its sync: the reason.
+    pub paused_sync: Option<String>,
     /// The sync and model as they were when the run started (JSON; none while queued).
     pub definition: Option<String>,
     pub files: Vec<NewRunFile>,
@@ -349,6 +351,7 @@ fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
         rows: count(row.try_get("rows")?),
         bytes: count(row.try_get("bytes")?),
         error: code.map(|c| (c, message.unwrap_or_default())),
+        paused_sync: row.try_get("paused_sync")?,
         definition: row.try_get("definition")?,
         files: Vec::new(),
     })

@@ -41,6 +41,10 @@ pub async fn run(context: &Context, args: RunsArgs) -> Result<(), CliError> {
             if let Some(error) = &run.error {
                 outln!("error      [{}] {}", error.code, error.message);
             }
+            if let Some(reason) = &run.paused_sync {
+                outln!("paused     the sync: {reason}");
+                outln!("           resume it with: wharf sync resume {}", run.sync);
+            }
             if !run.files.is_empty() || run.manifest.is_some() {
                 outln!();
                 let mut rows: Vec<Vec<String>> = run
@@ -82,7 +86,11 @@ pub async fn run(context: &Context, args: RunsArgs) -> Result<(), CliError> {
                         r.started_at.clone().unwrap_or_else(|| "-".into()),
                         r.rows.to_string(),
                         human_bytes(r.bytes),
-                        r.error.as_ref().map(|e| e.code.clone()).unwrap_or_default(),
+                        match (&r.error, &r.paused_sync) {
+                            (Some(e), Some(_)) => format!("{} (paused the sync)", e.code),
+                            (Some(e), None) => e.code.clone(),
+                            (None, _) => String::new(),
+                        },
                     ]
                 })
                 .collect();

@@ -62,11 +62,13 @@ pub async fn worker(context: &Context, args: WorkerArgs) -> Result<(), CliError>
         .local_source_roots
         .clone()
         .unwrap_or_else(|| vec![context.home.join("warehouse")]);
-    let service = wharf_service::Service::open(settings(context, &args, roots)?).await?;
+    let service = wharf_service::Service::open(settings(context, &args, roots.clone())?).await?;
+    let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
     errln!(
-        "wharf {} worker running syncs on their schedules (home {}, at most {} runs at once)",
+        "wharf {} worker running syncs on their schedules (home {}; local sources in {}; at most {} runs at once)",
         env!("CARGO_PKG_VERSION"),
         context.home.display(),
+        roots.join(", "),
         args.max_concurrent_runs
     );
     let mut signals = StopSignals::new()?;

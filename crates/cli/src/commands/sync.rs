@@ -138,12 +138,16 @@ fn describe(s: &SyncView) {
     }
     let p = &s.policy;
     outln!(
-        "on overlap    {}; {} attempt(s) per due time, backoff {}s to {}s; pause after {} failures in a row",
+        "on overlap    {}; {} attempt(s) per due time, backoff {}s to {}s; {}",
         p.overlap,
         p.max_attempts,
         p.retry_base_seconds,
         p.retry_cap_seconds,
-        p.pause_after
+        match p.pause_after {
+            0 => "never paused by failures".to_string(),
+            1 => "paused after 1 failure".to_string(),
+            n => format!("paused after {n} failures in a row"),
+        }
     );
     if s.paused {
         outln!(

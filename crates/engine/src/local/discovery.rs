@@ -195,8 +195,14 @@ pub(crate) fn confine(tables: &mut [TableInfo], roots: &[PathBuf]) {
         }
         if let Some(outside) = paths.iter().find(|p| !inside(p)) {
             table.problem = Some(format!(
-                "{} leads outside the folders local sources may read on this server",
-                outside.display()
+                "{} leads outside the folders local sources may read on this server ({}); \
+                 the operator allows more with WHARF_LOCAL_SOURCE_ROOTS",
+                outside.display(),
+                roots
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
     }

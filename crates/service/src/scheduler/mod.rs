@@ -95,6 +95,13 @@ impl Service {
                 "closed a run whose process stopped or stalled past its lease"
             );
         }
+        for unreadable in &tick.unreadable {
+            tracing::error!(
+                sync = %unreadable.sync_name,
+                "paused a sync whose schedule cannot be read: {}",
+                unreadable.reason
+            );
+        }
         for skipped in &tick.skipped {
             tracing::info!(
                 sync = %skipped.sync_name,
@@ -197,27 +204,35 @@ impl Service {
             now,
             unit_random(),
         );
-        let error = executed
-            .failure
-            .as_ref()
-            .map(|f| (f.code.as_str(), f.message.as_str()));
-        let finish = Finish {
-            succeeded: executed.failure.is_none(),
-            rows: executed.rows(),
-            bytes: executed.bytes(),
-            error,
-            retry_at: followup.retry_at,
-            counts_towards_pause: followup.counts_towards_pause,
-        };
-        let status = if finish.succeeded {
+        let status = if executed.failure.is_none() {
             RunStatus::Succeeded
         } else {
             RunStatus::Failed
         };
         let code = executed.failure.as_ref().map(|f| f.code.clone());
-        match self.store.finish_leased_run(&lease, &finish).await {
+        let shown = status.shown(code.as_deref());
+        let took = executed.duration;
+        let mut outcome = executed.outcome(shown);
+        let finish = Finish {
+            succeeded: outcome.error.is_none(),
+            rows: outcome.rows,
+            bytes: outcome.bytes,
+            error: outcome
+                .error
+                .as_ref()
+                .map(|f| (f.code.as_str(), f.message.as_str())),
+            retry_at: followup.retry_at,
+            counts_towards_pause: followup.counts_towards_pause,
+        };
+        let recorded = self
+            .store
+            .finish_leased_run_alerting(&lease, &finish, |finished| {
+                crate::alerts::run_alerts(&lease, &outcome, finished)
+            })
+            .await;
+        match recorded {
             Ok(finished) => {
-                match &executed.failure {
+                match &outcome.error {
                     None => tracing::info!(
                         run = %lease.run_id,
                         rows = finish.rows,
@@ -238,19 +253,20 @@ impl Service {
                 if finished.retry.is_some() || finished.paused.is_some() {
                     self.wake.notify_one();
                 }
-                let shown = status.shown(code.as_deref());
+                if finished.alerts_queued > 0 {
+                    tracing::info!(sync = %lease.sync_name, queued = finished.alerts_queued, "alerts queued");
+                    self.alerts_wake.notify_one();
+                }
                 self.metrics.run_ended(&RunEnded {
                     workspace: &lease.workspace,
                     sync: &lease.sync_name,
                     status: shown,
                     rows: finish.rows,
                     bytes: finish.bytes,
-                    took: executed.duration,
+                    took,
                     error_code: code.as_deref(),
                     retried: finished.retry.is_some(),
                 });
-                let outcome = executed.outcome(shown);
-                self.emit_alerts(&lease, &outcome, &finished).await;
                 outcome
             }
             Err(StoreError::Fenced { .. }) => {
@@ -258,16 +274,16 @@ impl Service {
                     run = %lease.run_id,
                     "the run lost its lease to another attempt; its end is not recorded"
                 );
-                let mut executed = executed;
-                executed.failure = Some(wharf_runner::RunFailure {
+                outcome.status = "failed";
+                outcome.error = Some(wharf_runner::RunFailure {
                     code: "lease_lost".into(),
                     message: "the run stalled past its lease and another attempt took its sync over; it recorded nothing".into(),
                 });
-                executed.outcome("failed")
+                outcome
             }
             Err(e) => {
                 tracing::error!(run = %lease.run_id, "cannot record the end of the run: {e}");
-                executed.outcome(status.shown(code.as_deref()))
+                outcome
             }
         }
     }

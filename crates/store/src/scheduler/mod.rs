@@ -14,6 +14,7 @@
 //! raced cannot record a second `succeeded`.
 
 use crate::Store;
+use crate::alerts::PendingAlert;
 use crate::catalog::from_json;
 use crate::error::StoreError;
 use sqlx::Row as _;
@@ -155,6 +156,16 @@ pub struct Tick {
     pub queued: Vec<String>,
     pub skipped: Vec<SkippedDue>,
     pub expired: Vec<Expired>,
+    /// Syncs paused because their stored schedule or policy cannot be read.
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A due sync whose schedule or policy this build cannot read.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    pub sync_name: String,
+    /// The pause reason recorded on the sync.
+    pub reason: String,
 }
 
 /// How a run ended, and what the service decided follows it.
@@ -178,6 +189,8 @@ pub struct Finished {
     pub paused: Option<String>,
     /// The run succeeded after failed scheduled runs (how many).
     pub recovered_from: u32,
+    /// Alert deliveries queued with the run's end.
+    pub alerts_queued: u64,
 }
 
 /// A sync's scheduling state.
@@ -305,12 +318,16 @@ impl Store {
             close_interrupted(&mut tx, &run_id, &at).await?;
             let sync_id: String = row.try_get("sync_id")?;
             let workspace: String = row.try_get("workspace_id")?;
-            let policy: RunPolicy = from_json(&row.try_get::<String, _>("policy")?, "policy")?;
+            // A policy or trigger this build cannot read: closed without a retry (the due
+            // pass pauses the sync, saying why).
+            let max_attempts =
+                from_json::<RunPolicy>(&row.try_get::<String, _>("policy")?, "policy")
+                    .map_or(1, |p| p.max_attempts);
             let attempt = u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(u32::MAX);
-            let trigger = Trigger::parse(&row.try_get::<String, _>("trigger")?)?;
+            let trigger = Trigger::parse(&row.try_get::<String, _>("trigger")?).ok();
             // An interruption is never the destination's fault: retried at once, as the
             // service retries transient failures (a command-line run's person sees it end).
-            let retry = if attempt < policy.max_attempts && trigger != Trigger::Manual {
+            let retry = if attempt < max_attempts && trigger.is_some_and(|t| t != Trigger::Manual) {
                 let (_, queued) = active_runs(&mut tx, &sync_id).await?;
                 match queued {
                     Some(_) => None,
@@ -352,10 +369,32 @@ impl Store {
             let sync_id: String = row.try_get("id")?;
             let name: String = row.try_get("name")?;
             let workspace: String = row.try_get("workspace_id")?;
-            let due_at = parse_stamp(&row.try_get::<String, _>("next_run_at")?)?;
-            let record = format!("sync {name:?}");
-            let schedule: Schedule = from_json(&row.try_get::<String, _>("schedule")?, &record)?;
-            let policy: RunPolicy = from_json(&row.try_get::<String, _>("policy")?, &record)?;
+            let (schedule, policy, due_at) = match due_terms(row, &name) {
+                Ok(terms) => terms,
+                Err(e) => {
+                    // One sync this build cannot read must not stop every other's schedule:
+                    // it is paused, saying why, and the pass goes on.
+                    let reason = format!(
+                        "its stored schedule cannot be read by this wharf ({e}); \
+                         it may have been written by a newer version: run that version, \
+                         or set the schedule again"
+                    );
+                    sqlx::query(
+                        "UPDATE syncs SET next_run_at = NULL, paused_at = ?, pause_reason = ?
+                         WHERE id = ?",
+                    )
+                    .bind(&at)
+                    .bind(&reason)
+                    .bind(&sync_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    tick.unreadable.push(Unreadable {
+                        sync_name: name,
+                        reason,
+                    });
+                    continue;
+                }
+            };
             // Missed due times collapse into this one: the next is after now.
             sqlx::query("UPDATE syncs SET next_run_at = ? WHERE id = ?")
                 .bind(schedule.next_after(now).map(stamp))
@@ -469,6 +508,19 @@ impl Store {
         lease: &Lease,
         finish: &Finish<'_>,
     ) -> Result<Finished, StoreError> {
+        self.finish_leased_run_alerting(lease, finish, |_| Vec::new())
+            .await
+    }
+
+    /// [`Store::finish_leased_run`], queueing the alerts `alerts` makes of what the end
+    /// changed in the same transaction: an alert is never lost to a crash after the run's end
+    /// was recorded, nor sent for an end that was not.
+    pub async fn finish_leased_run_alerting(
+        &self,
+        lease: &Lease,
+        finish: &Finish<'_>,
+        alerts: impl FnOnce(&Finished) -> Vec<PendingAlert>,
+    ) -> Result<Finished, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = OffsetDateTime::now_utc();
         let at = stamp(now);
@@ -501,7 +553,11 @@ impl Store {
             .bind(&lease.sync_id)
             .fetch_one(&mut *tx)
             .await?;
-        let policy: RunPolicy = from_json(&row.try_get::<String, _>("policy")?, "policy")?;
+        // A policy this build cannot read (written by a newer one) must not keep the run's
+        // end from being recorded: no retry and no pause follow, and the scheduler pauses the
+        // sync, saying why, at its next due time.
+        let policy: Option<RunPolicy> =
+            from_json(&row.try_get::<String, _>("policy")?, "policy").ok();
         let failures = u32::try_from(row.try_get::<i64, _>("failures_in_row")?).unwrap_or(0);
         let mut finished = Finished::default();
         if finish.succeeded {
@@ -510,7 +566,7 @@ impl Store {
                 .bind(&lease.sync_id)
                 .execute(&mut *tx)
                 .await?;
-        } else if let Some(retry_at) = finish.retry_at {
+        } else if let Some(retry_at) = finish.retry_at.filter(|_| policy.is_some()) {
             let (_, queued) = active_runs(&mut tx, &lease.sync_id).await?;
             if queued.is_none() {
                 finished.retry = Some(
@@ -529,15 +585,21 @@ impl Store {
                     .await?,
                 );
             }
-        } else if finish.counts_towards_pause {
+        } else if let Some(policy) = policy.filter(|_| finish.counts_towards_pause) {
             let failures = failures + 1;
             let pause = policy.pause_after > 0 && failures >= policy.pause_after;
             let reason = pause.then(|| {
                 let (code, message) = finish.error.unwrap_or(("failed", ""));
-                format!(
-                    "{failures} scheduled runs in a row failed; the last ({}) with {code}: {message}",
-                    lease.run_id
-                )
+                match failures {
+                    1 => format!(
+                        "the scheduled run {} failed with {code}: {message}",
+                        lease.run_id
+                    ),
+                    n => format!(
+                        "{n} scheduled runs in a row failed; the last ({}) with {code}: {message}",
+                        lease.run_id
+                    ),
+                }
             });
             sqlx::query(
                 "UPDATE syncs SET failures_in_row = ?,
@@ -553,7 +615,24 @@ impl Store {
             .bind(&lease.sync_id)
             .execute(&mut *tx)
             .await?;
+            if reason.is_some() {
+                sqlx::query("UPDATE runs SET paused_sync = ? WHERE id = ?")
+                    .bind(&reason)
+                    .bind(&lease.run_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             finished.paused = reason;
+        }
+        for alert in alerts(&finished) {
+            finished.alerts_queued += crate::alerts::insert_alert(
+                &mut tx,
+                &lease.workspace,
+                &lease.sync_id,
+                Some(&lease.run_id),
+                &alert,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(finished)
@@ -686,6 +765,22 @@ async fn close_interrupted(
 }
 
 /// The schedule stored for a sync, checked again on load.
+/// A due sync's schedule, policy and due time, as stored.
+fn due_terms(
+    row: &SqliteRow,
+    name: &str,
+) -> Result<(Schedule, RunPolicy, OffsetDateTime), StoreError> {
+    let record = format!("sync {name:?}");
+    let schedule = schedule_from_json(&row.try_get::<String, _>("schedule")?, &record)?;
+    let policy: RunPolicy = from_json(&row.try_get::<String, _>("policy")?, &record)?;
+    let policy = policy.validate().map_err(|e| StoreError::Corrupt {
+        record: record.clone(),
+        detail: e.to_string(),
+    })?;
+    let due_at = parse_stamp(&row.try_get::<String, _>("next_run_at")?)?;
+    Ok((schedule, policy, due_at))
+}
+
 pub(crate) fn schedule_from_json(text: &str, record: &str) -> Result<Schedule, StoreError> {
     let spec: ScheduleSpec = from_json(text, record)?;
     spec.validate().map_err(|e| StoreError::Corrupt {
