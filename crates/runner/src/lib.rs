@@ -5,6 +5,7 @@
 //! about terminals or HTTP: progress goes out through [`RunProgress`] counters that the CLI and
 //! the server read as they like.
 
+pub mod changes;
 mod journal;
 pub mod leased;
 pub mod models;
