@@ -366,6 +366,8 @@ pub enum SyncCommand {
     Resume { name: String },
     /// Pause a sync: the scheduler skips it until it is resumed (`sync run` still works).
     Pause { name: String },
+    /// Forget the snapshot of an insert, diff or delta sync: its next run sends every row.
+    Reset { name: String },
 }
 
 #[derive(Debug, Args)]
@@ -419,7 +421,8 @@ pub struct AddSync {
     #[arg(long)]
     pub xml_row: Option<String>,
     /// Object key under the destination prefix. Variables: {model} {segment} {sync} {run} {YYYY}
-    /// {YY} {MM} {DD} {HH} {mm} {ss} {ms} {X} (unix seconds) {x} (unix ms) {part} {ext}, in UTC.
+    /// {YY} {MM} {DD} {HH} {mm} {ss} {ms} {X} (unix seconds) {x} (unix ms) {part} {ext}, in UTC;
+    /// {change} (added, changed, removed) for --mode diff --diff-layout files.
     /// Default: {sync}/{YYYY}/{MM}/{DD}/{run}-{part}.{ext}, or, with a manifest,
     /// {sync}/{YYYY}/{MM}/{DD}/{run}/part-{part}.{ext} (a folder per run).
     #[arg(long)]
@@ -440,6 +443,17 @@ pub struct AddSync {
     /// Replace existing objects at the same keys (default: an existing key fails the run).
     #[arg(long)]
     pub overwrite: bool,
+    /// What each run sends: all (the whole result; the default), insert (rows whose primary
+    /// key is new since the last successful run), diff (added, changed and removed rows) or
+    /// delta (added and changed rows, for partners that upsert). The first run of a sync that
+    /// sends changes sends every row. On update: unchanged when left out.
+    #[arg(long)]
+    pub mode: Option<String>,
+    /// For --mode diff: column (one set of files per run, each row with a _change column of
+    /// added, changed or removed; the default) or files (a file per kind of change: put
+    /// {change} in the key template). On update: unchanged when left out.
+    #[arg(long)]
+    pub diff_layout: Option<String>,
     /// When the sync runs by itself (under `wharf serve` or `wharf worker`): manual (default),
     /// every:<N><m|h|d> (every:6h, optionally every:6h@2026-12-06T09:00:00Z to count from a
     /// start), cron:<expression> (cron:0 2 * * *; 5 or 6 fields, @daily-style aliases, L # W),

@@ -151,9 +151,11 @@ async fn models_syncs_runs_and_plan_with_their_json_shapes() {
         keys(&outcome),
         [
             "bytes",
+            "changes",
             "duration_ms",
             "error",
             "files",
+            "mode",
             "rows",
             "run_id",
             "status"

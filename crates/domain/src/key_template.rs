@@ -48,10 +48,13 @@ pub enum Var {
     Part,
     /// The file extension, compression included: `csv.gz`.
     Ext,
+    /// The kind of change a diff file holds: `added`, `changed` or `removed` (only for `diff`
+    /// syncs with the `files` layout).
+    Change,
 }
 
 impl Var {
-    const ALL: [(Var, &'static str); 16] = [
+    const ALL: [(Var, &'static str); 17] = [
         (Var::Model, "model"),
         (Var::Segment, "segment"),
         (Var::Sync, "sync"),
@@ -68,6 +71,7 @@ impl Var {
         (Var::UnixMillis, "x"),
         (Var::Part, "part"),
         (Var::Ext, "ext"),
+        (Var::Change, "change"),
     ];
 
     fn parse(name: &str) -> Option<Var> {
@@ -88,6 +92,7 @@ impl Var {
             Var::UnixMillis => 14,
             Var::Part => 10,
             Var::Ext => 12,
+            Var::Change => 7,
         }
     }
 
@@ -144,6 +149,8 @@ pub struct KeyValues<'a> {
     pub started_at: OffsetDateTime,
     pub part: u32,
     pub ext: &'a str,
+    /// `added`, `changed` or `removed`, for the files of a diff by kind of change.
+    pub change: Option<&'a str>,
 }
 
 impl KeyTemplate {
@@ -345,6 +352,16 @@ impl KeyTemplate {
                         Var::UnixSeconds => t.unix_timestamp().to_string(),
                         Var::UnixMillis => (t.unix_timestamp_nanos() / 1_000_000).to_string(),
                         Var::Part => format!("{:05}", values.part),
+                        Var::Change => match values.change {
+                            Some(change) => safe_value(change),
+                            None => {
+                                return Err(InvalidValue::new(
+                                    "key_template",
+                                    &self.text,
+                                    "{change} is only set for the files of a diff by kind of change",
+                                ));
+                            }
+                        },
                     };
                     key.push_str(&text);
                 }
@@ -421,6 +438,7 @@ mod tests {
             started_at: datetime!(2026-03-04 05:06:07.089 UTC),
             part,
             ext: "csv.gz",
+            change: None,
         }
     }
 
@@ -549,6 +567,7 @@ mod tests {
                 let values = KeyValues {
                     model: &model, segment: &model, sync: &sync, run: &run, ext: &ext, part,
                     started_at: datetime!(2026-01-01 00:00 UTC),
+                    change: Some(&ext),
                 };
                 let key = template.render(&prefix, &values).expect("a parsed template renders");
                 let rest = key.strip_prefix("team/exports/").expect("under the prefix");
@@ -622,6 +641,7 @@ mod tests {
             part: u32::MAX,
             // 11-digit Unix seconds, 14-digit milliseconds: the longest `check_length` allows for.
             started_at: datetime!(5000-12-31 23:59:59.999 UTC),
+            change: None,
         };
         template.render(prefix, &values)
     }

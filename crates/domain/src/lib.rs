@@ -55,7 +55,8 @@ pub use region::Region;
 pub use schedule::{Overlap, RunPolicy, Schedule, ScheduleSpec};
 pub use secret::Secret;
 pub use sync::{
-    ColumnMapping, CsvOptions, FileFormat, FileSettings, FileSpec, OnEmpty, ParquetCompression,
-    ParquetOptions, SyncSettings, TextCompression, XmlOptions,
+    CHANGE_COLUMN, ChangeCounts, ColumnMapping, CsvOptions, DiffLayout, FileFormat, FileSettings,
+    FileSpec, OnEmpty, ParquetCompression, ParquetOptions, SyncMode, SyncSettings, TextCompression,
+    XmlOptions,
 };
 pub use webhook::{AlertEvent, WebhookUrl};

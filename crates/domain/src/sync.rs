@@ -49,6 +49,68 @@ string_enum!(
     }
 );
 
+string_enum!(
+    /// What each run of a sync sends: the whole result, or what changed since the last
+    /// successful run.
+    SyncMode, "mode", "the sync mode", {
+        All => "all",
+        Insert => "insert",
+        Diff => "diff",
+        Delta => "delta",
+    }
+);
+
+// The enum comes from `string_enum!`, whose variants take no `#[default]`.
+#[allow(clippy::derivable_impls)]
+impl Default for SyncMode {
+    fn default() -> Self {
+        Self::All
+    }
+}
+
+impl SyncMode {
+    /// Whether runs compare with the last snapshot (every mode but `all`).
+    pub fn compares(self) -> bool {
+        self != Self::All
+    }
+}
+
+string_enum!(
+    /// How a `diff` run lays out its changes: one file with a `_change` column, or a file per
+    /// kind of change (`{change}` in the key template).
+    DiffLayout, "diff_layout", "the diff layout", {
+        Column => "column",
+        Files => "files",
+    }
+);
+
+#[allow(clippy::derivable_impls)]
+impl Default for DiffLayout {
+    fn default() -> Self {
+        Self::Column
+    }
+}
+
+/// How a run's result compared with the sync's last snapshot: every row read is added,
+/// changed or unchanged; removed keys were in the snapshot and are not in the result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeCounts {
+    pub added: u64,
+    pub changed: u64,
+    pub removed: u64,
+    pub unchanged: u64,
+}
+
+impl ChangeCounts {
+    /// The rows of the model's result.
+    pub fn rows_read(&self) -> u64 {
+        self.added + self.changed + self.unchanged
+    }
+}
+
+/// The column a `diff` run with the `column` layout adds to every row.
+pub const CHANGE_COLUMN: &str = "_change";
+
 impl FileFormat {
     pub fn is_text(self) -> bool {
         matches!(self, Self::Csv | Self::Ndjson | Self::Json | Self::Xml)
@@ -419,6 +481,12 @@ pub struct SyncSettings {
     pub manifest: bool,
     pub on_empty: OnEmpty,
     pub overwrite: bool,
+    /// Stored syncs from before sync modes are `all`.
+    #[serde(default)]
+    pub mode: SyncMode,
+    /// Only for `diff`.
+    #[serde(default)]
+    pub diff_layout: DiffLayout,
 }
 
 /// The smallest `--max-bytes-per-file`: smaller files would be mostly headers and footers.
@@ -445,6 +513,28 @@ impl SyncSettings {
                 format!("files are at least {MIN_BYTES_PER_FILE} bytes"),
             ));
         }
+        let files_per_change = self.mode == SyncMode::Diff && self.diff_layout == DiffLayout::Files;
+        if template.uses(Var::Change) && !files_per_change {
+            return Err(InvalidValue::new(
+                "key_template",
+                &self.key_template,
+                format!(
+                    "{{change}} names the kind of change (added, changed, removed) of a diff sync with diff_layout files; this sync's mode is {}: remove {{change}}",
+                    if self.mode == SyncMode::Diff {
+                        "diff with diff_layout column"
+                    } else {
+                        self.mode.as_str()
+                    }
+                ),
+            ));
+        }
+        if files_per_change && !template.uses(Var::Change) {
+            return Err(InvalidValue::new(
+                "key_template",
+                &self.key_template,
+                "a diff with diff_layout files writes added, changed and removed rows to files of their own: put {change} in the key template (for example \"{sync}/{YYYY}/{MM}/{DD}/{run}/{change}-{part}.{ext}\")",
+            ));
+        }
         let splits = self.max_rows_per_file.is_some() || self.max_bytes_per_file.is_some();
         if splits && !template.uses(Var::Part) {
             return Err(InvalidValue::new(
@@ -454,11 +544,11 @@ impl SyncSettings {
             ));
         }
         if self.manifest || self.on_empty == OnEmpty::ManifestOnly {
-            if template.folder_uses(Var::Part) {
+            if template.folder_uses(Var::Part) || template.folder_uses(Var::Change) {
                 return Err(InvalidValue::new(
                     "key_template",
                     &self.key_template,
-                    "with a manifest, a run's files share one folder: keep {part} out of the folders",
+                    "with a manifest, a run's files share one folder: keep {part} and {change} out of the folders",
                 ));
             }
             if !self.overwrite && !template.folder_uses(Var::Run) {
@@ -628,6 +718,8 @@ mod tests {
             manifest: false,
             on_empty: OnEmpty::EmptyFile,
             overwrite: false,
+            mode: Default::default(),
+            diff_layout: Default::default(),
         }
     }
 
@@ -692,5 +784,81 @@ mod tests {
         assert_eq!(read.delimiter, b';');
         let bad = serde_json::json!({"delimiter": ";;", "quote": "\"", "header": true, "null": "", "bom": false});
         assert!(serde_json::from_value::<CsvOptions>(bad).is_err());
+    }
+
+    #[test]
+    fn the_change_variable_belongs_to_diffs_by_kind_of_change() {
+        let with_change = "{sync}/{run}/{change}-{part}.{ext}";
+        let err = settings(with_change).validate().expect_err("mode all");
+        assert_eq!(err.field, "key_template");
+        assert!(
+            err.reason
+                .contains("this sync's mode is all: remove {change}"),
+            "{}",
+            err.reason
+        );
+        let column = SyncSettings {
+            mode: SyncMode::Diff,
+            ..settings(with_change)
+        };
+        assert!(
+            column
+                .validate()
+                .expect_err("column layout")
+                .reason
+                .contains("diff with diff_layout column")
+        );
+        let files = SyncSettings {
+            mode: SyncMode::Diff,
+            diff_layout: DiffLayout::Files,
+            ..settings(DEFAULT_KEY_TEMPLATE)
+        };
+        let err = files.clone().validate().expect_err("no {change}");
+        assert!(
+            err.reason.contains("put {change} in the key template"),
+            "{}",
+            err.reason
+        );
+        let files = SyncSettings {
+            key_template: with_change.into(),
+            ..files
+        };
+        assert!(files.clone().validate().is_ok());
+        let in_folder = SyncSettings {
+            manifest: true,
+            key_template: "{sync}/{run}/{change}/part-{part}.{ext}".into(),
+            ..files
+        };
+        assert!(
+            in_folder
+                .validate()
+                .expect_err("manifest folder")
+                .reason
+                .contains("keep {part} and {change} out of the folders")
+        );
+    }
+
+    #[test]
+    fn modes_parse_and_stored_syncs_without_one_are_all() {
+        assert_eq!(SyncMode::parse("DIFF").expect("diff"), SyncMode::Diff);
+        let err = SyncMode::parse("mirror").expect_err("unknown");
+        assert_eq!(err.field, "mode");
+        assert!(
+            err.reason.contains("all, insert, diff, delta"),
+            "{}",
+            err.reason
+        );
+        assert_eq!(
+            DiffLayout::parse("files").expect("files"),
+            DiffLayout::Files
+        );
+        let mut stored = serde_json::to_value(settings(DEFAULT_KEY_TEMPLATE)).expect("json");
+        let object = stored.as_object_mut().expect("object");
+        object.remove("mode");
+        object.remove("diff_layout");
+        let read: SyncSettings = serde_json::from_value(stored).expect("reads");
+        assert_eq!(read.mode, SyncMode::All);
+        assert_eq!(read.diff_layout, DiffLayout::Column);
+        assert!(!read.mode.compares() && SyncMode::Delta.compares());
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
+use wharf_domain::{ChangeCounts, SyncMode};
 use wharf_store::{Enqueued, Lease, LeaseTerms, NewRun, Store, Trigger};
 
 /// The leases this process takes: how long they last, how often they are renewed, and how much
@@ -179,6 +180,11 @@ pub struct Executed {
     pub manifest: Option<String>,
     pub failure: Option<RunFailure>,
     pub duration: Duration,
+    /// The sync's mode, and how its result compared with the last snapshot (not for `all`).
+    pub mode: SyncMode,
+    pub changes: Option<ChangeCounts>,
+    /// The run wrote a snapshot, to become the sync's if the run is recorded succeeded.
+    pub snapshot: bool,
 }
 
 impl Executed {
@@ -201,6 +207,8 @@ impl Executed {
             files: self.files,
             error: self.failure,
             manifest: self.manifest,
+            mode: self.mode.as_str(),
+            changes: self.changes,
         }
     }
 }
@@ -221,6 +229,9 @@ pub async fn execute(
         manifest: None,
         failure: Some(f),
         duration: started.elapsed(),
+        mode: SyncMode::All,
+        changes: None,
+        snapshot: false,
     };
     let ctx = match SyncContext::load(store, &lease.workspace, &lease.sync_name).await {
         Ok(ctx) => ctx,
@@ -272,9 +283,9 @@ pub async fn execute(
     )
     .await;
     drop(renewal);
-    let (files, manifest, failure) = match result {
-        Ok((files, manifest)) => (files, manifest, None),
-        Err((files, failure)) => (files, None, Some(failure)),
+    let (files, manifest, changes, failure) = match result {
+        Ok(done) => (done.files, done.manifest, done.changes, None),
+        Err((files, failure)) => (files, None, None, Some(failure)),
     };
     Executed {
         lease,
@@ -282,6 +293,9 @@ pub async fn execute(
         manifest,
         failure,
         duration: started.elapsed(),
+        mode: ctx.sync.settings.mode,
+        snapshot: changes.is_some(),
+        changes,
     }
 }
 

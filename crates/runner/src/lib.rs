@@ -24,7 +24,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use wharf_delivery::upload::{StaleRef, UploadSettings, UploadTarget};
 use wharf_delivery::{ClientSettings, DeliveryError, Identity};
-use wharf_domain::{KeyTemplate, S3Auth, SyncSettings};
+use wharf_domain::{ChangeCounts, KeyTemplate, S3Auth, SyncSettings};
 use wharf_engine::EngineSettings;
 pub use wharf_engine::{
     EngineError, MAX_EXPANDED_NODES, MAX_EXPRESSION_DEPTH, Preview, TableInfo, Warehouse, columns,
@@ -46,6 +46,8 @@ pub struct RunnerSettings {
     pub query_memory: usize,
     /// Where runs hold their liveness locks (under `$WHARF_HOME`).
     pub locks_dir: PathBuf,
+    /// Where syncs that send changes keep their snapshots (under `$WHARF_HOME`).
+    pub snapshots_dir: PathBuf,
     /// On a shared server: the folders local sources' tables must resolve into.
     pub local_source_roots: Option<Vec<PathBuf>>,
     pub lease: LeaseSettings,
@@ -61,6 +63,7 @@ impl RunnerSettings {
             spill_dir: home.join("spill"),
             query_memory: 512 * 1024 * 1024,
             locks_dir: home.join("locks"),
+            snapshots_dir: home.join("snapshots"),
             local_source_roots: None,
             lease: LeaseSettings::default(),
         }
@@ -103,6 +106,10 @@ pub struct RunOutcome {
     /// The manifest's key, when one was written.
     #[serde(skip)]
     pub manifest: Option<String>,
+    /// `all`, `insert`, `diff` or `delta`.
+    pub mode: &'static str,
+    /// How the result compared with the last snapshot (null for `all`).
+    pub changes: Option<ChangeCounts>,
 }
 
 /// Errors before a run starts (nothing recorded, nothing written).
@@ -246,6 +253,13 @@ fn failure(code: impl Into<String>, message: impl std::fmt::Display) -> RunFailu
     }
 }
 
+/// What a run wrote, and how its result compared with the sync's snapshot (modes but `all`).
+struct Exported {
+    files: Vec<FileOutcome>,
+    manifest: Option<String>,
+    changes: Option<ChangeCounts>,
+}
+
 async fn execute(
     store: &Store,
     ctx: &SyncContext,
@@ -254,7 +268,7 @@ async fn execute(
     settings: &RunnerSettings,
     progress: Arc<RunProgress>,
     gate: Arc<journal::LeaseGate>,
-) -> Result<(Vec<FileOutcome>, Option<String>), Failed> {
+) -> Result<Exported, Failed> {
     let fail = |f: RunFailure| (Vec::new(), f);
     let destination = &ctx.destination.destination;
     let identity = match destination.auth {
@@ -303,8 +317,21 @@ async fn execute(
         upload: settings.upload,
         journal,
         progress,
+        change: None,
+        recorded_before: 0,
     };
-    let exported = match pipeline::export(job, stream, store.clone()).await {
+    let mut changes = None;
+    let exported = if ctx.sync.settings.mode.compares() {
+        changes::export::export_changes(store, ctx, run_id, settings, job, stream)
+            .await
+            .map(|(files, schema, counts)| {
+                changes = Some(counts);
+                (files, schema)
+            })
+    } else {
+        pipeline::export(job, stream.into(), store.clone()).await
+    };
+    let exported = match exported {
         Ok(exported) => Ok(exported),
         Err((files, f)) if f.code == "lease_lost" => Err((files, f)),
         Err(failed) => return Err(failed),
@@ -323,17 +350,33 @@ async fn execute(
             return Err((Vec::new(), f));
         }
     };
-    let manifest = pipeline::write_manifest(ctx, run_id, started_at, &target, &files, &schema)
-        .await
-        .map_err(|f| (files.clone(), f))?;
+    let manifest = pipeline::write_manifest(
+        ctx,
+        run_id,
+        started_at,
+        &target,
+        &files,
+        &schema,
+        changes.as_ref(),
+    )
+    .await
+    .map_err(|f| (files.clone(), f))?;
     let Some(manifest) = manifest else {
-        return Ok((files, None));
+        return Ok(Exported {
+            files,
+            manifest: None,
+            changes,
+        });
     };
     store
         .add_run_file(run_id, &manifest)
         .await
         .map_err(|e| (files.clone(), failure("store.error", e)))?;
-    Ok((files, Some(manifest.key)))
+    Ok(Exported {
+        files,
+        manifest: Some(manifest.key),
+        changes,
+    })
 }
 
 /// Deletes the files a run that lost its lease completed, when their keys are its own (they

@@ -28,7 +28,7 @@ pub struct RunProgress {
     pub files: AtomicU64,
     /// Bytes and parts S3 acknowledged; the cancel switch of the run's uploads.
     pub upload: Arc<UploadProgress>,
-    stop: watch::Sender<Option<Stop>>,
+    pub(crate) stop: watch::Sender<Option<Stop>>,
     run_id: watch::Sender<Option<String>>,
 }
 
@@ -90,7 +90,7 @@ impl RunProgress {
         self.upload.cancel();
     }
 
-    fn cancelled(&self) -> bool {
+    pub(crate) fn cancelled(&self) -> bool {
         self.stop.borrow().is_some()
     }
 
@@ -114,6 +114,7 @@ impl RunProgress {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct Job {
     pub run_id: String,
     pub started_at: OffsetDateTime,
@@ -127,6 +128,11 @@ pub(crate) struct Job {
     pub upload: UploadSettings,
     pub journal: Arc<dyn UploadJournal>,
     pub progress: Arc<RunProgress>,
+    /// The kind of change the files hold (`{change}`), for a diff by kind of change.
+    pub change: Option<&'static str>,
+    /// Files the run recorded before this export (a diff by kind of change exports each kind
+    /// in turn, `{part}` counting from 0 in each): the run's file records count on from it.
+    pub recorded_before: u32,
 }
 
 impl Job {
@@ -143,6 +149,7 @@ impl Job {
                     started_at: self.started_at,
                     part,
                     ext: &ext,
+                    change: self.change,
                 },
             )
             .map_err(|e| failure("sync.key_template", e))
@@ -150,13 +157,13 @@ impl Job {
 }
 
 /// Column selection and renames, resolved against the query's schema.
-struct Projection {
+pub(crate) struct Projection {
     indices: Vec<usize>,
-    schema: SchemaRef,
+    pub(crate) schema: SchemaRef,
 }
 
 impl Projection {
-    fn new(settings: &SyncSettings, source: &Schema) -> Result<Self, RunFailure> {
+    pub(crate) fn new(settings: &SyncSettings, source: &Schema) -> Result<Self, RunFailure> {
         if settings.columns.is_empty() {
             return Ok(Self {
                 indices: (0..source.fields().len()).collect(),
@@ -192,7 +199,7 @@ impl Projection {
         })
     }
 
-    fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch, RunFailure> {
+    pub(crate) fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch, RunFailure> {
         let columns = self
             .indices
             .iter()
@@ -209,20 +216,36 @@ impl Projection {
 
 /// What the query reader sends: a batch, the end (`Ok(None)`), or why it stopped. A channel that
 /// closes without the end marker means the reader died, never a complete result.
-type Batch = Result<Option<RecordBatch>, RunFailure>;
+pub(crate) type Batch = Result<Option<RecordBatch>, RunFailure>;
 
-/// Streams the query into files. Returns the files written and the schema they were written
+/// Batches to export: a query's result, or a change set read back from its snapshot folder.
+pub(crate) struct Source {
+    pub schema: SchemaRef,
+    pub stream: futures::stream::BoxStream<'static, Result<RecordBatch, RunFailure>>,
+}
+
+impl From<QueryStream> for Source {
+    fn from(stream: QueryStream) -> Self {
+        Self {
+            schema: stream.schema(),
+            stream: stream
+                .map(|item| item.map_err(|e| failure(e.code(), e)))
+                .boxed(),
+        }
+    }
+}
+
+/// Streams the source into files. Returns the files written and the schema they were written
 /// with; on failure, the files completed before it.
 pub(crate) async fn export(
     job: Job,
-    stream: QueryStream,
+    source: Source,
     store: Store,
 ) -> Result<(Vec<FileOutcome>, SchemaRef), Failed> {
-    let projection =
-        Projection::new(&job.settings, &stream.schema()).map_err(|f| (Vec::new(), f))?;
+    let projection = Projection::new(&job.settings, &source.schema).map_err(|f| (Vec::new(), f))?;
     // A few batches of read-ahead: the query runs while the encoder works.
     let (tx, rx) = mpsc::channel::<Batch>(4);
-    let reader = tokio::spawn(read_query(stream, tx, job.progress.stop.subscribe()));
+    let reader = tokio::spawn(read_query(source.stream, tx, job.progress.stop.subscribe()));
     let runtime = tokio::runtime::Handle::current();
     let schema = projection.schema.clone();
     let encoded = tokio::task::spawn_blocking(move || {
@@ -254,8 +277,8 @@ pub(crate) async fn export(
     Ok((files, schema))
 }
 
-async fn read_query(
-    mut stream: QueryStream,
+pub(crate) async fn read_query(
+    mut stream: futures::stream::BoxStream<'static, Result<RecordBatch, RunFailure>>,
     tx: mpsc::Sender<Batch>,
     mut stop: watch::Receiver<Option<Stop>>,
 ) {
@@ -264,7 +287,7 @@ async fn read_query(
             why = stop.wait_for(Option::is_some) => Err(stopped(why.ok().and_then(|w| *w))),
             item = stream.next() => match item {
                 Some(Ok(batch)) => Ok(Some(batch)),
-                Some(Err(e)) => Err(failure(e.code(), e)),
+                Some(Err(f)) => Err(f),
                 None => Ok(None),
             },
         };
@@ -454,7 +477,7 @@ impl FileLoop<'_> {
         let recorded = self.runtime.block_on(self.store.add_run_file(
             &self.job.run_id,
             &NewRunFile {
-                part: i64::from(file.part),
+                part: i64::from(self.job.recorded_before) + i64::from(file.part),
                 key: outcome.key.clone(),
                 rows,
                 bytes: outcome.bytes,
@@ -521,6 +544,7 @@ pub(crate) async fn write_manifest(
     target: &Arc<UploadTarget>,
     files: &[FileOutcome],
     schema: &SchemaRef,
+    changes: Option<&wharf_domain::ChangeCounts>,
 ) -> Result<Option<NewRunFile>, RunFailure> {
     let s = &ctx.sync.settings;
     let rows: u64 = files.iter().map(|f| f.rows).sum();
@@ -543,6 +567,7 @@ pub(crate) async fn write_manifest(
                         started_at,
                         part: 0,
                         ext: &ext,
+                        change: Some("added"),
                     },
                 )
                 .map_err(|e| failure("sync.key_template", e))?
@@ -567,7 +592,8 @@ pub(crate) async fn write_manifest(
         "run_id": run_id,
         "sync": ctx.sync.name,
         "model": ctx.model.name,
-        "mode": "all",
+        "mode": s.mode.as_str(),
+        "changes": changes,
         "format": s.file.format.as_str(),
         "compression": s.file.compression.as_str(),
         "started_at": started_at.format(&Rfc3339).unwrap_or_default(),

@@ -55,6 +55,7 @@ pub async fn plan(
                     started_at: now,
                     part: u32::try_from(part).unwrap_or(u32::MAX),
                     ext: &ext,
+                    change: None,
                 },
             )
             .map_err(|e| RunnerError::Invalid(e.to_string()))

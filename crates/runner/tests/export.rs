@@ -466,6 +466,9 @@ async fn the_janitor_aborts_uploads_an_interrupted_run_left_open() {
                 error: Some(("interrupted", "killed")),
                 retry_at: None,
                 counts_towards_pause: false,
+                mode: wharf_domain::SyncMode::All,
+                changes: None,
+                snapshot: false,
             },
         )
         .await

@@ -53,6 +53,11 @@ pub struct RunView {
     /// This run's failure paused its sync (its `pause_after` was reached): the reason. The
     /// sync runs on its schedule again once resumed.
     pub paused_sync: Option<String>,
+    /// The sync's mode: `all`, `insert`, `diff` or `delta`.
+    pub mode: &'static str,
+    /// How the result compared with the last snapshot (null for `all`).
+    #[schema(value_type = Option<Object>)]
+    pub changes: Option<wharf_domain::ChangeCounts>,
     /// The sync and model as they were when the run started (`runs show` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -116,6 +121,8 @@ impl RunView {
                 message: message.clone(),
             }),
             paused_sync: r.paused_sync.clone(),
+            mode: r.mode.as_str(),
+            changes: r.changes,
             definition: with_definition
                 .then(|| {
                     r.definition
@@ -437,5 +444,7 @@ fn outcome_of(r: &RunRecord) -> RunOutcome {
                 message: message.clone(),
             }),
         manifest: r.files.iter().find(|f| f.part < 0).map(|f| f.key.clone()),
+        mode: r.mode.as_str(),
+        changes: r.changes,
     }
 }

@@ -2,12 +2,13 @@
 //! the other objects: the segment's model, the mapped columns against the model's, and the
 //! longest key the template can render under the destination's prefix.
 
-use crate::{Caller, Role, Service, ServiceError};
+use crate::{Caller, ErrorKind, Role, Service, ServiceError};
 use serde::Serialize;
 use time::OffsetDateTime;
 use wharf_domain::key_template::{NameLengths, default_template};
 use wharf_domain::{
-    ColumnMapping, FileSpec, Name, OnEmpty, RunPolicy, Schedule, ScheduleSpec, SyncSettings,
+    ColumnMapping, DiffLayout, FileSpec, Name, OnEmpty, RunPolicy, Schedule, ScheduleSpec,
+    SyncMode, SyncSettings,
 };
 use wharf_store::{Exports, SyncRecord, SyncTiming};
 
@@ -36,6 +37,11 @@ pub struct NewSync {
     /// Overlap, retries and pausing: what is given replaces the current value (a new sync's
     /// defaults: skip, 3 attempts from 1 minute to 1 hour, pause after 3).
     pub policy: PolicyPatch,
+    /// `all`, `insert`, `diff` or `delta`. `None`: `all` for a new sync, unchanged on update.
+    pub mode: Option<String>,
+    /// `column` or `files`, for `diff` only. `None`: `column` for a new sync, unchanged on
+    /// update.
+    pub diff_layout: Option<String>,
 }
 
 /// Changes to a sync's run policy; fields left out keep their value.
@@ -102,6 +108,13 @@ pub struct SyncView {
     pub paused_at: Option<String>,
     /// Scheduled runs in a row that failed for good.
     pub failures_in_row: u32,
+    /// The run whose snapshot the next run compares with (insert, diff and delta syncs); none:
+    /// the next run sends every row.
+    pub snapshot_run: Option<String>,
+    /// In the response to an update or a reset: the snapshot was forgotten, so the next run
+    /// sends every row.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub snapshot_reset: bool,
     pub created_at: String,
 }
 
@@ -151,6 +164,8 @@ impl From<&SyncRecord> for SyncView {
             pause_reason: s.state.pause_reason.clone(),
             paused_at: s.state.paused_at.clone(),
             failures_in_row: s.state.failures_in_row,
+            snapshot_run: s.snapshot_run.clone(),
+            snapshot_reset: false,
             created_at: s.created_at.clone(),
         }
     }
@@ -207,6 +222,22 @@ impl Service {
             None => Vec::new(),
         };
         let on_empty = OnEmpty::parse(&new.on_empty)?;
+        let mode = match &new.mode {
+            Some(mode) => SyncMode::parse(mode)?,
+            None => current.map_or(SyncMode::All, |c| c.settings.mode),
+        };
+        let diff_layout = match &new.diff_layout {
+            Some(layout) if mode != SyncMode::Diff => {
+                return Err(ServiceError::bad_input(
+                    "diff_layout",
+                    format!(
+                        "only a diff sync has a layout ({layout:?} given); this sync's mode is {mode}"
+                    ),
+                ));
+            }
+            Some(layout) => DiffLayout::parse(layout)?,
+            None => current.map_or(DiffLayout::Column, |c| c.settings.diff_layout),
+        };
         let key_template = new.key_template.unwrap_or_else(|| {
             default_template(new.manifest || on_empty == OnEmpty::ManifestOnly).to_string()
         });
@@ -219,6 +250,8 @@ impl Service {
             manifest: new.manifest,
             on_empty,
             overwrite: new.overwrite,
+            mode,
+            diff_layout,
         }
         .validate()?;
         let model_name = match (&new.model, &new.segment) {
@@ -246,6 +279,21 @@ impl Service {
                     ),
                 ));
             }
+        }
+        if mode.compares()
+            && !settings.columns.is_empty()
+            && !settings
+                .columns
+                .iter()
+                .any(|m| m.source == model.primary_key)
+        {
+            return Err(ServiceError::bad_input(
+                "columns",
+                format!(
+                    "a {mode} sync sends rows by their primary key, and its columns leave out {}'s key {:?}: add it to the columns",
+                    model.name, model.primary_key
+                ),
+            ));
         }
         template.check_length(
             &destination.destination.prefix,
@@ -320,8 +368,53 @@ impl Service {
                     checked.timing(),
                 )
                 .await?;
+            // A snapshot describes rows as the sync exported them: another model, segment,
+            // columns or format make it meaningless, and a sync that turns to `all` forgets it
+            // (so that turning back starts with every row). The schedule alone keeps it.
+            let (old, new) = (&current.settings, &checked.settings);
+            let reset = sync.snapshot_run.is_some()
+                && (current.model_name != checked.model
+                    || current.segment_name != checked.segment
+                    || old.columns != new.columns
+                    || old.file != new.file
+                    || !new.mode.compares());
+            let mut view = if reset {
+                self.store.reset_snapshot(&sync.id).await?;
+                let mut view = SyncView::from(&sync);
+                view.snapshot_run = None;
+                view.snapshot_reset = true;
+                view
+            } else {
+                SyncView::from(&sync)
+            };
+            view.snapshot_reset = reset;
             self.wake.notify_one();
-            Ok(SyncView::from(&sync))
+            Ok(view)
+        })
+        .await
+    }
+
+    /// Forgets a sync's snapshot: its next run sends every row (as `added`). Refused while a
+    /// run is in progress (its success would make its own snapshot current again).
+    pub async fn reset_sync(&self, caller: &Caller, name: &str) -> Result<SyncView, ServiceError> {
+        let object = name.to_string();
+        self.audited(caller, "reset", "sync", &object, async {
+            caller.require(Role::Editor)?;
+            let sync = self.store.sync(&caller.workspace, name).await?;
+            if let Some(run) = self.store.running_run(&sync.id).await? {
+                return Err(ServiceError::new(
+                    ErrorKind::Conflict,
+                    "run.in_progress",
+                    format!(
+                        "sync {name} is running (run {run}); reset it once the run ends, or cancel the run first"
+                    ),
+                ));
+            }
+            self.store.reset_snapshot(&sync.id).await?;
+            let mut view = SyncView::from(&sync);
+            view.snapshot_run = None;
+            view.snapshot_reset = true;
+            Ok(view)
         })
         .await
     }

@@ -44,6 +44,9 @@ pub struct SyncRecord {
     pub schedule: Schedule,
     pub policy: RunPolicy,
     pub state: crate::ScheduleState,
+    /// The run whose snapshot the next run compares against (insert, diff and delta syncs);
+    /// none: the next run sends every row.
+    pub snapshot_run: Option<String>,
     pub created_at: String,
 }
 
@@ -172,7 +175,7 @@ fn model_from_row(row: &SqliteRow, cipher: &Cipher) -> Result<ModelRecord, Store
 
 const SYNC_SELECT: &str = "SELECT y.id, y.name, y.settings, y.created_at, y.model_id,
         y.schedule, y.policy, y.next_run_at, y.paused_at, y.pause_reason, y.failures_in_row,
-        m.name AS model_name, y.segment_id, g.name AS segment_name, y.destination_id,
+        y.snapshot_run, m.name AS model_name, y.segment_id, g.name AS segment_name, y.destination_id,
         d.name AS destination_name
     FROM syncs y JOIN models m ON m.id = y.model_id JOIN destinations d ON d.id = y.destination_id
         LEFT JOIN segments g ON g.id = y.segment_id";
@@ -210,6 +213,7 @@ fn sync_from_row(row: &SqliteRow) -> Result<SyncRecord, StoreError> {
         destination_id: row.try_get("destination_id")?,
         destination_name: row.try_get("destination_name")?,
         settings,
+        snapshot_run: row.try_get("snapshot_run")?,
         created_at: row.try_get("created_at")?,
         name,
     })

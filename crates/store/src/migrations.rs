@@ -65,6 +65,12 @@ const MIGRATIONS: &[(i64, &str, &str, bool)] = &[
         include_str!("../migrations/0009_run_paused.sql"),
         false,
     ),
+    (
+        10,
+        "sync modes",
+        include_str!("../migrations/0010_sync_modes.sql"),
+        false,
+    ),
 ];
 
 /// How many migrations this build applies.

@@ -83,6 +83,10 @@ pub struct RunRecord {
     pub error: Option<(String, String)>,
     /// This run's failure paused its sync: the reason.
     pub paused_sync: Option<String>,
+    /// The sync's mode when the run ended (`all` until then).
+    pub mode: wharf_domain::SyncMode,
+    /// How the result compared with the last snapshot (not for `all`).
+    pub changes: Option<wharf_domain::ChangeCounts>,
     /// The sync and model as they were when the run started (JSON; none while queued).
     pub definition: Option<String>,
     pub files: Vec<NewRunFile>,
@@ -352,6 +356,16 @@ fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
         bytes: count(row.try_get("bytes")?),
         error: code.map(|c| (c, message.unwrap_or_default())),
         paused_sync: row.try_get("paused_sync")?,
+        mode: wharf_domain::SyncMode::parse(&row.try_get::<String, _>("mode")?).map_err(|e| {
+            StoreError::Corrupt {
+                record: "run".into(),
+                detail: e.to_string(),
+            }
+        })?,
+        changes: row
+            .try_get::<Option<String>, _>("changes")?
+            .map(|text| crate::catalog::from_json(&text, "run changes"))
+            .transpose()?,
         definition: row.try_get("definition")?,
         files: Vec::new(),
     })

@@ -37,6 +37,16 @@ pub async fn run(context: &Context, args: RunsArgs) -> Result<(), CliError> {
             );
             outln!("finished   {}", run.finished_at.as_deref().unwrap_or("-"));
             outln!("rows       {}", run.rows);
+            if let Some(c) = &run.changes {
+                outln!(
+                    "changes    {}: {} added, {} changed, {} removed, {} unchanged",
+                    run.mode,
+                    c.added,
+                    c.changed,
+                    c.removed,
+                    c.unchanged
+                );
+            }
             outln!("bytes      {} ({})", run.bytes, human_bytes(run.bytes));
             if let Some(error) = &run.error {
                 outln!("error      [{}] {}", error.code, error.message);

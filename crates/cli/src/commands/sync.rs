@@ -87,6 +87,15 @@ pub async fn run(context: &Context, command: SyncCommand) -> Result<(), CliError
             }
             Ok(())
         }
+        SyncCommand::Reset { name } => {
+            let sync = service.reset_sync(&caller, &name).await?;
+            if context.json {
+                output::json(&sync);
+            } else {
+                outln!("forgot the snapshot of sync {name}: its next run sends every row");
+            }
+            Ok(())
+        }
         SyncCommand::Pause { name } => {
             let sync = service.pause_sync(&caller, &name).await?;
             if context.json {
@@ -132,6 +141,23 @@ fn describe(s: &SyncView) {
     outln!("manifest      {}", if st.manifest { "yes" } else { "no" });
     outln!("on empty      {}", st.on_empty);
     outln!("overwrite     {}", if st.overwrite { "yes" } else { "no" });
+    match st.mode {
+        wharf_domain::SyncMode::All => {
+            outln!("mode          all (every run sends the whole result)")
+        }
+        mode => outln!(
+            "mode          {mode}{}; {}",
+            if mode == wharf_domain::SyncMode::Diff {
+                format!(" ({} layout)", st.diff_layout)
+            } else {
+                String::new()
+            },
+            match &s.snapshot_run {
+                Some(run) => format!("compares with the snapshot of run {run}"),
+                None => "no snapshot yet: the next run sends every row".into(),
+            }
+        ),
+    }
     outln!("schedule      {}", s.schedule.description);
     if !s.schedule.next_runs.is_empty() {
         outln!("next runs     {}", s.schedule.next_runs.join(", "));
@@ -211,6 +237,8 @@ async fn add(
         overwrite: a.overwrite,
         schedule,
         policy,
+        mode: a.mode,
+        diff_layout: a.diff_layout,
     };
     let sync = if replace {
         let name = new.name.clone();
@@ -226,6 +254,11 @@ async fn add(
             if replace { "Updated" } else { "Added" },
             sync.name
         );
+        if sync.snapshot_reset {
+            outln!(
+                "Its snapshot was forgotten (its rows are exported differently now): the next run sends every row."
+            );
+        }
         describe(&sync);
         outln!(
             "\nPreview its keys with `wharf plan {0}`; run it with `wharf sync run {0}`.",
@@ -338,6 +371,16 @@ pub fn report(context: &Context, outcome: &RunOutcome) {
             e.code,
             e.message
         ),
+    }
+    if let Some(c) = &outcome.changes {
+        outln!(
+            "{} compared with the last snapshot: {} added, {} changed, {} removed, {} unchanged",
+            outcome.mode,
+            c.added,
+            c.changed,
+            c.removed,
+            c.unchanged
+        );
     }
     if !outcome.files.is_empty() {
         let rows: Vec<Vec<String>> = outcome

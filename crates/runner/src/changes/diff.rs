@@ -21,13 +21,13 @@ use arrow::array::{
 };
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::ipc::writer::StreamWriter;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use wharf_domain::ChangeCounts;
 
 /// The key space is cut into `2^PARTITION_BITS` partitions.
 pub const PARTITION_BITS: u32 = 8;
@@ -41,16 +41,6 @@ pub const CHANGED: &str = "changed.arrows";
 pub const REMOVED: &str = "removed.arrows";
 /// The counts of a complete change set (written last: its presence means the set is whole).
 pub const CHANGES: &str = "changes.json";
-
-/// How the model's result compares with the last snapshot.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChangeCounts {
-    pub rows_read: u64,
-    pub added: u64,
-    pub changed: u64,
-    pub removed: u64,
-    pub unchanged: u64,
-}
 
 /// The last successful run's snapshot, to compare against.
 #[derive(Debug, Clone)]
@@ -74,6 +64,17 @@ pub struct Comparison<'a> {
     rows_read: u64,
     rows: Vec<Vec<u8>>,
     keys: Vec<Vec<u8>>,
+    complete: bool,
+}
+
+impl Drop for Comparison<'_> {
+    /// The spill always goes; a comparison that did not complete leaves nothing else either.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.spill_dir);
+        if !self.complete {
+            let _ = self.store.remove(&self.sync, &self.run);
+        }
+    }
 }
 
 struct Spill {
@@ -147,6 +148,7 @@ impl<'a> Comparison<'a> {
             rows_read: 0,
             rows: Vec::new(),
             keys: Vec::new(),
+            complete: false,
         })
     }
 
@@ -208,13 +210,11 @@ impl<'a> Comparison<'a> {
 
     /// Compares partition by partition, writes the change set and the new snapshot (pending:
     /// it becomes the sync's when the run succeeds), and removes the spill.
+    /// The spill is removed, and on failure everything this comparison wrote: the next run
+    /// compares against the last snapshot.
     pub fn finish(mut self) -> Result<ChangeCounts, ChangeError> {
         let result = self.compare();
-        let _ = std::fs::remove_dir_all(&self.spill_dir);
-        if result.is_err() {
-            // Nothing half-written stays: the next run compares against the last snapshot.
-            let _ = self.store.remove(&self.sync, &self.run);
-        }
+        self.complete = result.is_ok();
         result
     }
 
@@ -249,10 +249,7 @@ impl<'a> Comparison<'a> {
         let mut added = BlobWriter::create(store, &self.sync, &self.run, ADDED, &self.schema)?;
         let mut changed = BlobWriter::create(store, &self.sync, &self.run, CHANGED, &self.schema)?;
         let mut removed = BlobWriter::create(store, &self.sync, &self.run, REMOVED, &key_schema)?;
-        let mut counts = ChangeCounts {
-            rows_read: self.rows_read,
-            ..ChangeCounts::default()
-        };
+        let mut counts = ChangeCounts::default();
         let mut duplicates = Duplicates::default();
         let data_columns: Vec<usize> = (0..self.schema.fields().len()).collect();
         let mut keys_columns = self.key.clone();
@@ -352,6 +349,13 @@ impl<'a> Comparison<'a> {
         }
         if let Some(error) = duplicates.into_error(key_names()) {
             return Err(error);
+        }
+        if counts.rows_read() != self.rows_read {
+            return Err(ChangeError::Corrupt(format!(
+                "{} rows were read but {} compared; the spill lost rows",
+                self.rows_read,
+                counts.rows_read()
+            )));
         }
         added.finish()?;
         changed.finish()?;

@@ -9,10 +9,12 @@
 
 pub mod diff;
 pub mod encode;
+pub(crate) mod export;
 pub mod snapshot;
 
-pub use diff::{ChangeCounts, Comparison, Previous};
+pub use diff::{Comparison, Previous};
 pub use snapshot::{LocalSnapshots, SnapshotMeta, SnapshotStore};
+pub use wharf_domain::ChangeCounts;
 
 /// Why a comparison could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,24 @@ impl ChangeError {
             Self::Corrupt(_) => "snapshot.corrupt",
             Self::Io(_) => "snapshot.io",
             Self::Arrow(_) => "internal",
+        }
+    }
+}
+
+/// Removes every snapshot of the sync but `current` (the run whose snapshot was just made the
+/// sync's): called once that is recorded. Best effort: what stays is removed by the next run.
+pub fn keep_only(settings: &crate::RunnerSettings, sync_id: &str, current: &str) {
+    let snapshots = LocalSnapshots::new(&settings.snapshots_dir);
+    let runs = match snapshots.runs(sync_id) {
+        Ok(runs) => runs,
+        Err(e) => {
+            tracing::warn!(sync = %sync_id, "cannot list the sync's snapshots: {e}");
+            return;
+        }
+    };
+    for run in runs.iter().filter(|r| r.as_str() != current) {
+        if let Err(e) = snapshots.remove(sync_id, run) {
+            tracing::warn!(sync = %sync_id, run = %run, "cannot remove an old snapshot: {e}");
         }
     }
 }

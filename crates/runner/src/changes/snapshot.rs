@@ -35,6 +35,8 @@ pub trait SnapshotStore: Send + Sync {
         run: &str,
         name: &str,
     ) -> std::io::Result<Option<Box<dyn Read + Send>>>;
+    /// Removes one blob (nothing when it does not exist).
+    fn remove_blob(&self, sync: &str, run: &str, name: &str) -> std::io::Result<()>;
     /// Removes a run's folder and everything in it (nothing when it does not exist).
     fn remove(&self, sync: &str, run: &str) -> std::io::Result<()>;
     /// The runs that have a folder for this sync.
@@ -75,6 +77,13 @@ impl SnapshotStore for LocalSnapshots {
             Ok(file) => Ok(Some(Box::new(BufReader::with_capacity(256 * 1024, file)))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+
+    fn remove_blob(&self, sync: &str, run: &str, name: &str) -> std::io::Result<()> {
+        match std::fs::remove_file(self.dir(sync, run).join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
         }
     }
 

@@ -182,10 +182,20 @@ impl Fixture {
                     error,
                     retry_at: None,
                     counts_towards_pause: false,
+                    mode: executed.mode,
+                    changes: executed.changes,
+                    snapshot: executed.snapshot,
                 },
             )
             .await
             .expect("record the end");
+        if executed.snapshot && executed.failure.is_none() {
+            wharf_runner::changes::keep_only(
+                &self.settings,
+                &executed.lease.sync_id,
+                &executed.lease.run_id,
+            );
+        }
         Ok(executed.outcome(status.shown(code.as_deref())))
     }
 
@@ -279,6 +289,8 @@ pub fn settings(format: &str) -> SyncSettings {
         manifest: false,
         on_empty: OnEmpty::EmptyFile,
         overwrite: false,
+        mode: Default::default(),
+        diff_layout: Default::default(),
     }
 }
 

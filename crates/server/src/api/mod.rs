@@ -150,6 +150,7 @@ pub fn routes() -> (axum::Router<AppState>, OpenApi) {
         .routes(routes!(syncs::trigger))
         .routes(routes!(syncs::resume))
         .routes(routes!(syncs::pause))
+        .routes(routes!(syncs::reset))
         .routes(routes!(syncs::list_runs))
         .routes(routes!(syncs::show_run))
         .routes(routes!(syncs::run_files))
@@ -227,6 +228,7 @@ mod tests {
             ("GET", "/runs"),
             ("POST", "/syncs/{name}/resume"),
             ("POST", "/syncs/{name}/pause"),
+            ("POST", "/syncs/{name}/reset"),
             ("GET", "/runs/{run_id}"),
             ("GET", "/runs/{run_id}/files"),
             ("GET", "/workspaces"),

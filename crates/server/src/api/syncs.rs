@@ -83,6 +83,14 @@ pub struct SyncBody {
     /// Overlap, retries and pausing; fields left out keep their value.
     #[serde(default)]
     pub policy: Option<PolicyPatch>,
+    /// `all` (default for a new sync), `insert`, `diff` or `delta`. Left out on `PUT`:
+    /// unchanged.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// For `diff`: `column` (default) or `files` (`{change}` in the key template). Left out
+    /// on `PUT`: unchanged.
+    #[serde(default)]
+    pub diff_layout: Option<String>,
 }
 
 impl SyncBody {
@@ -114,6 +122,8 @@ impl SyncBody {
             overwrite: self.overwrite,
             schedule: self.schedule,
             policy: self.policy.unwrap_or_default(),
+            mode: self.mode,
+            diff_layout: self.diff_layout,
         }
     }
 }
@@ -213,6 +223,18 @@ pub async fn pause(
     Path(name): Path<String>,
 ) -> ApiResult<Json<SyncView>> {
     Ok(Json(state.service.pause_sync(&caller, &name).await?))
+}
+
+#[utoipa::path(post, path = "/syncs/{name}/reset", tag = "syncs",
+    params(("name" = String, Path, description = "The sync's name", example = "p")),
+    responses((status = 200, description = "The snapshot is forgotten: the next run sends every row", body = SyncView),
+        (status = 409, description = "A run of the sync is in progress")))]
+pub async fn reset(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(name): Path<String>,
+) -> ApiResult<Json<SyncView>> {
+    Ok(Json(state.service.reset_sync(&caller, &name).await?))
 }
 
 /// A run just asked for.

@@ -212,6 +212,7 @@ impl Service {
         let code = executed.failure.as_ref().map(|f| f.code.clone());
         let shown = status.shown(code.as_deref());
         let took = executed.duration;
+        let snapshot = executed.snapshot;
         let mut outcome = executed.outcome(shown);
         let finish = Finish {
             succeeded: outcome.error.is_none(),
@@ -223,6 +224,9 @@ impl Service {
                 .map(|f| (f.code.as_str(), f.message.as_str())),
             retry_at: followup.retry_at,
             counts_towards_pause: followup.counts_towards_pause,
+            mode: wharf_domain::SyncMode::parse(outcome.mode).unwrap_or_default(),
+            changes: outcome.changes,
+            snapshot,
         };
         let recorded = self
             .store
@@ -232,6 +236,13 @@ impl Service {
             .await;
         match recorded {
             Ok(finished) => {
+                if finish.succeeded && snapshot {
+                    wharf_runner::changes::keep_only(
+                        &self.settings.runner(),
+                        &lease.sync_id,
+                        &lease.run_id,
+                    );
+                }
                 match &outcome.error {
                     None => tracing::info!(
                         run = %lease.run_id,

@@ -179,6 +179,11 @@ pub struct Finish<'a> {
     pub retry_at: Option<OffsetDateTime>,
     /// The failure is final for a scheduled due time: it counts towards pausing the sync.
     pub counts_towards_pause: bool,
+    /// The sync's mode, and how its result compared with the last snapshot.
+    pub mode: wharf_domain::SyncMode,
+    pub changes: Option<wharf_domain::ChangeCounts>,
+    /// The run wrote a snapshot that becomes the sync's if it succeeded.
+    pub snapshot: bool,
 }
 
 /// What finishing a run changed beyond the run.
@@ -526,7 +531,7 @@ impl Store {
         let at = stamp(now);
         let done = sqlx::query(
             "UPDATE runs SET status = ?, finished_at = ?, rows = ?, bytes = ?, error_code = ?,
-                 error_message = ?
+                 error_message = ?, mode = ?, changes = ?
              WHERE id = ? AND lease_id = ? AND status = 'running'
                AND epoch = (SELECT epoch FROM syncs WHERE id = runs.sync_id)",
         )
@@ -540,6 +545,14 @@ impl Store {
         .bind(i64::try_from(finish.bytes).unwrap_or(i64::MAX))
         .bind(finish.error.map(|e| e.0))
         .bind(finish.error.map(|e| e.1))
+        .bind(finish.mode.as_str())
+        .bind(
+            finish
+                .changes
+                .as_ref()
+                .map(|c| crate::catalog::json(c, "run changes"))
+                .transpose()?,
+        )
         .bind(&lease.run_id)
         .bind(&lease.lease_id)
         .execute(&mut *tx)
@@ -548,6 +561,15 @@ impl Store {
             return Err(StoreError::Fenced {
                 run_id: lease.run_id.clone(),
             });
+        }
+        if finish.succeeded && finish.snapshot {
+            // The run's snapshot becomes the sync's in the step that records it succeeded,
+            // under its lease: a failed or fenced run leaves the last one current.
+            sqlx::query("UPDATE syncs SET snapshot_run = ? WHERE id = ?")
+                .bind(&lease.run_id)
+                .bind(&lease.sync_id)
+                .execute(&mut *tx)
+                .await?;
         }
         let row = sqlx::query("SELECT policy, failures_in_row FROM syncs WHERE id = ?")
             .bind(&lease.sync_id)

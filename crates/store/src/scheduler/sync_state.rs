@@ -58,6 +58,15 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets the sync's snapshot: its next run sends every row.
+    pub async fn reset_snapshot(&self, sync_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE syncs SET snapshot_run = NULL WHERE id = ?")
+            .bind(sync_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Pauses a sync (`Some(reason)`) or resumes it (`None`: failures in a row forgotten, the
     /// next due time counted from `now`).
     pub async fn set_paused(
