@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Fixture, json, people_sync, run, text, wharf};
+use common::{Fixture, json, people_model, people_sync, run, text, wharf};
 use serde_json::{Value, json};
 
 fn run_json(home: &std::path::Path, sync: &str) -> Value {
@@ -117,18 +117,7 @@ async fn a_diff_sync_records_its_changes_and_resets_when_its_rows_change_shape()
 async fn bad_mode_combinations_name_the_field() {
     let fx = Fixture::start().await;
     let home = fx.home.path();
-    let out = run(wharf(home).args([
-        "model",
-        "add",
-        "people",
-        "--source",
-        "files",
-        "--primary-key",
-        "id",
-        "--sql",
-        "SELECT * FROM people",
-    ]));
-    assert!(out.status.success(), "{}", text(&out));
+    people_model(home);
     let add = |extra: &[&str]| {
         run(wharf(home)
             .args([

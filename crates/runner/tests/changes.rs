@@ -347,3 +347,75 @@ async fn a_diff_by_kind_of_change_writes_a_file_per_kind_and_the_run_records_the
         [0, 1, 2]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insert_sends_new_keys_delta_sends_new_and_changed_rows_and_no_change_follows_on_empty() {
+    let fx = Fixture::start().await;
+    write_people(
+        &fx,
+        &[(1, "Ada", Some(1.5)), (2, "Bob", None), (3, "Cy", None)],
+    );
+    fx.model("people", "SELECT * FROM people").await;
+    for (name, mode) in [("ins", SyncMode::Insert), ("del", SyncMode::Delta)] {
+        fx.sync(
+            name,
+            "people",
+            wharf_domain::SyncSettings {
+                mode,
+                on_empty: wharf_domain::OnEmpty::Skip,
+                ..diff_settings()
+            },
+        )
+        .await;
+        let first = fx.run(name).await;
+        assert_eq!(first.changes.map(|c| c.added), Some(3), "{first:?}");
+    }
+    // Bob changes, Cy leaves, Dee arrives.
+    write_people(
+        &fx,
+        &[
+            (1, "Ada", Some(1.5)),
+            (2, "Bob", Some(2.0)),
+            (4, "Dee", None),
+        ],
+    );
+    let insert = fx.run("ins").await;
+    assert_eq!(insert.mode, "insert");
+    assert_eq!(insert.files.len(), 1, "{insert:?}");
+    assert_eq!(
+        read_plain(&fx, &insert.files[0].key).await,
+        [vec![json!(4), json!("Dee"), Value::Null]],
+        "only the new key"
+    );
+    let delta = fx.run("del").await;
+    assert_eq!(delta.mode, "delta");
+    assert_eq!(
+        delta.changes,
+        Some(ChangeCounts {
+            added: 1,
+            changed: 1,
+            removed: 1,
+            unchanged: 1,
+        })
+    );
+    assert_eq!(
+        read_plain(&fx, &delta.files[0].key).await,
+        [
+            vec![json!(2), json!("Bob"), json!(2.0)],
+            vec![json!(4), json!("Dee"), Value::Null],
+        ],
+        "new and changed rows, no removed one"
+    );
+    // Nothing changed: on-empty skip writes no file, the manifest still says so.
+    let quiet = fx.run("del").await;
+    assert_eq!(quiet.status, "succeeded", "{quiet:?}");
+    assert!(quiet.files.is_empty(), "{quiet:?}");
+    assert!(quiet.manifest.is_some(), "{quiet:?}");
+    assert_eq!(
+        quiet.changes,
+        Some(ChangeCounts {
+            unchanged: 3,
+            ..ChangeCounts::default()
+        })
+    );
+}

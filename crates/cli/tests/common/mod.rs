@@ -101,9 +101,8 @@ pub fn setup(home: &Path, data: &Path, server: &wharf_testkit::S3TestServer) {
     assert!(text(&out).contains("people"), "{}", text(&out));
 }
 
-/// Adds model `people` (over `people.csv`) and sync `sync` of it to `lake` as CSV, with
-/// `extra` flags.
-pub fn people_sync(home: &Path, sync: &str, extra: &[&str]) {
+/// Adds model `people` (over `people.csv`, key `id`).
+pub fn people_model(home: &Path) {
     let out = run(wharf(home).args([
         "model",
         "add",
@@ -116,6 +115,12 @@ pub fn people_sync(home: &Path, sync: &str, extra: &[&str]) {
         "SELECT * FROM people",
     ]));
     assert!(out.status.success(), "{}", text(&out));
+}
+
+/// Adds model `people` (over `people.csv`) and sync `sync` of it to `lake` as CSV, with
+/// `extra` flags.
+pub fn people_sync(home: &Path, sync: &str, extra: &[&str]) {
+    people_model(home);
     let out = run(wharf(home)
         .args([
             "sync",
