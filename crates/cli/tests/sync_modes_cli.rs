@@ -105,6 +105,19 @@ async fn a_diff_sync_records_its_changes_and_resets_when_its_rows_change_shape()
     assert_eq!(json(&out)["snapshot_run"], Value::Null);
     let fourth = run_json(home, "d");
     assert_eq!(fourth["changes"]["added"], 3, "{fourth}");
+    let snapshots = home.join("snapshots");
+    assert_eq!(
+        std::fs::read_dir(&snapshots).expect("snapshots").count(),
+        1,
+        "one sync's snapshots"
+    );
+    let out = run(wharf(home).args(["sync", "rm", "d"]));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_dir(&snapshots).expect("snapshots").count(),
+        0,
+        "a removed sync's snapshots go with it"
+    );
     let audit = run(wharf(home).args(["--json", "audit"]));
     assert!(
         text(&audit).contains("\"reset\""),

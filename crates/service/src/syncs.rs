@@ -432,7 +432,11 @@ impl Service {
                 .await?;
             wharf_runner::abort_stale_uploads(&self.store, &destination, &self.settings.runner())
                 .await;
-            Ok(self.store.remove_sync(&caller.workspace, name).await?)
+            self.store.remove_sync(&caller.workspace, name).await?;
+            if let Err(e) = wharf_runner::changes::remove_all(&self.settings.runner(), &sync.id) {
+                tracing::warn!(sync = %name, "cannot remove the sync's snapshots: {e}");
+            }
+            Ok(())
         })
         .await
     }

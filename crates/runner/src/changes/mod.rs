@@ -55,6 +55,15 @@ impl ChangeError {
     }
 }
 
+/// Removes every snapshot of a sync that is being removed: its keys and hashes are its
+/// partners' data.
+pub fn remove_all(settings: &crate::RunnerSettings, sync_id: &str) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(settings.snapshots_dir.join(sync_id)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Removes every snapshot of the sync but `current` (the run whose snapshot was just made the
 /// sync's): called once that is recorded. Best effort: what stays is removed by the next run.
 pub fn keep_only(settings: &crate::RunnerSettings, sync_id: &str, current: &str) {
