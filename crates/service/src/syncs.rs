@@ -378,16 +378,12 @@ impl Service {
                     || old.columns != new.columns
                     || old.file != new.file
                     || !new.mode.compares());
-            let mut view = if reset {
+            let mut view = SyncView::from(&sync);
+            if reset {
                 self.store.reset_snapshot(&sync.id).await?;
-                let mut view = SyncView::from(&sync);
                 view.snapshot_run = None;
                 view.snapshot_reset = true;
-                view
-            } else {
-                SyncView::from(&sync)
-            };
-            view.snapshot_reset = reset;
+            }
             self.wake.notify_one();
             Ok(view)
         })
