@@ -33,6 +33,7 @@ pub mod schedule;
 pub mod secret;
 pub mod segment;
 pub mod sync;
+pub mod sync_mode;
 pub mod units;
 pub mod webhook;
 pub mod xml_name;
