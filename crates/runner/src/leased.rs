@@ -183,8 +183,9 @@ pub struct Executed {
     /// The sync's mode, and how its result compared with the last snapshot (not for `all`).
     pub mode: SyncMode,
     pub changes: Option<ChangeCounts>,
-    /// The run wrote a snapshot, to become the sync's if the run is recorded succeeded.
-    pub snapshot: bool,
+    /// The snapshot the run compared into (its folder), to become the sync's if the run is
+    /// recorded succeeded.
+    pub snapshot: Option<String>,
 }
 
 impl Executed {
@@ -231,7 +232,7 @@ pub async fn execute(
         duration: started.elapsed(),
         mode: SyncMode::All,
         changes: None,
-        snapshot: false,
+        snapshot: None,
     };
     let ctx = match SyncContext::load(store, &lease.workspace, &lease.sync_name).await {
         Ok(ctx) => ctx,
@@ -247,13 +248,13 @@ pub async fn execute(
         }
         Err(_) => None,
     });
-    // Microseconds, as segments compare times and the run records them.
-    let started_at = lease.started_at;
-    let started_at = started_at
-        .replace_nanosecond(started_at.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(started_at);
+    let attempt = match crate::attempt::Attempt::begin(store, lease.clone(), &ctx).await {
+        Ok(attempt) => attempt,
+        Err(e) => return fail(lease, crate::failure(e.code(), e)),
+    };
+    let lease = attempt.lease.clone();
     if let Err(e) = store
-        .set_run_definition(&lease.run_id, &ctx.definition(started_at))
+        .set_run_definition(&lease.run_id, &ctx.definition(attempt.started_at))
         .await
     {
         return fail(lease, crate::failure("store.error", e));
@@ -272,20 +273,11 @@ pub async fn execute(
         lease: lease.clone(),
         margin: settings.lease.commit_margin,
     });
-    let result = crate::execute(
-        store,
-        &ctx,
-        &lease.run_id,
-        started_at,
-        settings,
-        progress,
-        gate,
-    )
-    .await;
+    let result = crate::execute(store, &ctx, &attempt, settings, progress, gate).await;
     drop(renewal);
-    let (files, manifest, changes, failure) = match result {
-        Ok(done) => (done.files, done.manifest, done.changes, None),
-        Err((files, failure)) => (files, None, None, Some(failure)),
+    let (files, manifest, changes, snapshot, failure) = match result {
+        Ok(done) => (done.files, done.manifest, done.changes, done.snapshot, None),
+        Err((files, failure)) => (files, None, None, None, Some(failure)),
     };
     Executed {
         lease,
@@ -294,7 +286,7 @@ pub async fn execute(
         failure,
         duration: started.elapsed(),
         mode: ctx.sync.settings.mode,
-        snapshot: changes.is_some(),
+        snapshot,
         changes,
     }
 }

@@ -5,6 +5,7 @@
 //! about terminals or HTTP: progress goes out through [`RunProgress`] counters that the CLI and
 //! the server read as they like.
 
+mod attempt;
 pub mod changes;
 mod journal;
 pub mod leased;
@@ -84,6 +85,10 @@ pub struct FileOutcome {
     pub rows: u64,
     pub bytes: u64,
     pub checksum: String,
+    /// The earlier attempt of the same logical run that wrote it, when this attempt (a retry)
+    /// kept it rather than wrote it again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carried_from: Option<String>,
 }
 
 /// Why a run failed: a stable code and a message for people.
@@ -217,7 +222,7 @@ impl SyncContext {
 
     /// The sync, model, segment and destination as this run sees them; `as_of` is the time
     /// the segment's `within_last` conditions count back from.
-    fn definition(&self, as_of: OffsetDateTime) -> String {
+    pub(crate) fn definition(&self, as_of: OffsetDateTime) -> String {
         serde_json::json!({
             "sync": {"name": self.sync.name, "settings": self.sync.settings},
             "model": {
@@ -258,17 +263,20 @@ struct Exported {
     files: Vec<FileOutcome>,
     manifest: Option<String>,
     changes: Option<ChangeCounts>,
+    /// The snapshot folder the run compared into (modes but `all`).
+    snapshot: Option<String>,
 }
 
 async fn execute(
     store: &Store,
     ctx: &SyncContext,
-    run_id: &str,
-    started_at: OffsetDateTime,
+    attempt: &attempt::Attempt,
     settings: &RunnerSettings,
     progress: Arc<RunProgress>,
     gate: Arc<journal::LeaseGate>,
 ) -> Result<Exported, Failed> {
+    let run_id = attempt.run_id();
+    let started_at = attempt.started_at;
     let fail = |f: RunFailure| (Vec::new(), f);
     let destination = &ctx.destination.destination;
     let identity = match destination.auth {
@@ -306,6 +314,9 @@ async fn execute(
     ));
     let job = pipeline::Job {
         run_id: run_id.to_string(),
+        keys_run: attempt.keys_run.clone(),
+        carried: attempt.carried.clone(),
+        continues: attempt.continues(),
         started_at,
         model: ctx.model.name.clone(),
         segment: ctx.segment_name().to_string(),
@@ -321,51 +332,47 @@ async fn execute(
         recorded_before: 0,
     };
     let mut changes = None;
+    let mut snapshot = None;
     let exported = if ctx.sync.settings.mode.compares() {
-        changes::export::export_changes(store, ctx, run_id, settings, job, stream)
+        changes::export::export_changes(store, ctx, attempt, settings, job, stream)
             .await
-            .map(|(files, schema, counts)| {
-                changes = Some(counts);
-                (files, schema)
+            .map(|compared| {
+                changes = Some(compared.counts);
+                snapshot = Some(compared.folder);
+                (compared.files, compared.schema)
             })
     } else {
         pipeline::export(job, stream.into(), store.clone()).await
     };
-    let exported = match exported {
-        Ok(exported) => Ok(exported),
-        Err((files, f)) if f.code == "lease_lost" => Err((files, f)),
-        Err(failed) => return Err(failed),
-    };
+    // Whatever else went wrong, a run that no longer holds its lease stops as `lease_lost`.
     let checked = match exported {
         Ok((files, schema)) => match gate.check().await {
             Ok(()) => Ok((files, schema)),
             Err(e) => Err((files, failure("lease_lost", e))),
         },
-        Err(failed) => Err(failed),
+        Err((files, f)) if f.code == "lease_lost" => Err((files, f)),
+        Err((files, f)) => match gate.check().await {
+            Ok(()) => return Err((files, f)),
+            Err(e) => Err((files, failure("lease_lost", e))),
+        },
     };
     let (files, schema) = match checked {
         Ok(done) => done,
         Err((files, f)) => {
-            remove_fenced_files(&target, run_id, &files).await;
+            remove_fenced_files(store, &target, attempt, &files).await;
             return Err((Vec::new(), f));
         }
     };
-    let manifest = pipeline::write_manifest(
-        ctx,
-        run_id,
-        started_at,
-        &target,
-        &files,
-        &schema,
-        changes.as_ref(),
-    )
-    .await
-    .map_err(|f| (files.clone(), f))?;
+    let manifest =
+        pipeline::write_manifest(ctx, attempt, &target, &files, &schema, changes.as_ref())
+            .await
+            .map_err(|f| (files.clone(), f))?;
     let Some(manifest) = manifest else {
         return Ok(Exported {
             files,
             manifest: None,
             changes,
+            snapshot,
         });
     };
     store
@@ -376,14 +383,45 @@ async fn execute(
         files,
         manifest: Some(manifest.key),
         changes,
+        snapshot,
     })
 }
 
-/// Deletes the files a run that lost its lease completed, when their keys are its own (they
-/// name its run id): another attempt holds the sync, and its files are the run's. Files at
-/// keys without the run id may be the other attempt's too, and stay.
-async fn remove_fenced_files(target: &UploadTarget, run_id: &str, files: &[FileOutcome]) {
-    for file in files.iter().filter(|f| f.key.contains(run_id)) {
+/// Deletes the files a run that lost its lease wrote, when their keys are its logical run's
+/// own (they name its id) and no later attempt of that run exists: another run holds the sync,
+/// and would never know them. A later attempt of the same run writes the same keys, and keeps
+/// what it finds there: they stay. So do files at keys without the run id (another run's too),
+/// and files this attempt kept from an earlier one.
+async fn remove_fenced_files(
+    store: &Store,
+    target: &UploadTarget,
+    attempt: &attempt::Attempt,
+    files: &[FileOutcome],
+) {
+    let mine: Vec<&FileOutcome> = files
+        .iter()
+        .filter(|f| f.carried_from.is_none() && f.key.contains(&attempt.keys_run))
+        .collect();
+    if mine.is_empty() {
+        return;
+    }
+    match store.has_later_attempt(&attempt.lease).await {
+        Ok(false) => {}
+        Ok(true) => {
+            tracing::warn!(
+                run = %attempt.lease.run_id,
+                "the run lost its lease to a later attempt of the same run: its files stay, for that attempt to keep"
+            );
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(
+                "cannot tell whether a later attempt continues this run; its files stay: {e}"
+            );
+            return;
+        }
+    }
+    for file in mine {
         match target.delete(&file.key).await {
             Ok(()) => {
                 tracing::warn!(key = %file.key, "removed a file of a run that lost its lease")

@@ -1,15 +1,18 @@
 //! The data path of a run: batches from the query, projected and renamed, cut into files,
 //! encoded on a blocking thread and streamed to S3; then the manifest.
 
+use crate::attempt::Attempt;
 use crate::{Failed, FileOutcome, RunFailure, SyncContext, failure};
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use futures::StreamExt;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::{mpsc, watch};
+use wharf_delivery::DeliveryError;
 use wharf_delivery::upload::{
     self, ObjectSpec, ObjectUpload, PartSink, UploadJournal, UploadProgress, UploadSettings,
     UploadTarget,
@@ -17,7 +20,7 @@ use wharf_delivery::upload::{
 use wharf_domain::{KeyPrefix, KeyTemplate, KeyValues, OnEmpty, SyncSettings};
 use wharf_engine::QueryStream;
 use wharf_formats::FileWriter;
-use wharf_store::{NewRunFile, Store};
+use wharf_store::{CommittedFile, NewRunFile, Store};
 
 /// Live counters of a run, for progress bars and the API; its id once it has started; and its
 /// stop switch.
@@ -116,7 +119,15 @@ impl RunProgress {
 
 #[derive(Clone)]
 pub(crate) struct Job {
+    /// The attempt's id: its file records are its own.
     pub run_id: String,
+    /// The run id its keys carry: the logical run's (see `attempt`).
+    pub keys_run: String,
+    /// Files an earlier attempt of the logical run committed, by key: kept, not written again.
+    pub carried: Arc<HashMap<String, CommittedFile>>,
+    /// The attempt continues an earlier one: an object found at one of its keys is that
+    /// attempt's, committed before its end was recorded.
+    pub continues: bool,
     pub started_at: OffsetDateTime,
     pub model: String,
     pub segment: String,
@@ -145,7 +156,7 @@ impl Job {
                     model: &self.model,
                     segment: &self.segment,
                     sync: &self.sync,
-                    run: &self.run_id,
+                    run: &self.keys_run,
                     started_at: self.started_at,
                     part,
                     ext: &ext,
@@ -256,6 +267,7 @@ pub(crate) async fn export(
             schema: &projection.schema,
             done: Vec::new(),
             current: None,
+            carrying: None,
             next_part: 0,
         };
         files
@@ -320,6 +332,14 @@ struct OpenFile {
     written: Arc<AtomicU64>,
 }
 
+/// A file an earlier attempt committed, whose rows this attempt passes over.
+struct Carried {
+    part: u32,
+    committed: CommittedFile,
+    /// Rows still to pass over.
+    left: u64,
+}
+
 struct FileLoop<'a> {
     job: &'a Job,
     runtime: &'a tokio::runtime::Handle,
@@ -327,6 +347,7 @@ struct FileLoop<'a> {
     schema: &'a SchemaRef,
     done: Vec<FileOutcome>,
     current: Option<OpenFile>,
+    carrying: Option<Carried>,
     next_part: u32,
 }
 
@@ -361,8 +382,21 @@ impl FileLoop<'_> {
             }
             let mut offset = 0;
             while offset < batch.num_rows() {
-                if self.current.is_none() {
+                if self.current.is_none() && self.carrying.is_none() {
                     self.open()?;
+                }
+                if let Some(carried) = self.carrying.as_mut() {
+                    // The file an earlier attempt committed holds these rows (the same ones,
+                    // when the input is the same): pass over them.
+                    let take = (batch.num_rows() - offset)
+                        .min(usize::try_from(carried.left).unwrap_or(usize::MAX));
+                    carried.left -= take as u64;
+                    offset += take;
+                    total_rows += take as u64;
+                    if carried.left == 0 {
+                        self.close()?;
+                    }
+                    continue;
                 }
                 let Some(file) = self.current.as_mut() else {
                     break;
@@ -401,7 +435,7 @@ impl FileLoop<'_> {
                 }
             }
         }
-        if self.current.is_some() {
+        if self.current.is_some() || self.carrying.is_some() {
             self.close()?;
         } else if total_rows == 0 && self.done.is_empty() && settings.on_empty == OnEmpty::EmptyFile
         {
@@ -415,6 +449,14 @@ impl FileLoop<'_> {
         let part = self.next_part;
         self.next_part += 1;
         let key = self.job.key(part)?;
+        if let Some(committed) = self.job.carried.get(&key) {
+            self.carrying = Some(Carried {
+                part,
+                committed: committed.clone(),
+                left: committed.file.rows,
+            });
+            return Ok(());
+        }
         let file = &self.job.settings.file;
         let object = ObjectSpec {
             key: key.clone(),
@@ -452,6 +494,17 @@ impl FileLoop<'_> {
     }
 
     fn close(&mut self) -> Result<(), RunFailure> {
+        if let Some(carried) = self.carrying.take() {
+            let c = carried.committed;
+            let outcome = FileOutcome {
+                key: c.file.key,
+                rows: c.file.rows,
+                bytes: c.file.bytes,
+                checksum: c.file.checksum,
+                carried_from: Some(c.written_by),
+            };
+            return self.commit(outcome, carried.part, c.file.request_id);
+        }
         let Some(file) = self.current.take() else {
             return Ok(());
         };
@@ -463,26 +516,69 @@ impl FileLoop<'_> {
         if sink.finish().is_err() {
             return Err(self.upload_or(file.upload, failure("internal", "the upload stopped")));
         }
-        let uploaded = match self.runtime.block_on(file.upload.finish()) {
-            Ok(uploaded) => uploaded,
+        let (outcome, request_id) = match self.runtime.block_on(file.upload.finish()) {
+            Ok(uploaded) => (
+                FileOutcome {
+                    key: file.key,
+                    rows,
+                    bytes: uploaded.bytes,
+                    checksum: uploaded.checksum,
+                    carried_from: None,
+                },
+                uploaded.request_id,
+            ),
             Err(_) if self.job.progress.cancelled() => return Err(self.job.progress.stopped()),
+            Err(e @ DeliveryError::KeyExists { .. }) if self.job.continues => {
+                (self.found_committed(file.key, rows, e)?, None)
+            }
             Err(e) => return Err(failure(e.code(), e)),
         };
-        let outcome = FileOutcome {
-            key: file.key,
-            rows,
-            bytes: uploaded.bytes,
-            checksum: uploaded.checksum,
-        };
+        self.commit(outcome, file.part, request_id)
+    }
+
+    /// A retry met an object at one of its keys: an earlier attempt committed it and stopped
+    /// before recording it. It is kept, as the earlier attempt wrote it (its rows counted as
+    /// this attempt encoded them).
+    fn found_committed(
+        &self,
+        key: String,
+        rows: u64,
+        exists: DeliveryError,
+    ) -> Result<FileOutcome, RunFailure> {
+        match self.runtime.block_on(self.job.target.stat(&key)) {
+            Ok(Some((bytes, checksum))) => {
+                tracing::info!(%key, "an earlier attempt of this run committed the file: kept");
+                Ok(FileOutcome {
+                    key,
+                    rows,
+                    bytes,
+                    checksum,
+                    carried_from: Some(self.job.keys_run.clone()),
+                })
+            }
+            Ok(None) => Err(failure(exists.code(), exists)),
+            Err(e) => Err(failure(e.code(), e)),
+        }
+    }
+
+    /// Records a file of the run (written, or kept from an earlier attempt).
+    fn commit(
+        &mut self,
+        outcome: FileOutcome,
+        part: u32,
+        request_id: Option<String>,
+    ) -> Result<(), RunFailure> {
+        let rows = outcome.rows;
         let recorded = self.runtime.block_on(self.store.add_run_file(
             &self.job.run_id,
             &NewRunFile {
-                part: i64::from(self.job.recorded_before) + i64::from(file.part),
+                part: i64::from(self.job.recorded_before) + i64::from(part),
                 key: outcome.key.clone(),
                 rows,
                 bytes: outcome.bytes,
                 checksum: outcome.checksum.clone(),
-                request_id: uploaded.request_id,
+                request_id,
+                carried_from: outcome.carried_from.clone(),
             },
         ));
         // In the bucket either way: the run's files say so (a fenced run deletes its own).
@@ -513,6 +609,7 @@ impl FileLoop<'_> {
 
     /// Stops the open file (its upload is aborted) and returns `why`.
     fn abandon(&mut self, why: RunFailure) -> RunFailure {
+        self.carrying = None;
         if let Some(file) = self.current.take() {
             drop(file.writer);
             let _ = self.runtime.block_on(file.upload.finish());
@@ -539,14 +636,14 @@ impl FileLoop<'_> {
 /// one (or for `manifest-only` on an empty result). Returns its key.
 pub(crate) async fn write_manifest(
     ctx: &SyncContext,
-    run_id: &str,
-    started_at: OffsetDateTime,
+    attempt: &Attempt,
     target: &Arc<UploadTarget>,
     files: &[FileOutcome],
     schema: &SchemaRef,
     changes: Option<&wharf_domain::ChangeCounts>,
 ) -> Result<Option<NewRunFile>, RunFailure> {
     let s = &ctx.sync.settings;
+    let (run_id, started_at) = (attempt.keys_run.as_str(), attempt.started_at);
     let rows: u64 = files.iter().map(|f| f.rows).sum();
     let wanted = s.manifest || (s.on_empty == OnEmpty::ManifestOnly && rows == 0);
     if !wanted {
@@ -598,7 +695,16 @@ pub(crate) async fn write_manifest(
         "compression": s.file.compression.as_str(),
         "started_at": started_at.format(&Rfc3339).unwrap_or_default(),
         "rows": rows,
-        "files": files,
+        // As consumers need them: which attempt of the run wrote a file is wharf's business.
+        "files": files
+            .iter()
+            .map(|f| serde_json::json!({
+                "key": f.key,
+                "rows": f.rows,
+                "bytes": f.bytes,
+                "checksum": f.checksum,
+            }))
+            .collect::<Vec<_>>(),
         "schema": columns,
     });
     let mut text = serde_json::to_vec_pretty(&body).map_err(|e| failure("internal", e))?;
@@ -609,16 +715,30 @@ pub(crate) async fn write_manifest(
         content_encoding: None,
         overwrite: s.overwrite,
     };
-    let uploaded = upload::put_bytes(target, &object, text.into())
-        .await
-        .map_err(|e| failure(e.code(), e))?;
-    tracing::debug!(key = %uploaded.key, "manifest written");
+    let (bytes, checksum, request_id, carried_from) =
+        match upload::put_bytes(target, &object, text.into()).await {
+            Ok(uploaded) => (uploaded.bytes, uploaded.checksum, uploaded.request_id, None),
+            // An earlier attempt wrote the manifest (after every file) and stopped before its
+            // end was recorded: the export is whole, and its manifest stays.
+            Err(e @ DeliveryError::KeyExists { .. }) if attempt.continues() => {
+                match target.stat(&key).await {
+                    Ok(Some((bytes, checksum))) => {
+                        (bytes, checksum, None, Some(attempt.keys_run.clone()))
+                    }
+                    Ok(None) => return Err(failure(e.code(), e)),
+                    Err(e) => return Err(failure(e.code(), e)),
+                }
+            }
+            Err(e) => return Err(failure(e.code(), e)),
+        };
+    tracing::debug!(%key, "manifest written");
     Ok(Some(NewRunFile {
         part: -1,
         key,
         rows,
-        bytes: uploaded.bytes,
-        checksum: uploaded.checksum,
-        request_id: uploaded.request_id,
+        bytes,
+        checksum,
+        request_id,
+        carried_from,
     }))
 }

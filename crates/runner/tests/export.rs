@@ -468,7 +468,7 @@ async fn the_janitor_aborts_uploads_an_interrupted_run_left_open() {
                 counts_towards_pause: false,
                 mode: wharf_domain::SyncMode::All,
                 changes: None,
-                snapshot: false,
+                snapshot: None,
             },
         )
         .await

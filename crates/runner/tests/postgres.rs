@@ -9,94 +9,12 @@ use serde_json::{Value, json};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use support::pg::{Schema, add_model, add_parsed_source, add_source, psql, server_url};
 use support::{Fixture, settings};
 use wharf_domain::{Name, PostgresSource, SslMode};
 use wharf_runner::{RunProgress, RunnerError};
 use wharf_store::DEFAULT_WORKSPACE;
 use wharf_testkit::check_export;
-
-fn server_url() -> url::Url {
-    let text = std::env::var("WHARF_TEST_POSTGRES_URL").expect(
-        "WHARF_TEST_POSTGRES_URL is not set: run the tests with scripts/test, which starts a PostgreSQL cluster",
-    );
-    url::Url::parse(&text).expect("WHARF_TEST_POSTGRES_URL is a URL")
-}
-
-/// Runs SQL as the cluster's owner.
-fn psql(sql: &str) {
-    let output = Command::new("psql")
-        .arg(server_url().as_str())
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("run psql");
-    assert!(
-        output.status.success(),
-        "psql failed on {sql}:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// A schema of this test's own, and URLs whose search_path starts there.
-struct Schema {
-    name: String,
-}
-
-impl Schema {
-    fn create(test: &str) -> Self {
-        let name = format!("{test}_{}", std::process::id());
-        psql(&format!(
-            "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
-        ));
-        Self { name }
-    }
-
-    fn url(&self) -> url::Url {
-        let mut url = server_url();
-        url.query_pairs_mut()
-            .append_pair("options", &format!("-c search_path={}", self.name));
-        url
-    }
-}
-
-async fn add_source(
-    fx: &Fixture,
-    name: &str,
-    url: &str,
-    mode: Option<SslMode>,
-) -> Result<(), RunnerError> {
-    let source = PostgresSource::parse(url, mode, None).expect("valid URL");
-    add_parsed_source(fx, name, source).await
-}
-
-async fn add_parsed_source(
-    fx: &Fixture,
-    name: &str,
-    source: PostgresSource,
-) -> Result<(), RunnerError> {
-    wharf_runner::models::add_postgres_source(
-        &fx.store,
-        DEFAULT_WORKSPACE,
-        &Name::parse("name", name).expect("name"),
-        source,
-        &fx.settings,
-    )
-    .await
-    .map(|_| ())
-}
-
-async fn add_model(fx: &Fixture, name: &str, source: &str, sql: &str) -> Result<(), RunnerError> {
-    wharf_runner::models::add_model(
-        &fx.store,
-        DEFAULT_WORKSPACE,
-        &Name::parse("name", name).expect("name"),
-        source,
-        sql,
-        "id",
-        &fx.settings,
-    )
-    .await
-    .map(|_| ())
-}
 
 const EVERYTHING: &str = r#"
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');

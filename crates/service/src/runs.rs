@@ -33,6 +33,10 @@ pub struct RunView {
     pub attempt: u32,
     /// The failed run this one retries.
     pub retry_of: Option<String>,
+    /// The logical run this attempt belongs to: the first attempt's id (its own for a first
+    /// attempt). A retry continues it: its keys and manifest carry this id, and the files an
+    /// earlier attempt committed are kept (`carried_from`), not written again.
+    pub logical_run: String,
     /// The sync's fencing epoch the run's lease took (none while queued).
     pub epoch: Option<i64>,
     /// The wharf process that ran it: `host:pid`.
@@ -74,6 +78,8 @@ pub struct RunFileView {
     pub bytes: u64,
     pub checksum: String,
     pub request_id: Option<String>,
+    /// The earlier attempt of the same logical run that wrote the file (this attempt kept it).
+    pub carried_from: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -94,6 +100,7 @@ impl RunView {
             actor: r.actor.clone(),
             attempt: r.attempt,
             retry_of: r.retry_of.clone(),
+            logical_run: r.logical_run.clone(),
             epoch: r.epoch,
             owner: r.owner.clone(),
             due_at: r.due_at.clone(),
@@ -113,6 +120,7 @@ impl RunView {
                     bytes: f.bytes,
                     checksum: f.checksum.clone(),
                     request_id: f.request_id.clone(),
+                    carried_from: f.carried_from.clone(),
                 })
                 .collect(),
             manifest: r.files.iter().find(|f| f.part < 0).map(|f| f.key.clone()),
@@ -433,6 +441,7 @@ fn outcome_of(r: &RunRecord) -> RunOutcome {
                 rows: f.rows,
                 bytes: f.bytes,
                 checksum: f.checksum.clone(),
+                carried_from: f.carried_from.clone(),
             })
             .collect(),
         duration_ms,

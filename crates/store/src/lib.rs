@@ -17,6 +17,7 @@
 
 mod access;
 mod alerts;
+mod attempts;
 mod audit;
 mod catalog;
 mod crypto;
@@ -31,6 +32,7 @@ mod users;
 
 pub use access::{NewToken, TokenRecord, WorkspaceRecord};
 pub use alerts::{AlertChannelRecord, ChannelSecrets, DeliveryRecord, PendingAlert, TakenDelivery};
+pub use attempts::{CommittedFile, LogicalRun};
 pub use audit::{AuditEntry, NewAudit};
 pub use catalog::{Exports, ModelRecord, NewModel, SourceRecord, SyncRecord, SyncTiming};
 pub use crypto::Cipher;

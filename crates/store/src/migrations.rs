@@ -71,6 +71,12 @@ const MIGRATIONS: &[(i64, &str, &str, bool)] = &[
         include_str!("../migrations/0010_sync_modes.sql"),
         false,
     ),
+    (
+        11,
+        "resumable runs",
+        include_str!("../migrations/0011_resumable_runs.sql"),
+        false,
+    ),
 ];
 
 /// How many migrations this build applies.

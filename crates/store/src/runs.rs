@@ -57,6 +57,9 @@ pub struct NewRunFile {
     pub bytes: u64,
     pub checksum: String,
     pub request_id: Option<String>,
+    /// The earlier attempt of the same logical run that wrote the file, when this attempt
+    /// kept it rather than wrote it again.
+    pub carried_from: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +73,9 @@ pub struct RunRecord {
     /// The run this one retries.
     pub retry_of: Option<String>,
     pub attempt: u32,
+    /// The logical run the attempt belongs to: its first attempt's id (its own for a first
+    /// attempt), which its keys and manifest carry.
+    pub logical_run: String,
     /// The sync's epoch its lease took (none while queued).
     pub epoch: Option<i64>,
     /// The process that ran it (`host:pid`).
@@ -157,8 +163,9 @@ impl Store {
     /// [`StoreError::Fenced`].
     pub async fn add_run_file(&self, run_id: &str, file: &NewRunFile) -> Result<(), StoreError> {
         let done = sqlx::query(
-            "INSERT INTO run_files (run_id, part, key, rows, bytes, checksum, request_id)
-             SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS
+            "INSERT INTO run_files (run_id, part, key, rows, bytes, checksum, request_id,
+                 carried_from)
+             SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS
                  (SELECT 1 FROM runs WHERE id = ? AND status = 'running')",
         )
         .bind(run_id)
@@ -168,6 +175,7 @@ impl Store {
         .bind(db_count(file.bytes))
         .bind(&file.checksum)
         .bind(&file.request_id)
+        .bind(&file.carried_from)
         .bind(run_id)
         .execute(&self.pool)
         .await?;
@@ -269,18 +277,7 @@ impl Store {
             .bind(run_id)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(NewRunFile {
-                    part: row.try_get("part")?,
-                    key: row.try_get("key")?,
-                    rows: count(row.try_get("rows")?),
-                    bytes: count(row.try_get("bytes")?),
-                    checksum: row.try_get("checksum")?,
-                    request_id: row.try_get("request_id")?,
-                })
-            })
-            .collect()
+        rows.iter().map(file_from_row).collect()
     }
 
     /// Runs, newest first, that pass `filter`.
@@ -321,6 +318,18 @@ impl Store {
     }
 }
 
+pub(crate) fn file_from_row(row: &SqliteRow) -> Result<NewRunFile, StoreError> {
+    Ok(NewRunFile {
+        part: row.try_get("part")?,
+        key: row.try_get("key")?,
+        rows: count(row.try_get("rows")?),
+        bytes: count(row.try_get("bytes")?),
+        checksum: row.try_get("checksum")?,
+        request_id: row.try_get("request_id")?,
+        carried_from: row.try_get("carried_from")?,
+    })
+}
+
 /// Which runs [`Store::list_runs`] returns.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunFilter<'a> {
@@ -346,6 +355,9 @@ fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
         actor: row.try_get("actor")?,
         retry_of: row.try_get("retry_of")?,
         attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(1),
+        logical_run: row
+            .try_get::<Option<String>, _>("logical_run")?
+            .map_or_else(|| row.try_get("id"), Ok)?,
         epoch: row.try_get("epoch")?,
         owner: row.try_get("owner")?,
         due_at: row.try_get("due_at")?,

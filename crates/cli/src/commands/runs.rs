@@ -30,6 +30,12 @@ pub async fn run(context: &Context, args: RunsArgs) -> Result<(), CliError> {
                     .map(|r| format!(" (attempt {} after {r})", run.attempt))
                     .unwrap_or_default()
             );
+            if run.logical_run != run.run_id {
+                outln!(
+                    "continues  run {} (its keys and manifest; files it committed are kept)",
+                    run.logical_run
+                );
+            }
             outln!("due        {}", run.due_at);
             outln!(
                 "started    {}",
@@ -67,13 +73,20 @@ pub async fn run(context: &Context, args: RunsArgs) -> Result<(), CliError> {
                             f.rows.to_string(),
                             f.bytes.to_string(),
                             f.checksum.clone(),
+                            f.carried_from
+                                .as_ref()
+                                .cloned()
+                                .unwrap_or_else(|| "this attempt".into()),
                         ]
                     })
                     .collect();
                 if let Some(manifest) = &run.manifest {
                     rows.push(vec!["manifest".into(), manifest.clone()]);
                 }
-                output::table(&["FILE", "KEY", "ROWS", "BYTES", "CHECKSUM"], &rows);
+                output::table(
+                    &["FILE", "KEY", "ROWS", "BYTES", "CHECKSUM", "WRITTEN BY"],
+                    &rows,
+                );
             }
         }
         None => {

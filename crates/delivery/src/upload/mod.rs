@@ -100,6 +100,37 @@ impl UploadTarget {
             .map_err(|e| task::aws("DeleteObject", &e))
     }
 
+    /// The size and whole-object checksum of the object at `key`, as HeadObject reports them
+    /// (`None` when there is none). The checksum is `<algorithm>:<base64>` like an upload's, or
+    /// `etag:<etag>` when the server keeps none of wharf's algorithm.
+    pub async fn stat(&self, key: &str) -> Result<Option<(u64, String)>, DeliveryError> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await;
+        let head = match head {
+            Ok(head) => head,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => return Ok(None),
+            Err(e) => return Err(task::aws("HeadObject", &e)),
+        };
+        let (algorithm, name) = self.algorithm();
+        let stored = match algorithm {
+            CrcAlgorithm::Crc64Nvme => head.checksum_crc64_nvme(),
+            _ => head.checksum_crc32_c(),
+        };
+        let checksum = match (stored, head.e_tag()) {
+            (Some(sum), _) => format!("{name}:{sum}"),
+            (None, Some(etag)) => format!("etag:{}", etag.trim_matches('"')),
+            (None, None) => String::new(),
+        };
+        let bytes = u64::try_from(head.content_length().unwrap_or(0)).unwrap_or(0);
+        Ok(Some((bytes, checksum)))
+    }
+
     /// `settings`: the ones `client` was built with, which decide where requests go and so
     /// the default checksum ([`ClientSettings::checksum_for`]).
     pub fn new(

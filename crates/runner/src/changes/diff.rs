@@ -382,6 +382,23 @@ impl<'a> Comparison<'a> {
     }
 }
 
+/// The counts of the whole change set in a run's folder; `None` when it has none (never
+/// compared, not complete, or already exported and removed).
+pub fn read_counts(
+    store: &dyn SnapshotStore,
+    sync: &str,
+    run: &str,
+) -> Result<Option<ChangeCounts>, ChangeError> {
+    let Some(mut reader) = store.open(sync, run, CHANGES)? else {
+        return Ok(None);
+    };
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut text)?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| ChangeError::Corrupt(format!("{sync}/{run}/{CHANGES}: {e}")))
+}
+
 fn spill_path(dir: &Path, partition: usize) -> PathBuf {
     dir.join(format!("p-{partition:04}.arrows"))
 }

@@ -4,6 +4,7 @@
 use super::ChangeError;
 use super::diff::{ADDED, CHANGED, Comparison, Previous, REMOVED};
 use super::snapshot::{self, LocalSnapshots, SnapshotMeta, SnapshotStore};
+use crate::attempt::Attempt;
 use crate::pipeline::{self, Batch, Job, Projection, Source};
 use crate::{Failed, FileOutcome, RunFailure, RunnerSettings, SyncContext, failure};
 use arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
@@ -41,16 +42,28 @@ fn exported_key(ctx: &SyncContext) -> Result<String, RunFailure> {
         })
 }
 
-/// Compares the result with the snapshot, then exports the change set. Returns the files,
-/// the schema they were written with and the counts.
+/// What a run of a sync that sends changes exported.
+pub(crate) struct Compared {
+    pub files: Vec<FileOutcome>,
+    /// The schema the files were written with.
+    pub schema: SchemaRef,
+    pub counts: ChangeCounts,
+    /// The folder holding the change set and the new snapshot: the attempt that compared.
+    pub folder: String,
+}
+
+/// Compares the result with the snapshot, then exports the change set. A retry exports the
+/// change set an earlier attempt of its run compared, when that is whole, without reading
+/// the source again.
 pub(crate) async fn export_changes(
     store: &Store,
     ctx: &SyncContext,
-    run_id: &str,
+    attempt: &Attempt,
     settings: &RunnerSettings,
     job: Job,
     stream: QueryStream,
-) -> Result<(Vec<FileOutcome>, SchemaRef, ChangeCounts), Failed> {
+) -> Result<Compared, Failed> {
+    let run_id = attempt.run_id();
     let fail = |f: RunFailure| (Vec::new(), f);
     let s = &ctx.sync.settings;
     let projection = Projection::new(s, &stream.schema()).map_err(fail)?;
@@ -74,18 +87,89 @@ pub(crate) async fn export_changes(
     let snapshots = Arc::new(LocalSnapshots::new(&settings.snapshots_dir));
     let sync_id = ctx.sync.id.clone();
     let current = ctx.sync.snapshot_run.clone();
-    // What failed runs left: every folder but the current snapshot's.
+    // What failed runs left: every folder but the current snapshot's and this run's.
     let leftovers = snapshots
         .runs(&sync_id)
         .map_err(|e| fail(change_failure(e.into())))?;
-    for run in leftovers.iter().filter(|r| Some(*r) != current.as_ref()) {
+    let keep = |r: &String| Some(r) == current.as_ref() || attempt.earlier.contains(r);
+    for run in leftovers.iter().filter(|r| !keep(r)) {
         snapshots
             .remove(&sync_id, run)
             .map_err(|e| fail(change_failure(e.into())))?;
     }
+    // An earlier attempt's whole change set, newest first.
+    let mut kept = None;
+    for set in &attempt.change_sets {
+        if let Some(counts) = super::diff::read_counts(snapshots.as_ref(), &sync_id, set)
+            .map_err(|e| fail(change_failure(e)))?
+        {
+            kept = Some((set.clone(), counts));
+            break;
+        }
+    }
+    if kept.is_none() && !attempt.carried.is_empty() {
+        return Err(fail(failure(
+            "snapshot.missing",
+            format!(
+                "this retry continues run {}, whose files were made from a change set that is no longer in the sync's snapshot folder ({}); it cannot send the rest of them: reset the sync (`wharf sync reset {}`) so that its next run sends every row",
+                attempt.keys_run,
+                settings.snapshots_dir.join(&sync_id).display(),
+                ctx.sync.name
+            ),
+        )));
+    }
+    let (folder, counts) = match kept {
+        Some((folder, counts)) => {
+            drop(stream);
+            tracing::info!(run = %run_id, change_set = %folder, "the retry sends the change set its run compared");
+            (folder, counts)
+        }
+        None => {
+            let counts = compare(
+                ctx, attempt, settings, &snapshots, &job, stream, projection, key,
+            )
+            .await
+            .map_err(fail)?;
+            (run_id.to_string(), counts)
+        }
+    };
+    store
+        .set_change_set(&attempt.lease, &folder)
+        .await
+        .map_err(|e| match e {
+            e @ wharf_store::StoreError::Fenced { .. } => fail(failure("lease_lost", e)),
+            e => fail(failure("store.error", e)),
+        })?;
+    export_change_set(store, ctx, &snapshots, &folder, job, exported, key, counts)
+        .await
+        .map(|(files, schema)| Compared {
+            files,
+            schema,
+            counts,
+            folder,
+        })
+}
+
+/// Compares the query's result with the sync's current snapshot, writing the change set and
+/// the new snapshot in this attempt's folder.
+#[allow(clippy::too_many_arguments)]
+async fn compare(
+    ctx: &SyncContext,
+    attempt: &Attempt,
+    settings: &RunnerSettings,
+    snapshots: &Arc<LocalSnapshots>,
+    job: &Job,
+    stream: QueryStream,
+    projection: Projection,
+    key: usize,
+) -> Result<ChangeCounts, RunFailure> {
+    let run_id = attempt.run_id();
+    let sync_id = ctx.sync.id.clone();
+    let current = ctx.sync.snapshot_run.clone();
+    let exported = projection.schema.clone();
     let previous = match &current {
         Some(run) => SnapshotMeta::read(snapshots.as_ref(), &sync_id, run)
-            .map_err(|e| fail(change_failure(e)))?
+            .map_err(change_failure)?
             .map(|meta| Previous {
                 run: run.clone(),
                 meta,
@@ -137,12 +221,9 @@ pub(crate) async fn export_changes(
     };
     reader.abort();
     let counts = match compared {
-        Ok(result) => result.map_err(fail)?,
+        Ok(result) => result?,
         Err(e) => {
-            return Err(fail(failure(
-                "internal",
-                format!("the comparison stopped: {e}"),
-            )));
+            return Err(failure("internal", format!("the comparison stopped: {e}")));
         }
     };
     tracing::info!(
@@ -153,7 +234,24 @@ pub(crate) async fn export_changes(
         unchanged = counts.unchanged,
         "compared with the last snapshot"
     );
+    Ok(counts)
+}
 
+/// Exports the change set in `folder` as the sync's files: what its mode sends, in its layout.
+#[allow(clippy::too_many_arguments)]
+async fn export_change_set(
+    store: &Store,
+    ctx: &SyncContext,
+    snapshots: &Arc<LocalSnapshots>,
+    folder: &str,
+    job: Job,
+    exported: SchemaRef,
+    key: usize,
+    counts: ChangeCounts,
+) -> Result<(Vec<FileOutcome>, SchemaRef), Failed> {
+    let s = &ctx.sync.settings;
+    let sync_id = ctx.sync.id.clone();
+    let column_layout = s.mode == SyncMode::Diff && s.diff_layout == DiffLayout::Column;
     // What each mode sends.
     let kinds: &[(&'static str, &'static str)] = match s.mode {
         SyncMode::Insert => &[("added", ADDED)],
@@ -199,7 +297,7 @@ pub(crate) async fn export_changes(
             let source = blob_source(
                 snapshots.clone(),
                 &sync_id,
-                run_id,
+                folder,
                 vec![(*blob, None)],
                 widened.clone(),
                 key,
@@ -237,7 +335,7 @@ pub(crate) async fn export_changes(
         } else {
             widened.clone()
         };
-        let source = blob_source(snapshots.clone(), &sync_id, run_id, parts, schema, key);
+        let source = blob_source(snapshots.clone(), &sync_id, folder, parts, schema, key);
         let whole = Job {
             settings: plain,
             ..job
@@ -246,12 +344,7 @@ pub(crate) async fn export_changes(
         files = done;
         written_schema = schema;
     }
-    for blob in [ADDED, CHANGED, REMOVED, super::diff::CHANGES] {
-        if let Err(e) = snapshots.remove_blob(&sync_id, run_id, blob) {
-            tracing::warn!(run = %run_id, "cannot remove the exported change set: {e}");
-        }
-    }
-    Ok((files, written_schema, counts))
+    Ok((files, written_schema))
 }
 
 /// The batches of change-set blobs in order, each made to `schema`: rows of a removed blob

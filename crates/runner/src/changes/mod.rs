@@ -65,9 +65,16 @@ pub fn remove_all(settings: &crate::RunnerSettings, sync_id: &str) -> std::io::R
 }
 
 /// Removes every snapshot of the sync but `current` (the run whose snapshot was just made the
-/// sync's): called once that is recorded. Best effort: what stays is removed by the next run.
+/// sync's), and the change set exported beside it: called once that is recorded. Best effort:
+/// what stays is removed by the next run.
 pub fn keep_only(settings: &crate::RunnerSettings, sync_id: &str, current: &str) {
     let snapshots = LocalSnapshots::new(&settings.snapshots_dir);
+    // The change set goes first, its completeness marker (`changes.json`) before the rest.
+    for blob in [diff::CHANGES, diff::ADDED, diff::CHANGED, diff::REMOVED] {
+        if let Err(e) = snapshots.remove_blob(sync_id, current, blob) {
+            tracing::warn!(sync = %sync_id, "cannot remove an exported change set: {e}");
+        }
+    }
     let runs = match snapshots.runs(sync_id) {
         Ok(runs) => runs,
         Err(e) => {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod pg;
+
 pub mod segment_data;
 
 use arrow::array::{
@@ -160,6 +162,54 @@ impl Fixture {
         let wharf_runner::Claim::Now(claimed) = claim else {
             panic!("the sync is busy");
         };
+        Ok(self.execute_and_finish(claimed, progress).await)
+    }
+
+    /// Queues a retry of the failed run `of` (attempt `attempt`), as the scheduler does for a
+    /// transient failure, then claims and executes it.
+    pub async fn retry(&self, sync: &str, of: &str, attempt: u32) -> RunOutcome {
+        let record = self
+            .store
+            .sync(DEFAULT_WORKSPACE, sync)
+            .await
+            .expect("sync");
+        let now = time::OffsetDateTime::now_utc();
+        let queued = self
+            .store
+            .enqueue_run(&wharf_store::NewRun {
+                workspace: DEFAULT_WORKSPACE,
+                sync_id: &record.id,
+                trigger: wharf_store::Trigger::Retry,
+                actor: None,
+                retry_of: Some(of),
+                attempt,
+                due_at: now,
+            })
+            .await
+            .expect("queue the retry");
+        let wharf_store::Enqueued::Queued(run_id) = queued else {
+            panic!("not queued: {queued:?}");
+        };
+        let lease = self
+            .store
+            .claim_run(&run_id, &self.settings.lease.terms(), now)
+            .await
+            .expect("claim")
+            .expect("the retry is claimed");
+        self.execute_and_finish(
+            wharf_runner::Claimed::from_lease(lease),
+            Arc::new(RunProgress::default()),
+        )
+        .await
+    }
+
+    /// Executes a claimed run and records its end as the service does (without retries or
+    /// pauses: those are the service's).
+    async fn execute_and_finish(
+        &self,
+        claimed: wharf_runner::Claimed,
+        progress: Arc<RunProgress>,
+    ) -> RunOutcome {
         let executed =
             wharf_runner::leased::execute(&self.store, claimed, &self.settings, progress).await;
         let status = if executed.failure.is_some() {
@@ -184,19 +234,19 @@ impl Fixture {
                     counts_towards_pause: false,
                     mode: executed.mode,
                     changes: executed.changes,
-                    snapshot: executed.snapshot,
+                    snapshot: executed.snapshot.clone(),
                 },
             )
             .await
             .expect("record the end");
-        if executed.snapshot && executed.failure.is_none() {
-            wharf_runner::changes::keep_only(
-                &self.settings,
-                &executed.lease.sync_id,
-                &executed.lease.run_id,
-            );
+        if let Some(current) = executed
+            .snapshot
+            .as_deref()
+            .filter(|_| executed.failure.is_none())
+        {
+            wharf_runner::changes::keep_only(&self.settings, &executed.lease.sync_id, current);
         }
-        Ok(executed.outcome(status.shown(code.as_deref())))
+        executed.outcome(status.shown(code.as_deref()))
     }
 
     /// A run of `sync` recorded as `running` by a process that is not this test's, started a

@@ -212,7 +212,7 @@ impl Service {
         let code = executed.failure.as_ref().map(|f| f.code.clone());
         let shown = status.shown(code.as_deref());
         let took = executed.duration;
-        let snapshot = executed.snapshot;
+        let snapshot = executed.snapshot.clone();
         let mut outcome = executed.outcome(shown);
         let finish = Finish {
             succeeded: outcome.error.is_none(),
@@ -226,7 +226,7 @@ impl Service {
             counts_towards_pause: followup.counts_towards_pause,
             mode: wharf_domain::SyncMode::parse(outcome.mode).unwrap_or_default(),
             changes: outcome.changes,
-            snapshot,
+            snapshot: snapshot.clone(),
         };
         let recorded = self
             .store
@@ -236,11 +236,11 @@ impl Service {
             .await;
         match recorded {
             Ok(finished) => {
-                if finish.succeeded && snapshot {
+                if let Some(current) = snapshot.as_deref().filter(|_| finish.succeeded) {
                     wharf_runner::changes::keep_only(
                         &self.settings.runner(),
                         &lease.sync_id,
-                        &lease.run_id,
+                        current,
                     );
                 }
                 match &outcome.error {

@@ -60,10 +60,18 @@ impl Store {
 
     /// Forgets the sync's snapshot: its next run sends every row.
     pub async fn reset_snapshot(&self, sync_id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("UPDATE syncs SET snapshot_run = NULL WHERE id = ?")
             .bind(sync_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        // A waiting retry cannot continue its run (the change set it would send is forgotten):
+        // it starts over as a run of its own.
+        sqlx::query("UPDATE runs SET logical_run = id WHERE sync_id = ? AND status = 'queued'")
+            .bind(sync_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
