@@ -169,11 +169,12 @@ def sql_str(value):
     return "'" + value.replace("'", "''") + "'"
 
 
-def peer_duckdb(spec, secret):
+def duckdb_on_s3(spec, secret):
+    """A DuckDB connection with `spec['threads']` threads that writes to the bench's S3 endpoint
+    (httpfs loaded offline from duckdb-ext, path-style, plain http)."""
     import duckdb
     import duckdb_ext
 
-    t0 = time.monotonic()
     con = duckdb.connect()
     con.execute(f"SET extension_directory = {sql_str(duckdb_ext.get_extension_dir())}")
     con.execute("SET autoinstall_known_extensions = false")
@@ -184,6 +185,12 @@ def peer_duckdb(spec, secret):
         f"REGION {sql_str(REGION)}, ENDPOINT {sql_str(spec['endpoint'].removeprefix('http://'))}, "
         "URL_STYLE 'path', USE_SSL false)"
     )
+    return con
+
+
+def peer_duckdb(spec, secret):
+    t0 = time.monotonic()
+    con = duckdb_on_s3(spec, secret)
     where = f" WHERE {FILTER_SQL}" if spec["job"] == "filtered" else ""
     options = {
         "parquet": f"FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {ZSTD_LEVEL}",

@@ -5,7 +5,7 @@
 //! way the run ends here as an [`Executed`]: what it wrote and why it stopped. Recording its end,
 //! and deciding what follows (a retry, a pause), is the caller's: those are the service's rules.
 
-use crate::pipeline::{RunProgress, Stop};
+use crate::progress::{RunProgress, Stop};
 use crate::run_lock::{Acquired, RunLock};
 use crate::{FileOutcome, RunFailure, RunOutcome, RunnerError, RunnerSettings, SyncContext};
 use std::sync::Arc;

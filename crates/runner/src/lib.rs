@@ -9,16 +9,18 @@ mod attempt;
 pub mod changes;
 mod journal;
 pub mod leased;
+mod manifest;
 pub mod models;
 mod pipeline;
 mod plan;
+mod progress;
 mod run_lock;
 pub mod sample;
 pub mod segments;
 
 pub use leased::{Claim, Claimed, Executed, LeaseSettings, claim_now, owner_is_gone};
-pub use pipeline::{RunProgress, Stop};
 pub use plan::{PlanReport, plan};
+pub use progress::{RunProgress, Stop};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -364,7 +366,7 @@ async fn execute(
         }
     };
     let manifest =
-        pipeline::write_manifest(ctx, attempt, &target, &files, &schema, changes.as_ref())
+        manifest::write_manifest(ctx, attempt, &target, &files, &schema, changes.as_ref())
             .await
             .map_err(|f| (files.clone(), f))?;
     let Some(manifest) = manifest else {

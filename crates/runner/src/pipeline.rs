@@ -1,8 +1,8 @@
 //! The data path of a run: batches from the query, projected and renamed, cut into files,
-//! encoded on a blocking thread and streamed to S3; then the manifest.
+//! encoded on a blocking thread and streamed to S3 (the manifest follows, in `manifest`).
 
-use crate::attempt::Attempt;
-use crate::{Failed, FileOutcome, RunFailure, SyncContext, failure};
+use crate::progress::{RunProgress, Stop, stopped};
+use crate::{Failed, FileOutcome, RunFailure, failure};
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use futures::StreamExt;
@@ -10,112 +10,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::{mpsc, watch};
 use wharf_delivery::DeliveryError;
 use wharf_delivery::upload::{
-    self, ObjectSpec, ObjectUpload, PartSink, UploadJournal, UploadProgress, UploadSettings,
-    UploadTarget,
+    self, ObjectSpec, ObjectUpload, PartSink, UploadJournal, UploadSettings, UploadTarget,
 };
 use wharf_domain::{KeyPrefix, KeyTemplate, KeyValues, OnEmpty, SyncSettings};
 use wharf_engine::QueryStream;
 use wharf_formats::FileWriter;
 use wharf_store::{CommittedFile, NewRunFile, Store};
-
-/// Live counters of a run, for progress bars and the API; its id once it has started; and its
-/// stop switch.
-pub struct RunProgress {
-    /// Rows handed to the encoder.
-    pub rows: AtomicU64,
-    /// Files completed.
-    pub files: AtomicU64,
-    /// Bytes and parts S3 acknowledged; the cancel switch of the run's uploads.
-    pub upload: Arc<UploadProgress>,
-    pub(crate) stop: watch::Sender<Option<Stop>>,
-    run_id: watch::Sender<Option<String>>,
-}
-
-/// Why a run was stopped before its end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    /// Someone cancelled it: recorded `cancelled`.
-    Cancelled,
-    /// Its process is shutting down: recorded `interrupted`.
-    Interrupted,
-    /// Another attempt took its sync after its lease expired: recorded `lease_lost`, if at all.
-    LeaseLost,
-}
-
-impl Default for RunProgress {
-    fn default() -> Self {
-        Self {
-            rows: AtomicU64::new(0),
-            files: AtomicU64::new(0),
-            upload: Arc::default(),
-            stop: watch::channel(None).0,
-            run_id: watch::channel(None).0,
-        }
-    }
-}
-
-impl RunProgress {
-    /// Progress whose parts' upload times go to `observer` (metrics).
-    pub fn observed(observer: wharf_delivery::upload::PartObserver) -> Self {
-        Self {
-            upload: Arc::new(UploadProgress::with_observer(observer)),
-            ..Self::default()
-        }
-    }
-
-    /// Stops the run: the query stops, the open upload is aborted, and the run is recorded as
-    /// failed (`cancelled`).
-    pub fn cancel(&self) {
-        self.stop(Stop::Cancelled);
-    }
-
-    /// Stops the run as [`Self::cancel`] does, recorded `interrupted`: its process is going away.
-    pub fn interrupt(&self) {
-        self.stop(Stop::Interrupted);
-    }
-
-    pub(crate) fn stop_with(&self, why: Stop) {
-        self.stop(why);
-    }
-
-    fn stop(&self, why: Stop) {
-        self.stop.send_if_modified(|stop| {
-            let first = stop.is_none();
-            if first {
-                *stop = Some(why);
-            }
-            first
-        });
-        self.upload.cancel();
-    }
-
-    pub(crate) fn cancelled(&self) -> bool {
-        self.stop.borrow().is_some()
-    }
-
-    /// The failure a stopped run ends with.
-    fn stopped(&self) -> RunFailure {
-        stopped(*self.stop.borrow())
-    }
-
-    /// Why the run was stopped, once it is (`None` until then).
-    pub fn stopped_signal(&self) -> watch::Receiver<Option<Stop>> {
-        self.stop.subscribe()
-    }
-
-    /// The run's id, once it is recorded as started (`None` before).
-    pub fn started(&self) -> watch::Receiver<Option<String>> {
-        self.run_id.subscribe()
-    }
-
-    pub(crate) fn announce(&self, run_id: &str) {
-        self.run_id.send_replace(Some(run_id.to_string()));
-    }
-}
 
 #[derive(Clone)]
 pub(crate) struct Job {
@@ -307,20 +210,6 @@ pub(crate) async fn read_query(
         if tx.send(item).await.is_err() || last {
             return;
         }
-    }
-}
-
-fn stopped(why: Option<Stop>) -> RunFailure {
-    match why {
-        Some(Stop::Interrupted) => failure(
-            "interrupted",
-            "the run was interrupted: wharf was shutting down; its upload was aborted",
-        ),
-        Some(Stop::LeaseLost) => failure(
-            "lease_lost",
-            "the run stalled past its lease and another attempt took its sync over; it stopped without committing, its upload was aborted",
-        ),
-        _ => failure("cancelled", "the run was cancelled; its upload was aborted"),
     }
 }
 
@@ -630,115 +519,4 @@ impl FileLoop<'_> {
             _ => otherwise,
         }
     }
-}
-
-/// Writes `_manifest.json` next to the run's files, after all of them, when the sync asks for
-/// one (or for `manifest-only` on an empty result). Returns its key.
-pub(crate) async fn write_manifest(
-    ctx: &SyncContext,
-    attempt: &Attempt,
-    target: &Arc<UploadTarget>,
-    files: &[FileOutcome],
-    schema: &SchemaRef,
-    changes: Option<&wharf_domain::ChangeCounts>,
-) -> Result<Option<NewRunFile>, RunFailure> {
-    let s = &ctx.sync.settings;
-    let (run_id, started_at) = (attempt.keys_run.as_str(), attempt.started_at);
-    let rows: u64 = files.iter().map(|f| f.rows).sum();
-    let wanted = s.manifest || (s.on_empty == OnEmpty::ManifestOnly && rows == 0);
-    if !wanted {
-        return Ok(None);
-    }
-    let first_key = match files.first() {
-        Some(f) => f.key.clone(),
-        None => {
-            let ext = s.file.extension();
-            ctx.template
-                .render(
-                    &ctx.destination.destination.prefix,
-                    &KeyValues {
-                        model: &ctx.model.name,
-                        segment: ctx.segment_name(),
-                        sync: &ctx.sync.name,
-                        run: run_id,
-                        started_at,
-                        part: 0,
-                        ext: &ext,
-                        change: Some("added"),
-                    },
-                )
-                .map_err(|e| failure("sync.key_template", e))?
-        }
-    };
-    let key = match first_key.rsplit_once('/') {
-        Some((folder, _)) => format!("{folder}/_manifest.json"),
-        None => "_manifest.json".to_string(),
-    };
-    let columns: Vec<serde_json::Value> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            serde_json::json!({
-                "name": f.name(),
-                "type": wharf_formats::normalize::lake_type(f.data_type()).to_string(),
-                "nullable": f.is_nullable(),
-            })
-        })
-        .collect();
-    let body = serde_json::json!({
-        "run_id": run_id,
-        "sync": ctx.sync.name,
-        "model": ctx.model.name,
-        "mode": s.mode.as_str(),
-        "changes": changes,
-        "format": s.file.format.as_str(),
-        "compression": s.file.compression.as_str(),
-        "started_at": started_at.format(&Rfc3339).unwrap_or_default(),
-        "rows": rows,
-        // As consumers need them: which attempt of the run wrote a file is wharf's business.
-        "files": files
-            .iter()
-            .map(|f| serde_json::json!({
-                "key": f.key,
-                "rows": f.rows,
-                "bytes": f.bytes,
-                "checksum": f.checksum,
-            }))
-            .collect::<Vec<_>>(),
-        "schema": columns,
-    });
-    let mut text = serde_json::to_vec_pretty(&body).map_err(|e| failure("internal", e))?;
-    text.push(b'\n');
-    let object = ObjectSpec {
-        key: key.clone(),
-        content_type: "application/json".into(),
-        content_encoding: None,
-        overwrite: s.overwrite,
-    };
-    let (bytes, checksum, request_id, carried_from) =
-        match upload::put_bytes(target, &object, text.into()).await {
-            Ok(uploaded) => (uploaded.bytes, uploaded.checksum, uploaded.request_id, None),
-            // An earlier attempt wrote the manifest (after every file) and stopped before its
-            // end was recorded: the export is whole, and its manifest stays.
-            Err(e @ DeliveryError::KeyExists { .. }) if attempt.continues() => {
-                match target.stat(&key).await {
-                    Ok(Some((bytes, checksum))) => {
-                        (bytes, checksum, None, Some(attempt.keys_run.clone()))
-                    }
-                    Ok(None) => return Err(failure(e.code(), e)),
-                    Err(e) => return Err(failure(e.code(), e)),
-                }
-            }
-            Err(e) => return Err(failure(e.code(), e)),
-        };
-    tracing::debug!(%key, "manifest written");
-    Ok(Some(NewRunFile {
-        part: -1,
-        key,
-        rows,
-        bytes,
-        checksum,
-        request_id,
-        carried_from,
-    }))
 }

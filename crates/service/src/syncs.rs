@@ -357,6 +357,23 @@ impl Service {
             let checked = self
                 .check_sync(&caller.workspace, new, Some(&current))
                 .await?;
+            // A snapshot describes rows as the sync exported them: another model, segment,
+            // columns or format make it meaningless, and a sync that turns to `all` forgets it
+            // (so that turning back starts with every row). The schedule alone keeps it.
+            let (old, new) = (&current.settings, &checked.settings);
+            let redefined = current.model_name != checked.model
+                || current.segment_name != checked.segment
+                || old.columns != new.columns
+                || old.file != new.file
+                || !new.mode.compares();
+            if redefined && (old.mode.compares() || new.mode.compares()) {
+                // A run in progress would make a snapshot of the old definition current.
+                self.refuse_while_running(
+                    &current,
+                    "this change would forget its snapshot: make it",
+                )
+                .await?;
+            }
             let sync = self
                 .store
                 .update_sync(
@@ -368,16 +385,7 @@ impl Service {
                     checked.timing(),
                 )
                 .await?;
-            // A snapshot describes rows as the sync exported them: another model, segment,
-            // columns or format make it meaningless, and a sync that turns to `all` forgets it
-            // (so that turning back starts with every row). The schedule alone keeps it.
-            let (old, new) = (&current.settings, &checked.settings);
-            let reset = sync.snapshot_run.is_some()
-                && (current.model_name != checked.model
-                    || current.segment_name != checked.segment
-                    || old.columns != new.columns
-                    || old.file != new.file
-                    || !new.mode.compares());
+            let reset = sync.snapshot_run.is_some() && redefined;
             let mut view = SyncView::from(&sync);
             if reset {
                 self.store.reset_snapshot(&sync.id).await?;
@@ -397,15 +405,7 @@ impl Service {
         self.audited(caller, "reset", "sync", &object, async {
             caller.require(Role::Editor)?;
             let sync = self.store.sync(&caller.workspace, name).await?;
-            if let Some(run) = self.store.running_run(&sync.id).await? {
-                return Err(ServiceError::new(
-                    ErrorKind::Conflict,
-                    "run.in_progress",
-                    format!(
-                        "sync {name} is running (run {run}); reset it once the run ends, or cancel the run first"
-                    ),
-                ));
-            }
+            self.refuse_while_running(&sync, "reset it").await?;
             self.store.reset_snapshot(&sync.id).await?;
             let mut view = SyncView::from(&sync);
             view.snapshot_run = None;
@@ -413,6 +413,26 @@ impl Service {
             Ok(view)
         })
         .await
+    }
+
+    /// Refuses a change to a sync that has a run in progress: its success would make a
+    /// snapshot current that the change means to forget. `what` says what to do once it ends.
+    async fn refuse_while_running(
+        &self,
+        sync: &SyncRecord,
+        what: &str,
+    ) -> Result<(), ServiceError> {
+        match self.store.running_run(&sync.id).await? {
+            Some(run) => Err(ServiceError::new(
+                ErrorKind::Conflict,
+                "run.in_progress",
+                format!(
+                    "sync {} is running (run {run}); {what} once the run ends, or cancel the run first",
+                    sync.name
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Removes a sync and its run history. Uploads its interrupted runs left open are aborted

@@ -329,6 +329,62 @@ async fn overlap_skip_refuses_and_queue_waits_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_that_sends_changes_is_not_redefined_or_reset_while_it_runs() {
+    let fx = fixture_with_lease(time::Duration::days(1)).await;
+    let start = next_midnight();
+    let mut sync = scheduled("changes", "lake", every("1h", start));
+    sync.mode = Some("diff".into());
+    sync.on_empty = "skip".into();
+    fx.service
+        .add_sync(&fx.caller, sync.clone())
+        .await
+        .expect("sync");
+    let tick = fx.service.scheduler_pass(start, 2).await.expect("pass");
+    let held = tick.claimed.into_iter().next().expect("running");
+    // Its run would make a snapshot of the old definition current: refused, saying why.
+    let mut redefined = sync.clone();
+    redefined.schedule = None;
+    redefined.columns = Some("id".into());
+    let refused = fx
+        .service
+        .update_sync(&fx.caller, "changes", redefined.clone())
+        .await
+        .expect_err("running");
+    assert_eq!(refused.kind, ErrorKind::Conflict);
+    assert_eq!(refused.code, "run.in_progress");
+    assert!(
+        refused.message.contains(&held.run_id),
+        "{}",
+        refused.message
+    );
+    let refused = fx
+        .service
+        .reset_sync(&fx.caller, "changes")
+        .await
+        .expect_err("running");
+    assert_eq!(refused.code, "run.in_progress");
+    // The schedule or the policy alone keep the snapshot: allowed.
+    let mut policy = sync.clone();
+    policy.schedule = None;
+    policy.policy = PolicyPatch {
+        max_attempts: Some(5),
+        ..PolicyPatch::default()
+    };
+    fx.service
+        .update_sync(&fx.caller, "changes", policy)
+        .await
+        .expect("a policy change");
+    // Once the run ends, the change is made.
+    assert_eq!(fx.service.run_claimed(held).await.status, "succeeded");
+    let view = fx
+        .service
+        .update_sync(&fx.caller, "changes", redefined)
+        .await
+        .expect("after the run");
+    assert!(view.snapshot_reset, "{view:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_in_flight_are_bounded_and_the_rest_wait_in_order_of_due_time() {
     let fx = fixture().await;
     let start = next_midnight() + time::Duration::minutes(3);

@@ -432,6 +432,16 @@ impl ProgressLine {
 
     fn draw(&self) {
         let rows = self.progress.rows.load(Ordering::Relaxed);
+        let compared = self.progress.compared.load(Ordering::Relaxed);
+        if compared > 0 && rows == 0 && self.progress.files.load(Ordering::Relaxed) == 0 {
+            // A sync that sends changes reads and compares the whole result first.
+            self.bar.set_message(format!(
+                "{}: comparing with the last snapshot: {compared} rows read",
+                self.name
+            ));
+            self.bar.tick();
+            return;
+        }
         let bytes = self.progress.upload.bytes.load(Ordering::Relaxed);
         let parts = self.progress.upload.parts.load(Ordering::Relaxed);
         let files = self.progress.files.load(Ordering::Relaxed);

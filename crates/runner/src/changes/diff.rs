@@ -1,15 +1,20 @@
-//! Comparing a model's result with the sync's last snapshot, in two passes with bounded memory:
+//! Comparing a model's result with the sync's last snapshot, in three passes with bounded
+//! memory:
 //!
-//! 1. [`Comparison::push`] encodes each batch's rows as they stream from the query, hashes them,
-//!    and spills them (with their key encoding and hash) to one local file per partition of the
-//!    key space. Rows with a null key are counted and left out.
+//! 1. [`Comparison::push`] takes each batch as it streams from the query: it writes the rows,
+//!    as they are, to one local file in arrival order, and encodes and hashes each row. Each
+//!    row's key columns, key encoding, hash and sequence number go to a small spill file per
+//!    partition of the key space. Rows with a null key are counted and left out.
 //! 2. [`Comparison::finish`] takes one partition at a time: the previous snapshot's keys of
-//!    that partition in a hash map, the new rows of that partition against it. It writes the
-//!    change set (`added`, `changed`, `removed`) and the new snapshot's keys beside it.
+//!    that partition in a hash map, the partition's new keys against it. It writes the new
+//!    snapshot's keys and the removed keys, and notes the sequence numbers of added and changed
+//!    rows.
+//! 3. If any row was added or changed, it reads the rows file once, in order, and copies those
+//!    rows into the change set (`added`, `changed`): they keep the query's order.
 //!
-//! Memory holds one partition's keys and rows (256 partitions: 40,000 rows each at 10M rows),
-//! plus the spill buffers, never the whole result. A null or repeated key fails the comparison
-//! before anything is uploaded, with counts and an example.
+//! Memory holds one partition's keys (256 partitions: 40,000 keys each at 10M rows), the small
+//! spill buffers and one batch of rows, never the whole result. A null or repeated key fails
+//! the comparison before anything is uploaded, with counts and an example.
 
 use super::ChangeError;
 use super::encode::{self, ENCODING_VERSION};
@@ -18,12 +23,13 @@ use super::snapshot::{
 };
 use arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, FixedSizeBinaryArray, RecordBatch, UInt32Array,
+    UInt64Array,
 };
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::ipc::writer::StreamWriter;
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fs::File;
+use std::hash::BuildHasherDefault;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,8 +38,11 @@ use wharf_domain::ChangeCounts;
 /// The key space is cut into `2^PARTITION_BITS` partitions.
 pub const PARTITION_BITS: u32 = 8;
 
-/// A partition's spill buffer is written out when it holds this many bytes.
-const FLUSH_BYTES: usize = 128 * 1024;
+/// A partition's spill buffer is written out when it holds about this many bytes.
+const FLUSH_BYTES: usize = 64 * 1024;
+
+/// The column of the small spill holding a row's place in the result.
+const SEQ_COLUMN: &str = "_wharf_seq";
 
 /// The change set's blobs.
 pub const ADDED: &str = "added.arrows";
@@ -56,10 +65,13 @@ pub struct Comparison<'a> {
     run: String,
     previous: Option<Previous>,
     schema: SchemaRef,
-    spilled: SchemaRef,
+    /// The key columns, `_wharf_key`, `_wharf_hash` and `_wharf_seq`: what pass 2 compares.
+    small: SchemaRef,
     key: Vec<usize>,
     spill_dir: PathBuf,
     spills: Vec<Spill>,
+    /// Every row with a key, in arrival order.
+    rows_file: Option<StreamWriter<BufWriter<File>>>,
     null_keys: u64,
     rows_read: u64,
     rows: Vec<Vec<u8>>,
@@ -116,24 +128,23 @@ impl<'a> Comparison<'a> {
                 && p.meta.key_columns == key_columns
                 && p.meta.columns == SnapshotMeta::columns_of(&schema)
         });
-        let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
-        fields.push(Arc::new(Field::new(
-            KEY_COLUMN,
-            arrow::datatypes::DataType::Binary,
-            false,
-        )));
-        fields.push(Arc::new(Field::new(
-            HASH_COLUMN,
-            arrow::datatypes::DataType::FixedSizeBinary(16),
-            false,
-        )));
+        let key_fields: Vec<Arc<Field>> = key
+            .iter()
+            .map(|&i| Arc::new(schema.field(i).clone()))
+            .collect();
+        let mut small: Vec<Arc<Field>> = snapshot::keys_schema(&key_fields)
+            .fields()
+            .iter()
+            .cloned()
+            .collect();
+        small.push(Arc::new(Field::new(SEQ_COLUMN, DataType::UInt64, false)));
         std::fs::create_dir_all(spill_dir)?;
         Ok(Self {
             store,
             sync: sync.to_string(),
             run: run.to_string(),
             previous,
-            spilled: Arc::new(Schema::new(fields)),
+            small: Arc::new(Schema::new(small)),
             schema,
             key,
             spill_dir: spill_dir.to_path_buf(),
@@ -144,6 +155,7 @@ impl<'a> Comparison<'a> {
                     bytes: 0,
                 })
                 .collect(),
+            rows_file: None,
             null_keys: 0,
             rows_read: 0,
             rows: Vec::new(),
@@ -157,10 +169,10 @@ impl<'a> Comparison<'a> {
         self.previous.is_some()
     }
 
-    /// Encodes, hashes and spills one batch of the result.
+    /// Writes one batch of the result to the rows file, and its rows' keys, hashes and
+    /// places to the partitions' spills.
     pub fn push(&mut self, batch: &RecordBatch) -> Result<(), ChangeError> {
         let n = batch.num_rows();
-        self.rows_read += n as u64;
         if n == 0 {
             return Ok(());
         }
@@ -175,34 +187,76 @@ impl<'a> Comparison<'a> {
         for &i in &self.key {
             encode::append_column(self.schema.field(i).name(), batch.column(i), &mut self.keys)?;
         }
+        // Rows by partition (a counting sort), leaving out rows with a null key.
         let null_key = |row: usize| self.key.iter().any(|&k| batch.column(k).is_null(row));
-        let mut by_partition: Vec<Vec<u32>> = vec![Vec::new(); self.spills.len()];
-        for row in 0..n {
+        let mut partition = vec![usize::MAX; n];
+        let mut counts = vec![0usize; self.spills.len()];
+        for (row, p) in partition.iter_mut().enumerate() {
             if null_key(row) {
                 self.null_keys += 1;
                 continue;
             }
-            let p = encode::partition_of(&self.keys[row], PARTITION_BITS);
-            by_partition[p].push(u32::try_from(row).unwrap_or(u32::MAX));
+            *p = encode::partition_of(&self.keys[row], PARTITION_BITS);
+            counts[*p] += 1;
         }
+        let mut starts = Vec::with_capacity(counts.len());
+        let mut total = 0usize;
+        for &c in &counts {
+            starts.push(total);
+            total += c;
+        }
+        let mut next = starts.clone();
+        let mut order = vec![0u32; total];
+        for (row, &p) in partition.iter().enumerate() {
+            if p != usize::MAX {
+                order[next[p]] = u32::try_from(row).unwrap_or(u32::MAX);
+                next[p] += 1;
+            }
+        }
+        // Every row goes to the rows file, at its place in the result (a null key fails the
+        // comparison before the file is read).
+        let first = self.rows_read;
+        self.rows_read += n as u64;
+        let writer = match &mut self.rows_file {
+            Some(writer) => writer,
+            None => {
+                let file = File::create(self.spill_dir.join("rows.arrows"))?;
+                self.rows_file.insert(StreamWriter::try_new(
+                    BufWriter::with_capacity(256 * 1024, file),
+                    &self.schema,
+                )?)
+            }
+        };
+        writer.write(batch)?;
+        let places = UInt64Array::from_iter_values(order.iter().map(|&r| first + u64::from(r)));
+
+        let keys =
+            BinaryArray::from_iter_values(order.iter().map(|&r| self.keys[r as usize].as_slice()));
         let hashes = FixedSizeBinaryArray::try_from_iter(
-            self.rows.iter().map(|r| encode::row_hash(r).to_le_bytes()),
+            order
+                .iter()
+                .map(|&r| encode::row_hash(&self.rows[r as usize]).to_le_bytes()),
         )?;
-        let keys = BinaryArray::from_iter_values(self.keys.iter());
-        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        let indices = UInt32Array::from(order);
+        let mut columns: Vec<ArrayRef> = self
+            .key
+            .iter()
+            .map(|&k| arrow::compute::take(batch.column(k), &indices, None))
+            .collect::<Result<_, _>>()?;
         columns.push(Arc::new(keys));
         columns.push(Arc::new(hashes));
-        let full = RecordBatch::try_new(self.spilled.clone(), columns)?;
-        for (p, rows) in by_partition.into_iter().enumerate() {
-            if rows.is_empty() {
+        columns.push(Arc::new(places));
+        let sorted = RecordBatch::try_new(self.small.clone(), columns)?;
+        let per_row = sorted.get_array_memory_size() / total.max(1);
+        for (p, (&start, &count)) in starts.iter().zip(&counts).enumerate() {
+            if count == 0 {
                 continue;
             }
-            let part = arrow::compute::take_record_batch(&full, &UInt32Array::from(rows))?;
             let spill = &mut self.spills[p];
-            spill.bytes += part.get_array_memory_size();
-            spill.buffer.push(part);
+            spill.buffer.push(sorted.slice(start, count));
+            spill.bytes += count * per_row;
             if spill.bytes >= FLUSH_BYTES {
-                flush(spill, &self.spill_dir, p, &self.spilled)?;
+                flush(spill, &self.spill_dir, p, &self.small)?;
             }
         }
         Ok(())
@@ -233,7 +287,7 @@ impl<'a> Comparison<'a> {
             });
         }
         for p in 0..self.spills.len() {
-            flush(&mut self.spills[p], &self.spill_dir, p, &self.spilled)?;
+            flush(&mut self.spills[p], &self.spill_dir, p, &self.small)?;
             if let Some(writer) = self.spills[p].writer.as_mut() {
                 writer.finish()?;
             }
@@ -246,14 +300,15 @@ impl<'a> Comparison<'a> {
             .collect();
         let keys_schema = snapshot::keys_schema(&key_fields);
         let key_schema = Arc::new(Schema::new(key_fields));
-        let mut added = BlobWriter::create(store, &self.sync, &self.run, ADDED, &self.schema)?;
-        let mut changed = BlobWriter::create(store, &self.sync, &self.run, CHANGED, &self.schema)?;
         let mut removed = BlobWriter::create(store, &self.sync, &self.run, REMOVED, &key_schema)?;
         let mut counts = ChangeCounts::default();
         let mut duplicates = Duplicates::default();
-        let data_columns: Vec<usize> = (0..self.schema.fields().len()).collect();
-        let mut keys_columns = self.key.clone();
-        keys_columns.extend([self.schema.fields().len(), self.schema.fields().len() + 1]);
+        let k = self.key.len();
+        let small_keys: Vec<usize> = (0..k).collect();
+        let snapshot_columns: Vec<usize> = (0..k + 2).collect();
+        // The places of added and changed rows in the rows file.
+        let mut added_at: Vec<u64> = Vec::new();
+        let mut changed_at: Vec<u64> = Vec::new();
         for p in 0..self.spills.len() {
             let old: Vec<RecordBatch> = match &self.previous {
                 Some(previous) => {
@@ -273,60 +328,53 @@ impl<'a> Comparison<'a> {
                 false => Vec::new(),
             };
             // The old keys of this partition: key -> (hash, where, seen in the new result).
-            let mut index: HashMap<&[u8], (&[u8], u32, u32, bool)> = HashMap::new();
+            let capacity = old.iter().map(RecordBatch::num_rows).sum();
+            let mut index: KeyMap<(&[u8], u32, u32, bool)> =
+                KeyMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default());
             for (b, batch) in old.iter().enumerate() {
                 let keys = column_binary(batch, KEY_COLUMN)?;
                 let hashes = column_fixed(batch, HASH_COLUMN)?;
                 for row in 0..batch.num_rows() {
                     index.insert(
-                        keys.value(row),
+                        Keyed::new(keys.value(row)),
                         (hashes.value(row), b as u32, row as u32, false),
                     );
                 }
             }
-            let mut fresh: HashMap<&[u8], ()> = HashMap::new();
+            let mut fresh: KeyMap<()> = KeyMap::default();
             let mut snapshot_keys =
                 BlobWriter::create(store, &self.sync, &self.run, &keys_file(p), &keys_schema)?;
             for batch in &new {
-                let width = self.schema.fields().len();
-                let keys = batch.column(width).as_binary::<i32>();
-                let hashes = batch.column(width + 1).as_fixed_size_binary();
-                let mut added_rows = Vec::new();
-                let mut changed_rows = Vec::new();
+                let keys = batch.column(k).as_binary::<i32>();
+                let hashes = batch.column(k + 1).as_fixed_size_binary();
+                let places = batch
+                    .column(k + 2)
+                    .as_primitive::<arrow::datatypes::UInt64Type>();
                 for row in 0..batch.num_rows() {
-                    let key = keys.value(row);
-                    let hash = hashes.value(row);
-                    match index.get_mut(key) {
-                        Some(entry) if entry.3 => duplicates.note(batch, &self.key, row),
+                    let key = Keyed::new(keys.value(row));
+                    match index.get_mut(&key) {
+                        Some(entry) if entry.3 => duplicates.note(batch, &small_keys, row),
                         Some(entry) => {
                             entry.3 = true;
-                            if entry.0 == hash {
+                            if entry.0 == hashes.value(row) {
                                 counts.unchanged += 1;
                             } else {
-                                changed_rows.push(row as u32);
+                                changed_at.push(places.value(row));
                             }
                         }
                         None => match fresh.entry(key) {
-                            Entry::Occupied(_) => duplicates.note(batch, &self.key, row),
+                            Entry::Occupied(_) => duplicates.note(batch, &small_keys, row),
                             Entry::Vacant(slot) => {
                                 slot.insert(());
-                                added_rows.push(row as u32);
+                                added_at.push(places.value(row));
                             }
                         },
                     }
                 }
                 snapshot_keys.write(&RecordBatch::try_new(
                     keys_schema.clone(),
-                    keys_columns
-                        .iter()
-                        .map(|&i| batch.column(i).clone())
-                        .collect(),
+                    batch.project(&snapshot_columns)?.columns().to_vec(),
                 )?)?;
-                let data = batch.project(&data_columns)?;
-                counts.added += added_rows.len() as u64;
-                counts.changed += changed_rows.len() as u64;
-                added.write(&take(&data, added_rows)?)?;
-                changed.write(&take(&data, changed_rows)?)?;
             }
             snapshot_keys.finish()?;
             // Keys of the old snapshot that the new result does not have.
@@ -341,12 +389,14 @@ impl<'a> Comparison<'a> {
                     continue;
                 }
                 counts.removed += rows.len() as u64;
-                let keys_only = old[b].project(&(0..self.key.len()).collect::<Vec<_>>())?;
+                let keys_only = old[b].project(&(0..k).collect::<Vec<_>>())?;
                 let keys_only =
                     RecordBatch::try_new(key_schema.clone(), keys_only.columns().to_vec())?;
                 removed.write(&take(&keys_only, rows)?)?;
             }
         }
+        counts.added = added_at.len() as u64;
+        counts.changed = changed_at.len() as u64;
         if let Some(error) = duplicates.into_error(key_names()) {
             return Err(error);
         }
@@ -357,9 +407,8 @@ impl<'a> Comparison<'a> {
                 counts.rows_read()
             )));
         }
-        added.finish()?;
-        changed.finish()?;
         removed.finish()?;
+        self.copy_changed_rows(added_at, changed_at)?;
         let rows = counts.added + counts.changed + counts.unchanged;
         SnapshotMeta {
             encoding_version: ENCODING_VERSION,
@@ -379,6 +428,66 @@ impl<'a> Comparison<'a> {
         std::io::Write::write_all(&mut done, &text)?;
         std::io::Write::flush(&mut done)?;
         Ok(counts)
+    }
+}
+
+impl Comparison<'_> {
+    /// Pass 3: copies the rows at `added_at` and `changed_at` (places in the rows file) into
+    /// the change set's `added` and `changed` blobs, reading the rows file once, in order.
+    fn copy_changed_rows(
+        &mut self,
+        mut added_at: Vec<u64>,
+        mut changed_at: Vec<u64>,
+    ) -> Result<(), ChangeError> {
+        let mut added = BlobWriter::create(self.store, &self.sync, &self.run, ADDED, &self.schema)?;
+        let mut changed =
+            BlobWriter::create(self.store, &self.sync, &self.run, CHANGED, &self.schema)?;
+        if let Some(writer) = self.rows_file.as_mut() {
+            writer.finish()?;
+        }
+        if !added_at.is_empty() || !changed_at.is_empty() {
+            added_at.sort_unstable();
+            changed_at.sort_unstable();
+            let file = File::open(self.spill_dir.join("rows.arrows"))?;
+            let reader = arrow::ipc::reader::StreamReader::try_new(
+                BufReader::with_capacity(256 * 1024, file),
+                None,
+            )?;
+            let (mut a, mut c) = (0usize, 0usize);
+            let mut first = 0u64;
+            for batch in reader {
+                let batch = batch?;
+                let end = first + batch.num_rows() as u64;
+                for (places, next, blob) in [
+                    (&added_at, &mut a, &mut added),
+                    (&changed_at, &mut c, &mut changed),
+                ] {
+                    let from = *next;
+                    while *next < places.len() && places[*next] < end {
+                        *next += 1;
+                    }
+                    let rows = &places[from..*next];
+                    if rows.len() == batch.num_rows() {
+                        blob.write(&batch)?;
+                    } else if !rows.is_empty() {
+                        let rows = rows
+                            .iter()
+                            .map(|&r| u32::try_from(r - first).unwrap_or(u32::MAX))
+                            .collect();
+                        blob.write(&take(&batch, rows)?)?;
+                    }
+                }
+                first = end;
+            }
+            if a < added_at.len() || c < changed_at.len() {
+                return Err(ChangeError::Corrupt(format!(
+                    "the rows file ends at row {first}, before rows the comparison found"
+                )));
+            }
+        }
+        added.finish()?;
+        changed.finish()?;
+        Ok(())
     }
 }
 
@@ -456,37 +565,8 @@ fn column_fixed<'b>(
         .ok_or_else(|| ChangeError::Corrupt(format!("a snapshot file has no {name} column")))
 }
 
-/// Keys seen more than once: how many extra rows, and the first one's value.
-#[derive(Default)]
-struct Duplicates {
-    rows: u64,
-    example: Option<String>,
-}
-
-impl Duplicates {
-    fn note(&mut self, batch: &RecordBatch, key: &[usize], row: usize) {
-        self.rows += 1;
-        if self.example.is_none() {
-            let values: Vec<String> = key
-                .iter()
-                .map(|&k| {
-                    arrow::util::display::array_value_to_string(batch.column(k), row)
-                        .unwrap_or_else(|_| "?".into())
-                })
-                .collect();
-            self.example = Some(values.join(", "));
-        }
-    }
-
-    /// The error, when a key was repeated.
-    fn into_error(self, column: String) -> Option<ChangeError> {
-        (self.rows > 0).then_some(ChangeError::DuplicateKeys {
-            column,
-            extra_rows: self.rows,
-            example: self.example.unwrap_or_default(),
-        })
-    }
-}
-
+mod keys;
 #[cfg(test)]
 mod tests;
+
+use keys::{Duplicates, KeyMap, Keyed};

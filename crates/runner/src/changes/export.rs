@@ -11,6 +11,7 @@ use arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::StreamExt;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 use wharf_domain::{CHANGE_COLUMN, ChangeCounts, DiffLayout, OnEmpty, SyncMode};
 use wharf_engine::QueryStream;
@@ -189,6 +190,7 @@ async fn compare(
         let snapshots = snapshots.clone();
         let (sync_id, run) = (sync_id.clone(), run_id.to_string());
         let exported = exported.clone();
+        let progress = job.progress.clone();
         tokio::task::spawn_blocking(move || -> Result<ChangeCounts, RunFailure> {
             let mut comparison = Comparison::new(
                 snapshots.as_ref(),
@@ -202,9 +204,14 @@ async fn compare(
             .map_err(change_failure)?;
             loop {
                 match rx.blocking_recv() {
-                    Some(Ok(Some(batch))) => comparison
-                        .push(&projection.apply(&batch)?)
-                        .map_err(change_failure)?,
+                    Some(Ok(Some(batch))) => {
+                        comparison
+                            .push(&projection.apply(&batch)?)
+                            .map_err(change_failure)?;
+                        progress
+                            .compared
+                            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                    }
                     Some(Ok(None)) => break,
                     Some(Err(f)) => return Err(f),
                     None => {
