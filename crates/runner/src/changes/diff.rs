@@ -25,7 +25,7 @@ use arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, FixedSizeBinaryArray, RecordBatch, UInt32Array,
     UInt64Array,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
 use arrow::ipc::writer::StreamWriter;
 use std::collections::hash_map::Entry;
 use std::fs::File;
@@ -303,98 +303,58 @@ impl<'a> Comparison<'a> {
         let mut removed = BlobWriter::create(store, &self.sync, &self.run, REMOVED, &key_schema)?;
         let mut counts = ChangeCounts::default();
         let mut duplicates = Duplicates::default();
-        let k = self.key.len();
-        let small_keys: Vec<usize> = (0..k).collect();
-        let snapshot_columns: Vec<usize> = (0..k + 2).collect();
         // The places of added and changed rows in the rows file.
         let mut added_at: Vec<u64> = Vec::new();
         let mut changed_at: Vec<u64> = Vec::new();
-        for p in 0..self.spills.len() {
-            let old: Vec<RecordBatch> = match &self.previous {
-                Some(previous) => {
-                    match snapshot::read_blob(store, &self.sync, &previous.run, &keys_file(p))? {
-                        Some(reader) => reader.collect::<Result<_, _>>()?,
-                        None => Vec::new(),
-                    }
-                }
-                None => Vec::new(),
-            };
-            let new: Vec<RecordBatch> = match self.spills[p].writer.is_some() {
-                true => {
-                    let file = File::open(spill_path(&self.spill_dir, p))?;
-                    arrow::ipc::reader::StreamReader::try_new(BufReader::new(file), None)?
-                        .collect::<Result<_, _>>()?
-                }
-                false => Vec::new(),
-            };
-            // The old keys of this partition: key -> (hash, where, seen in the new result).
-            let capacity = old.iter().map(RecordBatch::num_rows).sum();
-            let mut index: KeyMap<(&[u8], u32, u32, bool)> =
-                KeyMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default());
-            for (b, batch) in old.iter().enumerate() {
-                let keys = column_binary(batch, KEY_COLUMN)?;
-                let hashes = column_fixed(batch, HASH_COLUMN)?;
-                for row in 0..batch.num_rows() {
-                    index.insert(
-                        Keyed::new(keys.value(row)),
-                        (hashes.value(row), b as u32, row as u32, false),
-                    );
-                }
-            }
-            let mut fresh: KeyMap<()> = KeyMap::default();
-            let mut snapshot_keys =
-                BlobWriter::create(store, &self.sync, &self.run, &keys_file(p), &keys_schema)?;
-            for batch in &new {
-                let keys = batch.column(k).as_binary::<i32>();
-                let hashes = batch.column(k + 1).as_fixed_size_binary();
-                let places = batch
-                    .column(k + 2)
-                    .as_primitive::<arrow::datatypes::UInt64Type>();
-                for row in 0..batch.num_rows() {
-                    let key = Keyed::new(keys.value(row));
-                    match index.get_mut(&key) {
-                        Some(entry) if entry.3 => duplicates.note(batch, &small_keys, row),
-                        Some(entry) => {
-                            entry.3 = true;
-                            if entry.0 == hashes.value(row) {
-                                counts.unchanged += 1;
-                            } else {
-                                changed_at.push(places.value(row));
-                            }
+        let job = PartitionJob {
+            store,
+            sync: &self.sync,
+            run: &self.run,
+            previous: self.previous.as_ref().map(|p| p.run.as_str()),
+            spill_dir: &self.spill_dir,
+            spilled: self.spills.iter().map(|s| s.writer.is_some()).collect(),
+            keys_schema: &keys_schema,
+            key_schema: &key_schema,
+            k: self.key.len(),
+        };
+        // Partitions are independent: two threads take them in turn, this one gathers.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let partitions = self.spills.len();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Partition, ChangeError>>(4);
+        let gathered = std::thread::scope(|scope| -> Result<(), ChangeError> {
+            for _ in 0..COMPARE_THREADS {
+                let (tx, job, next) = (tx.clone(), &job, &next);
+                scope.spawn(move || {
+                    loop {
+                        let p = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if p >= partitions {
+                            return;
                         }
-                        None => match fresh.entry(key) {
-                            Entry::Occupied(_) => duplicates.note(batch, &small_keys, row),
-                            Entry::Vacant(slot) => {
-                                slot.insert(());
-                                added_at.push(places.value(row));
-                            }
-                        },
+                        let result = job.compare(p);
+                        let failed = result.is_err();
+                        if tx.send(result).is_err() || failed {
+                            // Stop the others too: the comparison failed.
+                            next.store(partitions, std::sync::atomic::Ordering::Relaxed);
+                            return;
+                        }
                     }
-                }
-                snapshot_keys.write(&RecordBatch::try_new(
-                    keys_schema.clone(),
-                    batch.project(&snapshot_columns)?.columns().to_vec(),
-                )?)?;
+                });
             }
-            snapshot_keys.finish()?;
-            // Keys of the old snapshot that the new result does not have.
-            let mut gone: Vec<Vec<u32>> = vec![Vec::new(); old.len()];
-            for (_, b, row, seen) in index.values() {
-                if !seen {
-                    gone[*b as usize].push(*row);
+            drop(tx);
+            for result in rx {
+                let part = result?;
+                counts.unchanged += part.unchanged;
+                added_at.extend(part.added_at);
+                changed_at.extend(part.changed_at);
+                duplicates.merge(part.duplicates);
+                for batch in &part.removed {
+                    counts.removed += batch.num_rows() as u64;
+                    removed.write(batch)?;
                 }
             }
-            for (b, rows) in gone.into_iter().enumerate() {
-                if rows.is_empty() {
-                    continue;
-                }
-                counts.removed += rows.len() as u64;
-                let keys_only = old[b].project(&(0..k).collect::<Vec<_>>())?;
-                let keys_only =
-                    RecordBatch::try_new(key_schema.clone(), keys_only.columns().to_vec())?;
-                removed.write(&take(&keys_only, rows)?)?;
-            }
-        }
+            Ok(())
+        });
+        gathered?;
         counts.added = added_at.len() as u64;
         counts.changed = changed_at.len() as u64;
         if let Some(error) = duplicates.into_error(key_names()) {
@@ -429,6 +389,143 @@ impl<'a> Comparison<'a> {
         std::io::Write::flush(&mut done)?;
         Ok(counts)
     }
+}
+
+/// Threads comparing partitions in pass 2.
+const COMPARE_THREADS: usize = 2;
+
+/// What pass 2 needs to compare one partition, shared by its threads.
+struct PartitionJob<'a> {
+    store: &'a dyn SnapshotStore,
+    sync: &'a str,
+    run: &'a str,
+    /// The previous snapshot's folder, if any.
+    previous: Option<&'a str>,
+    spill_dir: &'a Path,
+    /// Which partitions have a spill file.
+    spilled: Vec<bool>,
+    keys_schema: &'a SchemaRef,
+    key_schema: &'a SchemaRef,
+    /// How many key columns.
+    k: usize,
+}
+
+/// One partition compared.
+struct Partition {
+    unchanged: u64,
+    added_at: Vec<u64>,
+    changed_at: Vec<u64>,
+    duplicates: Duplicates,
+    /// The keys of the previous snapshot the result no longer has.
+    removed: Vec<RecordBatch>,
+}
+
+impl PartitionJob<'_> {
+    /// Compares partition `p`: its keys in the previous snapshot (a hash map) against the
+    /// result's, writing the new snapshot's keys of the partition.
+    fn compare(&self, p: usize) -> Result<Partition, ChangeError> {
+        let k = self.k;
+        let old: Vec<RecordBatch> = match self.previous {
+            Some(previous) => {
+                match snapshot::read_blob(self.store, self.sync, previous, &keys_file(p))? {
+                    Some(reader) => reader.collect::<Result<_, _>>()?,
+                    None => Vec::new(),
+                }
+            }
+            None => Vec::new(),
+        };
+        let new: Vec<RecordBatch> = if self.spilled[p] {
+            let file = File::open(spill_path(self.spill_dir, p))?;
+            arrow::ipc::reader::StreamReader::try_new(BufReader::new(file), None)?
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
+        // The old keys of this partition: key -> (hash, where, seen in the new result).
+        let capacity = old.iter().map(RecordBatch::num_rows).sum();
+        let mut index: KeyMap<(u128, u32, u32, bool)> =
+            KeyMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default());
+        for (b, batch) in old.iter().enumerate() {
+            let keys = column_binary(batch, KEY_COLUMN)?;
+            let hashes = column_fixed(batch, HASH_COLUMN)?;
+            for row in 0..batch.num_rows() {
+                index.insert(
+                    Keyed::new(keys.value(row)),
+                    (hash_of(hashes.value(row)), b as u32, row as u32, false),
+                );
+            }
+        }
+        let mut out = Partition {
+            unchanged: 0,
+            added_at: Vec::new(),
+            changed_at: Vec::new(),
+            duplicates: Duplicates::default(),
+            removed: Vec::new(),
+        };
+        let small_keys: Vec<usize> = (0..k).collect();
+        let snapshot_columns: Vec<usize> = (0..k + 2).collect();
+        let mut fresh: KeyMap<()> = KeyMap::default();
+        let mut snapshot_keys = BlobWriter::create(
+            self.store,
+            self.sync,
+            self.run,
+            &keys_file(p),
+            self.keys_schema,
+        )?;
+        for batch in &new {
+            let keys = batch.column(k).as_binary::<i32>();
+            let hashes = batch.column(k + 1).as_fixed_size_binary();
+            let places = batch.column(k + 2).as_primitive::<UInt64Type>();
+            for row in 0..batch.num_rows() {
+                let key = Keyed::new(keys.value(row));
+                match index.get_mut(&key) {
+                    Some(entry) if entry.3 => out.duplicates.note(batch, &small_keys, row),
+                    Some(entry) => {
+                        entry.3 = true;
+                        if entry.0 == hash_of(hashes.value(row)) {
+                            out.unchanged += 1;
+                        } else {
+                            out.changed_at.push(places.value(row));
+                        }
+                    }
+                    None => match fresh.entry(key) {
+                        Entry::Occupied(_) => out.duplicates.note(batch, &small_keys, row),
+                        Entry::Vacant(slot) => {
+                            slot.insert(());
+                            out.added_at.push(places.value(row));
+                        }
+                    },
+                }
+            }
+            snapshot_keys.write(&RecordBatch::try_new(
+                self.keys_schema.clone(),
+                batch.project(&snapshot_columns)?.columns().to_vec(),
+            )?)?;
+        }
+        snapshot_keys.finish()?;
+        // Keys of the old snapshot that the new result does not have.
+        let mut gone: Vec<Vec<u32>> = vec![Vec::new(); old.len()];
+        for (_, b, row, seen) in index.values() {
+            if !seen {
+                gone[*b as usize].push(*row);
+            }
+        }
+        for (b, rows) in gone.into_iter().enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            let keys_only = old[b].project(&(0..k).collect::<Vec<_>>())?;
+            let keys_only =
+                RecordBatch::try_new(self.key_schema.clone(), keys_only.columns().to_vec())?;
+            out.removed.push(take(&keys_only, rows)?);
+        }
+        Ok(out)
+    }
+}
+
+/// A row hash as one number (its 16 bytes, little-endian): compared without a call.
+fn hash_of(bytes: &[u8]) -> u128 {
+    <[u8; 16]>::try_from(bytes).map_or(0, u128::from_le_bytes)
 }
 
 impl Comparison<'_> {

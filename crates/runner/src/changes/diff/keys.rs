@@ -24,7 +24,7 @@ impl Keyed<'_> {
 
 impl PartialEq for Keyed<'_> {
     fn eq(&self, other: &Self) -> bool {
-        self.bytes == other.bytes
+        self.hash == other.hash && self.bytes == other.bytes
     }
 }
 
@@ -78,6 +78,14 @@ impl Duplicates {
                 })
                 .collect();
             self.example = Some(values.join(", "));
+        }
+    }
+
+    /// Adds what another partition found.
+    pub(super) fn merge(&mut self, other: Duplicates) {
+        self.rows += other.rows;
+        if self.example.is_none() {
+            self.example = other.example;
         }
     }
 
