@@ -26,22 +26,11 @@ fn write_people(fx: &Fixture, rows: &[(i64, &str, Option<f64>)]) {
 /// ordered by id.
 async fn read_back(fx: &Fixture, keys: &[String]) -> Vec<Vec<Value>> {
     let dir = tempfile::tempdir().expect("dir");
-    let client = fx.server.admin();
-    let mut paths = Vec::new();
-    for (i, key) in keys.iter().enumerate() {
-        let path = dir.path().join(format!("{i}.csv"));
-        std::fs::write(
-            &path,
-            wharf_testkit::object_bytes(&client, BUCKET, key).await,
-        )
-        .expect("write");
-        paths.push(format!("'{}'", path.display()));
-    }
     wharf_testkit::duckdb_rows(&format!(
-        "SELECT id, name, score, _change FROM read_csv([{}], header = true, \
+        "SELECT id, name, score, _change FROM read_csv({}, header = true, \
          columns = {{'id': 'BIGINT', 'name': 'VARCHAR', 'score': 'DOUBLE', '_change': 'VARCHAR'}}) \
          ORDER BY id",
-        paths.join(", ")
+        fx.download(dir.path(), keys).await
     ))
 }
 
@@ -251,16 +240,10 @@ async fn a_repeated_key_fails_the_run_before_anything_is_uploaded() {
 /// The rows of one CSV file without a `_change` column, as DuckDB reads them.
 async fn read_plain(fx: &Fixture, key: &str) -> Vec<Vec<Value>> {
     let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("f.csv");
-    std::fs::write(
-        &path,
-        wharf_testkit::object_bytes(&fx.server.admin(), BUCKET, key).await,
-    )
-    .expect("write");
     wharf_testkit::duckdb_rows(&format!(
-        "SELECT * FROM read_csv('{}', header = true, \
+        "SELECT * FROM read_csv({}, header = true, \
          columns = {{'id': 'BIGINT', 'name': 'VARCHAR', 'score': 'DOUBLE'}}) ORDER BY id",
-        path.display()
+        fx.download(dir.path(), &[key]).await
     ))
 }
 

@@ -11,7 +11,7 @@ mod support;
 
 use serde_json::Value;
 use support::pg::{self, Schema};
-use support::{BUCKET, Fixture, settings};
+use support::{Fixture, settings};
 use wharf_domain::{ChangeCounts, DiffLayout, SyncMode, SyncSettings};
 
 const TABLE: &str = "CREATE TABLE people (id BIGINT PRIMARY KEY, name TEXT, score FLOAT8, \
@@ -127,22 +127,6 @@ fn expectations(sync: &str) -> Vec<(&'static str, &'static str)> {
     }
 }
 
-/// Downloads `keys` into `dir`; their paths as a DuckDB list.
-async fn download(fx: &Fixture, dir: &std::path::Path, keys: &[&String]) -> String {
-    let client = fx.server.admin();
-    let mut paths = Vec::new();
-    for key in keys {
-        let path = dir.join(key.replace('/', "_"));
-        std::fs::write(
-            &path,
-            wharf_testkit::object_bytes(&client, BUCKET, key).await,
-        )
-        .expect("write");
-        paths.push(format!("'{}'", path.display()));
-    }
-    format!("[{}]", paths.join(", "))
-}
-
 /// Version `cur` is in the source: runs every sync and checks each one's files against
 /// DuckDB's change set from `prev` to `cur`.
 async fn run_and_check(fx: &Fixture, source: &str, prev: usize, cur: usize) {
@@ -167,7 +151,7 @@ async fn run_and_check(fx: &Fixture, source: &str, prev: usize, cur: usize) {
             } else {
                 format!(
                     "SELECT * FROM read_parquet({})",
-                    download(fx, dir.path(), &keys).await
+                    fx.download(dir.path(), &keys).await
                 )
             };
             checks.push(format!(

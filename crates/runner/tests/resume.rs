@@ -40,20 +40,9 @@ fn split_settings() -> SyncSettings {
 /// `id, name` of the CSV files `keys`, as DuckDB reads them, ordered by id.
 async fn read_back(fx: &Fixture, keys: &[String]) -> Vec<Vec<Value>> {
     let dir = tempfile::tempdir().expect("dir");
-    let client = fx.server.admin();
-    let mut paths = Vec::new();
-    for (i, key) in keys.iter().enumerate() {
-        let path = dir.path().join(format!("{i}.csv"));
-        std::fs::write(
-            &path,
-            wharf_testkit::object_bytes(&client, BUCKET, key).await,
-        )
-        .expect("write");
-        paths.push(format!("'{}'", path.display()));
-    }
     wharf_testkit::duckdb_rows(&format!(
-        "SELECT * FROM read_csv([{}], header = true, all_varchar = true) ORDER BY id::BIGINT",
-        paths.join(", ")
+        "SELECT * FROM read_csv({}, header = true, all_varchar = true) ORDER BY id::BIGINT",
+        fx.download(dir.path(), keys).await
     ))
 }
 
@@ -69,17 +58,18 @@ async fn bucket(fx: &Fixture) -> Vec<String> {
     keys
 }
 
-/// PutObject answers 500 from the fourth on (for every retry of the SDK): three files commit.
-fn fail_from_the_fourth_put(fx: &Fixture) {
-    fx.server.faults.inject("PutObject", Fault::Pass, 3);
-    fx.server.faults.inject(
-        "PutObject",
-        Fault::Error {
-            code: "InternalError".into(),
-            status: 500,
-        },
-        20,
-    );
+/// The next `passing` PutObjects are served; those after answer 500 (for every retry of the
+/// SDK), until the test clears the faults.
+fn fail_puts_after(fx: &Fixture, passing: usize) {
+    fx.server.faults.inject("PutObject", Fault::Pass, passing);
+    fx.server.faults.inject("PutObject", internal_error(), 20);
+}
+
+fn internal_error() -> Fault {
+    Fault::Error {
+        code: "InternalError".into(),
+        status: 500,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,7 +80,7 @@ async fn a_five_file_run_that_failed_after_three_is_retried_as_the_same_run_and_
     fx.model("people", "SELECT * FROM people ORDER BY id").await;
     fx.sync("five", "people", split_settings()).await;
 
-    fail_from_the_fourth_put(&fx);
+    fail_puts_after(&fx, 3);
     let first = fx.run("five").await;
     fx.server.faults.clear("PutObject");
     assert_eq!(first.status, "failed", "{first:?}");
@@ -213,14 +203,7 @@ async fn a_file_committed_but_not_recorded_is_found_by_its_412_and_kept_as_writt
         },
         1,
     );
-    fx.server.faults.inject(
-        "PutObject",
-        Fault::Error {
-            code: "InternalError".into(),
-            status: 500,
-        },
-        20,
-    );
+    fx.server.faults.inject("PutObject", internal_error(), 20);
     let first = fx.run("five").await;
     fx.server.faults.clear("PutObject");
     assert_eq!(first.status, "failed", "{first:?}");
@@ -304,15 +287,7 @@ async fn a_diff_retry_sends_the_change_set_its_run_compared_and_the_next_run_the
         ]
         .map(|(id, name)| (id, name.to_string())),
     );
-    fx.server.faults.inject("PutObject", Fault::Pass, 2);
-    fx.server.faults.inject(
-        "PutObject",
-        Fault::Error {
-            code: "InternalError".into(),
-            status: 500,
-        },
-        20,
-    );
+    fail_puts_after(&fx, 2);
     let failed = fx.run("changes").await;
     fx.server.faults.clear("PutObject");
     assert_eq!(failed.status, "failed", "{failed:?}");

@@ -293,6 +293,24 @@ impl Fixture {
             .expect("claimed")
     }
 
+    /// Downloads the objects `keys` into `dir`, for readers that read local files; their
+    /// paths as a DuckDB list (`['a', 'b']`).
+    pub async fn download(&self, dir: &Path, keys: &[impl AsRef<str>]) -> String {
+        let client = self.server.admin();
+        let mut paths = Vec::new();
+        for key in keys {
+            let key = key.as_ref();
+            let path = dir.join(key.replace('/', "_"));
+            std::fs::write(
+                &path,
+                wharf_testkit::object_bytes(&client, BUCKET, key).await,
+            )
+            .expect("write");
+            paths.push(format!("'{}'", path.display()));
+        }
+        format!("[{}]", paths.join(", "))
+    }
+
     /// Every key and open upload in the bucket.
     pub async fn residue(&self) -> (Vec<String>, Vec<String>) {
         wharf_testkit::bucket_residue(&self.server.admin(), BUCKET).await
