@@ -275,7 +275,7 @@ async fn a_diff_retry_sends_the_change_set_its_run_compared_and_the_next_run_the
     assert_eq!(full.status, "succeeded", "{full:?}");
     assert_eq!(full.changes.expect("counts").added, 5);
 
-    // v2: 6 added, 2 changed, 5 removed. The run fails on its third file (removed).
+    // v2: id 6 added, 2 changed, 5 removed. The run fails on its third file (removed).
     write_ids(
         &fx,
         [

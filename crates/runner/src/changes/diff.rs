@@ -160,11 +160,6 @@ impl<'a> Comparison<'a> {
         })
     }
 
-    /// Whether a previous snapshot is compared against (`false`: every row is added).
-    pub fn has_previous(&self) -> bool {
-        self.previous.is_some()
-    }
-
     /// Writes one batch of the result to the rows file, and its rows' keys, hashes and
     /// places to the partitions' spills.
     pub fn push(&mut self, batch: &RecordBatch) -> Result<(), ChangeError> {
