@@ -201,6 +201,10 @@ pub struct ServeArgs {
     /// Serve /metrics without a token (default: an admin token, as the API takes).
     #[arg(long, env = "WHARF_METRICS_PUBLIC")]
     pub metrics_public: bool,
+    /// Browsers reach wharf through an HTTPS proxy: session cookies are marked Secure, and
+    /// sign-in throttling counts the address the proxy appends to X-Forwarded-For.
+    #[arg(long, env = "WHARF_BEHIND_HTTPS_PROXY")]
+    pub behind_https_proxy: bool,
     #[command(flatten)]
     pub worker: WorkerArgs,
 }

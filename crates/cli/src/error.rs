@@ -117,7 +117,9 @@ impl From<wharf_service::ServiceError> for CliError {
             | ErrorKind::Conflict
             | ErrorKind::Unauthorized
             | ErrorKind::Forbidden => CliError::BadInput(message),
-            ErrorKind::Failed | ErrorKind::Internal => CliError::Failed(message),
+            ErrorKind::Failed | ErrorKind::Throttled | ErrorKind::Internal => {
+                CliError::Failed(message)
+            }
         }
     }
 }

@@ -22,6 +22,8 @@ pub mod webhook;
 
 pub use aws_error::{AwsFailure, FailureKind};
 pub use client::{ClientSettings, check_endpoint, operator_s3_endpoint, s3_client, session_name};
-pub use connection_test::{ConnectionReport, StepReport, TestContext, test_connection};
+pub use connection_test::{
+    ConnectionReport, StepReport, TestContext, test_connection, test_connection_watched,
+};
 pub use error::DeliveryError;
 pub use identity::{Caller, Identity};

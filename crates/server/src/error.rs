@@ -67,6 +67,7 @@ impl From<ServiceError> for ApiError {
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::Throttled => StatusCode::TOO_MANY_REQUESTS,
             // The operation ran against what the request names (a warehouse that refuses the
             // connection, a query that fails) and failed: the request cannot be processed as
             // it stands. Not a 5xx: wharf itself is fine.

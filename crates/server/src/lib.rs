@@ -1,6 +1,6 @@
 //! The HTTP server behind `wharf serve`: the REST API (`/api/v1`, described by the OpenAPI
-//! document at `/api/openapi.json`), health probes, request logs, and a graceful shutdown that
-//! interrupts running runs. The web UI and the scheduler loop join it in later issues.
+//! document at `/api/openapi.json`), the web UI (every other path), health probes, request
+//! logs, and a graceful shutdown that interrupts running runs.
 //!
 //! It owns HTTP: routes, status codes, JSON bodies and their parse errors, bearer tokens,
 //! request ids. Every operation is a call into `wharf_service`, which holds the rules; this
@@ -11,6 +11,7 @@ pub mod client;
 mod error;
 mod extract;
 mod log;
+mod ui;
 
 pub use error::{ApiError, ErrorBody};
 
@@ -31,6 +32,8 @@ pub struct AppState {
     pub service: Service,
     openapi: Arc<serde_json::Value>,
     options: ServerOptions,
+    /// The connection tests started from the UI's pages.
+    ui_tests: Arc<ui::Tests>,
 }
 
 /// What the operator decides about the server.
@@ -38,12 +41,17 @@ pub struct AppState {
 pub struct ServerOptions {
     /// `/metrics` without a token (for a scraper on a private network).
     pub metrics_public: bool,
+    /// Browsers reach wharf through an HTTPS proxy: session cookies are `Secure`, and the
+    /// client's address for sign-in throttling is the one the proxy appends to
+    /// `X-Forwarded-For`.
+    pub behind_https_proxy: bool,
 }
 
 /// How long in-flight requests and runs get to finish once shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
-/// The whole application: `/api/v1`, `/api/openapi.json`, `/healthz`, `/readyz`.
+/// The whole application: `/api/v1`, `/api/openapi.json`, `/healthz`, `/readyz`, `/metrics`
+/// and the web UI.
 pub fn router(service: Service, options: ServerOptions) -> Router {
     let (api, openapi) = api::routes();
     let openapi = serde_json::to_value(&openapi).unwrap_or_default();
@@ -51,6 +59,7 @@ pub fn router(service: Service, options: ServerOptions) -> Router {
         service,
         openapi: Arc::new(openapi),
         options,
+        ui_tests: Arc::default(),
     };
     Router::new()
         .nest("/api/v1", api)
@@ -58,7 +67,8 @@ pub fn router(service: Service, options: ServerOptions) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .fallback(|| async { ApiError::not_found_route() })
+        .merge(ui::routes())
+        .fallback(not_found)
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -66,8 +76,18 @@ pub fn router(service: Service, options: ServerOptions) -> Router {
                 "this route does not take that method; see /api/openapi.json",
             )
         })
+        .layer(axum::middleware::from_fn(ui::security_headers))
         .layer(axum::middleware::from_fn(log::requests))
         .with_state(state)
+}
+
+/// No route: a JSON error under `/api`, a page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    if uri.path().starts_with("/api/") {
+        ApiError::not_found_route().into_response()
+    } else {
+        ui::not_found()
+    }
 }
 
 async fn openapi_document(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -131,7 +151,11 @@ pub async fn serve(
         shutdown.await;
         stopping_tx.send_replace(true);
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal);
     let interrupt = {
         let service = service.clone();
         let mut stopping = stopping_rx.clone();

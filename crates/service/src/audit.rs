@@ -15,7 +15,7 @@ pub struct AuditView {
     /// Increasing in the order entries were written.
     pub id: i64,
     pub at: String,
-    /// `cli`, or `token:NAME`.
+    /// `cli`, `token:NAME` or `user:EMAIL`.
     pub actor: String,
     pub action: String,
     pub object_kind: String,
@@ -31,6 +31,7 @@ impl Caller {
         match &self.actor {
             Actor::Cli => "cli".to_string(),
             Actor::Token { name, .. } => format!("token:{name}"),
+            Actor::User { email, .. } => format!("user:{email}"),
         }
     }
 }

@@ -5,7 +5,7 @@ use crate::{Caller, Role, Service, ServiceError};
 use serde::Serialize;
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
-use wharf_delivery::{ConnectionReport, Identity, TestContext};
+use wharf_delivery::{ConnectionReport, Identity, StepReport, TestContext};
 use wharf_domain::destination::S3DestinationSpec;
 use wharf_domain::{ExternalId, S3Auth, ServerSideEncryption, policy};
 use wharf_store::DestinationRecord;
@@ -263,6 +263,23 @@ impl Service {
         .await
     }
 
+    /// wharf's own identity, as a trust policy names it: asked of STS with the credentials
+    /// wharf runs with.
+    pub async fn principal_arn(&self) -> Result<String, ServiceError> {
+        let caller = Identity::from_environment()
+            .await
+            .caller()
+            .await
+            .map_err(|e| ServiceError {
+                field: Some("principal_arn".into()),
+                ..ServiceError::failed(
+                    "identity.unknown",
+                    format!("{e}; wharf needs its own identity to name it in the trust policy"),
+                )
+            })?;
+        Ok(policy::trust_principal(&caller.arn))
+    }
+
     /// The trust policy (role destinations) and the permission policy to install.
     /// `principal_arn`: wharf's identity to name in the trust policy; by default the one wharf
     /// runs with, asked of STS.
@@ -291,16 +308,7 @@ impl Service {
             S3Auth::AssumeRole { external_id, .. } => {
                 let principal = match principal_arn {
                     Some(arn) => arn,
-                    None => {
-                        let caller = Identity::from_environment().await.caller().await.map_err(|e| ServiceError {
-                            field: Some("principal_arn".into()),
-                            ..ServiceError::failed(
-                                "identity.unknown",
-                                format!("{e}; wharf needs its own identity to name it in the trust policy"),
-                            )
-                        })?;
-                        policy::trust_principal(&caller.arn)
-                    }
+                    None => self.principal_arn().await?,
                 };
                 PolicyView {
                     trust_policy: Some(policy::trust_policy(&principal, external_id)),
@@ -320,6 +328,16 @@ impl Service {
         &self,
         caller: &Caller,
         name: &str,
+    ) -> Result<ConnectionReport, ServiceError> {
+        self.test_destination_watched(caller, name, &|_| {}).await
+    }
+
+    /// [`Service::test_destination`], calling `on_step` with each step as it ends.
+    pub async fn test_destination_watched(
+        &self,
+        caller: &Caller,
+        name: &str,
+        on_step: &(dyn Fn(&StepReport) + Send + Sync),
     ) -> Result<ConnectionReport, ServiceError> {
         let object = name.to_string();
         self.audited(caller, "test", "destination", &object, async {
@@ -343,11 +361,12 @@ impl Service {
                 external_id_rotated: record.verified_at.is_none()
                     && record.last_test.is_some_and(|t| t.ok),
             };
-            let report = wharf_delivery::test_connection(
+            let report = wharf_delivery::test_connection_watched(
                 destination,
                 identity.as_ref(),
                 &context,
                 self.settings.client.clone(),
+                on_step,
             )
             .await;
             self.store

@@ -21,6 +21,8 @@ pub enum ErrorKind {
     /// The operation ran and failed: a connection test, a run (exit 1; HTTP 200 with the
     /// report, or 502 when the failure is the service's peer).
     Failed,
+    /// Too many attempts in a short time (failed sign-ins): wait, then try again (HTTP 429).
+    Throttled,
     /// wharf itself failed: its store, its disk (exit 1; HTTP 500 with a short message).
     Internal,
 }

@@ -22,6 +22,7 @@ mod page;
 mod runs;
 pub mod scheduler;
 mod segments;
+mod sessions;
 mod syncs;
 mod users;
 
@@ -38,6 +39,7 @@ pub use runs::{
     PlanReport, RunErrorView, RunFileView, RunOutcome, RunProgress, RunQuery, RunView, Trigger,
 };
 pub use segments::{SegmentPreview, SegmentSql, SegmentView};
+pub use sessions::{NewSession, SESSION_IDLE, SESSION_LIFETIME, SessionView};
 pub use syncs::{NewSync, PolicyPatch, ScheduleView, SyncView};
 pub use users::UserView;
 pub use wharf_delivery::{ClientSettings, ConnectionReport, StepReport};
@@ -66,6 +68,8 @@ pub enum Actor {
     Cli,
     /// An API token, by its name, with its role.
     Token { name: String, role: Role },
+    /// A person signed in to the web UI, by their email, with their role in the workspace.
+    User { email: String, role: Role },
 }
 
 impl Caller {
@@ -74,12 +78,21 @@ impl Caller {
     pub fn require(&self, needed: Role) -> Result<(), ServiceError> {
         match &self.actor {
             Actor::Cli => Ok(()),
-            Actor::Token { role, .. } if *role >= needed => Ok(()),
+            Actor::Token { role, .. } | Actor::User { role, .. } if *role >= needed => Ok(()),
             Actor::Token { role, .. } => Err(ServiceError::new(
                 ErrorKind::Forbidden,
                 "auth.forbidden",
                 format!(
                     "a {} token may not do this: it takes the {} role",
+                    role.as_str(),
+                    needed.as_str()
+                ),
+            )),
+            Actor::User { role, .. } => Err(ServiceError::new(
+                ErrorKind::Forbidden,
+                "auth.forbidden",
+                format!(
+                    "your role in this workspace ({}) may not do this: it takes the {} role; ask an admin",
                     role.as_str(),
                     needed.as_str()
                 ),
@@ -160,6 +173,8 @@ pub struct Service {
     metrics: Arc<metrics::Metrics>,
     /// Wakes the alert delivery loop: an alert was queued.
     alerts_wake: Arc<tokio::sync::Notify>,
+    /// Recent failed sign-ins, per account and per address.
+    sign_in_failures: Arc<std::sync::Mutex<sessions::Failures>>,
 }
 
 impl Service {
@@ -173,6 +188,7 @@ impl Service {
             wake: Arc::default(),
             metrics: Arc::default(),
             alerts_wake: Arc::default(),
+            sign_in_failures: Arc::default(),
         })
     }
 

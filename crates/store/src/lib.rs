@@ -28,6 +28,7 @@ mod migrations;
 mod runs;
 mod scheduler;
 mod segments;
+mod sessions;
 mod users;
 
 pub use access::{NewToken, TokenRecord, WorkspaceRecord};
@@ -45,6 +46,7 @@ pub use scheduler::{
     SkippedDue, Tick, Trigger, Unreadable, stamp,
 };
 pub use segments::SegmentRecord;
+pub use sessions::SessionRecord;
 pub use users::{UserRecord, UserWithHash};
 
 use sqlx::SqlitePool;

@@ -77,6 +77,12 @@ const MIGRATIONS: &[(i64, &str, &str, bool)] = &[
         include_str!("../migrations/0011_resumable_runs.sql"),
         false,
     ),
+    (
+        12,
+        "sessions",
+        include_str!("../migrations/0012_sessions.sql"),
+        false,
+    ),
 ];
 
 /// How many migrations this build applies.

@@ -131,6 +131,15 @@ impl Store {
                 name: email.to_string(),
             });
         }
+        // Signed out of this workspace at once (a session in another one stays).
+        sqlx::query(
+            "DELETE FROM sessions WHERE workspace_id = ?
+               AND user_id = (SELECT id FROM users WHERE email = ?)",
+        )
+        .bind(workspace)
+        .bind(email)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "DELETE FROM users WHERE email = ?
                AND NOT EXISTS (SELECT 1 FROM user_workspaces m WHERE m.user_id = users.id)",

@@ -1,4 +1,4 @@
-//! `wharf serve`: the REST API on a TCP address until SIGTERM or Ctrl-C.
+//! `wharf serve`: the REST API and the web UI on a TCP address until SIGTERM or Ctrl-C.
 
 use super::Context;
 use super::sync::StopSignals;
@@ -36,7 +36,7 @@ pub async fn run(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::failed(format!("cannot read the bound address: {e}")))?;
     let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
     errln!(
-        "wharf {} listening on http://{bound} (API under /api/v1, OpenAPI at /api/openapi.json; local sources in {}; at most {} runs at once)",
+        "wharf {} listening on http://{bound} (web UI at /, API under /api/v1, OpenAPI at /api/openapi.json; local sources in {}; at most {} runs at once)",
         env!("CARGO_PKG_VERSION"),
         roots.join(", "),
         args.worker.max_concurrent_runs
@@ -48,6 +48,7 @@ pub async fn run(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     };
     let options = wharf_server::ServerOptions {
         metrics_public: args.metrics_public,
+        behind_https_proxy: args.behind_https_proxy,
     };
     wharf_server::serve(listener, service, options, shutdown)
         .await

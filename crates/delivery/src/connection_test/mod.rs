@@ -96,7 +96,22 @@ pub async fn test_connection(
     context: &TestContext,
     settings: ClientSettings,
 ) -> ConnectionReport {
-    let mut steps = Vec::new();
+    test_connection_watched(destination, identity, context, settings, &|_| {}).await
+}
+
+/// [`test_connection`], calling `on_step` with each step as soon as it ends (for an interface
+/// that shows the steps as they complete).
+pub async fn test_connection_watched(
+    destination: &S3Destination,
+    identity: Option<&Identity>,
+    context: &TestContext,
+    settings: ClientSettings,
+    on_step: &(dyn Fn(&StepReport) + Send + Sync),
+) -> ConnectionReport {
+    let mut steps = Steps {
+        list: Vec::new(),
+        on_step,
+    };
     let d = Diagnoser {
         destination,
         context,
@@ -136,10 +151,23 @@ pub async fn test_connection(
     finish(steps)
 }
 
-fn finish(steps: Vec<StepReport>) -> ConnectionReport {
+/// The steps so far, and who hears of each new one.
+struct Steps<'a> {
+    list: Vec<StepReport>,
+    on_step: &'a (dyn Fn(&StepReport) + Send + Sync),
+}
+
+impl Steps<'_> {
+    fn push(&mut self, step: StepReport) {
+        (self.on_step)(&step);
+        self.list.push(step);
+    }
+}
+
+fn finish(steps: Steps<'_>) -> ConnectionReport {
     ConnectionReport {
-        ok: steps.iter().all(|s| s.ok),
-        steps,
+        ok: steps.list.iter().all(|s| s.ok),
+        steps: steps.list,
     }
 }
 
@@ -153,7 +181,7 @@ struct Diagnoser<'a> {
 async fn assume_role_steps(
     d: &Diagnoser<'_>,
     identity: Option<&Identity>,
-    steps: &mut Vec<StepReport>,
+    steps: &mut Steps<'_>,
 ) -> Option<Credentials> {
     let S3Auth::AssumeRole {
         role_arn,
@@ -243,7 +271,7 @@ async fn upload_steps(
     d: &Diagnoser<'_>,
     s3: &aws_sdk_s3::Client,
     checksum: ChecksumChoice,
-    steps: &mut Vec<StepReport>,
+    steps: &mut Steps<'_>,
 ) {
     let destination = d.destination;
     let bucket = destination.bucket.as_str();
