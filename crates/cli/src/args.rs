@@ -38,7 +38,7 @@ pub struct Cli {
 pub enum Command {
     /// Try wharf end to end on this machine: a local S3 endpoint, a destination, a connection
     /// test and generated IAM policies. No AWS account and no network needed.
-    Demo,
+    Demo(DemoArgs),
     /// Print wharf's own AWS identity (the principal that roles must trust).
     Whoami,
     /// Serve a folder over the S3 protocol on 127.0.0.1 until interrupted.
@@ -505,6 +505,17 @@ pub struct RunsArgs {
 pub enum RunsCommand {
     /// One run: status, timings, files with checksums, error.
     Show { run_id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Then keep the demo's local S3 endpoint and serve the web UI (and the API) with a demo
+    /// user, whose new password is printed, until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
+    /// Where --serve listens (a free port instead when this one is taken).
+    #[arg(long, default_value = "127.0.0.1:8080", requires = "serve")]
+    pub listen: String,
 }
 
 #[derive(Debug, Args)]

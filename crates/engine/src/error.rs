@@ -67,6 +67,28 @@ impl EngineError {
         }
     }
 
+    /// A parse error that ran out of text (`found: EOF`) has no position from the parser: it
+    /// is where the SQL ends, which is what the person reading it needs.
+    pub(crate) fn at_end_of(self, sql: &str) -> Self {
+        match self {
+            Self::Sql {
+                message,
+                line: None,
+                column: None,
+            } if message.contains("found: EOF") => {
+                let text = sql.trim_end();
+                let line = text.lines().count().max(1) as u64;
+                let column = text.lines().last().map_or(0, |l| l.chars().count()) as u64 + 1;
+                Self::Sql {
+                    message,
+                    line: Some(line),
+                    column: Some(column),
+                }
+            }
+            other => other,
+        }
+    }
+
     pub(crate) fn query(e: DataFusionError) -> Self {
         Self::Query(clean_message(&e))
     }
@@ -120,4 +142,23 @@ fn sql_position(e: &DataFusionError) -> Option<(u64, u64)> {
         return Some((line.trim().parse().ok()?, column.parse().ok()?));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parse_error_at_the_end_points_at_the_end() {
+        let e = EngineError::Sql {
+            message: "SQL syntax error: Expected: an expression, found: EOF".into(),
+            line: None,
+            column: None,
+        }
+        .at_end_of("SELECT id,\nFROM t WHERE  \n");
+        assert_eq!(
+            e.to_string(),
+            "SQL syntax error: Expected: an expression, found: EOF (at line 2, column 13)"
+        );
+    }
 }

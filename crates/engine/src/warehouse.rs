@@ -60,16 +60,22 @@ impl Warehouse {
         }
     }
 
+    /// Checks that `sql` is one query a model may be (no statement that writes, not too deep),
+    /// without planning it.
+    pub fn check_model(&self, sql: &str) -> Result<(), EngineError> {
+        match self {
+            Self::Local(w) => w.check_model_sql(sql),
+            Self::Postgres(_) => crate::sql_check::check_postgres_model(sql),
+        }
+    }
+
     /// Plans `sql` and checks that `primary_key` is one of its columns.
     pub async fn validate_model(
         &self,
         sql: &str,
         primary_key: &str,
     ) -> Result<SchemaRef, EngineError> {
-        match self {
-            Self::Local(w) => w.check_model_sql(sql)?,
-            Self::Postgres(_) => crate::sql_check::check_postgres_model(sql)?,
-        }
+        self.check_model(sql)?;
         let schema = self.plan(sql).await?;
         if schema.field_with_name(primary_key).is_err() {
             let available: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();

@@ -88,3 +88,19 @@ pub async fn preview_model(
     let warehouse = open(&record.source.config, settings).await?;
     Ok(warehouse.preview(&record.sql, &[], limit).await?)
 }
+
+/// The first rows of `sql` on `source`, checked as a model's SQL is (for an editor's preview,
+/// before the model is saved).
+pub async fn preview_sql(
+    store: &Store,
+    workspace: &str,
+    source: &str,
+    sql: &str,
+    limit: usize,
+    settings: &RunnerSettings,
+) -> Result<Preview, RunnerError> {
+    let source_record = store.source(workspace, source).await?;
+    let warehouse = open(&source_record.config, settings).await?;
+    warehouse.check_model(sql)?;
+    Ok(warehouse.preview(sql, &[], limit).await?)
+}

@@ -124,6 +124,82 @@ pub async fn preview_segment(
     Ok(SegmentPreview { count, preview })
 }
 
+/// What a filter not yet saved selects on `model`: its count, first rows and SQL (for the
+/// segment builder's live count).
+pub async fn preview_filter(
+    store: &Store,
+    workspace: &str,
+    model: &str,
+    filter_json: &str,
+    limit: usize,
+    as_of_micros: i64,
+    settings: &RunnerSettings,
+) -> Result<(SegmentPreview, SegmentSql), RunnerError> {
+    let filter = parse_filter(filter_json)?;
+    let model = store.model(workspace, model).await?;
+    let warehouse = models::open(&model.source.config, settings).await?;
+    let compiled = compile(store, workspace, &warehouse, &model, &filter, as_of_micros).await?;
+    let count = warehouse.count(&compiled.sql, &compiled.params).await?;
+    let preview = warehouse
+        .preview(&compiled.sql, &compiled.params, limit)
+        .await?;
+    Ok((SegmentPreview { count, preview }, sql_view(compiled)))
+}
+
+fn sql_view(compiled: CompiledSegment) -> SegmentSql {
+    SegmentSql {
+        params: compiled
+            .params
+            .iter()
+            .map(|p| ParamView {
+                data_type: p.data_type().to_string(),
+                value: param_text(p),
+            })
+            .collect(),
+        sql: compiled.sql,
+    }
+}
+
+/// A column of a model as the segment builder offers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FilterColumn {
+    pub name: String,
+    /// The column's type, as the model's schema names it.
+    pub data_type: String,
+    /// `integer`, `float`, `decimal`, `text`, `bool`, `date`, `timestamp`, `time` or `other`.
+    pub kind: &'static str,
+    /// The operators a condition on it may use.
+    pub operators: Vec<&'static str>,
+}
+
+/// The columns of `model` with the operators each allows (from the schema stored with it).
+pub async fn filter_columns(
+    store: &Store,
+    workspace: &str,
+    model: &str,
+) -> Result<Vec<FilterColumn>, RunnerError> {
+    let model = store.model(workspace, model).await?;
+    Ok(model
+        .columns
+        .iter()
+        .map(|c| {
+            // A type this build cannot read back takes the null checks only, as it would
+            // when compiled.
+            let data_type = c
+                .data_type
+                .parse::<arrow::datatypes::DataType>()
+                .unwrap_or(arrow::datatypes::DataType::Null);
+            let (kind, ops) = wharf_engine::segment::column_filtering(&data_type);
+            FilterColumn {
+                name: c.name.clone(),
+                data_type: c.data_type.clone(),
+                kind,
+                operators: ops.into_iter().map(|op| op.as_str()).collect(),
+            }
+        })
+        .collect())
+}
+
 /// A segment's SQL for people: the query and its parameters, `$1` first.
 #[derive(Debug, Clone, Serialize)]
 pub struct SegmentSql {
@@ -148,17 +224,7 @@ pub async fn segment_sql(
     settings: &RunnerSettings,
 ) -> Result<SegmentSql, RunnerError> {
     let (_, compiled) = load(store, workspace, name, as_of_micros, settings).await?;
-    Ok(SegmentSql {
-        sql: compiled.sql,
-        params: compiled
-            .params
-            .iter()
-            .map(|p| ParamView {
-                data_type: p.data_type().to_string(),
-                value: param_text(p),
-            })
-            .collect(),
-    })
+    Ok(sql_view(compiled))
 }
 
 /// A parameter as people write it: ISO-8601 for dates, times and timestamps.

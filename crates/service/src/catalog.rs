@@ -323,4 +323,36 @@ impl Service {
         )
         .await?)
     }
+
+    /// The columns and first `limit` rows of `sql` on `source`, checked as a model's SQL is:
+    /// the model editor's preview, before the model is saved. It runs the SQL, so it takes
+    /// the role that writes models.
+    pub async fn preview_sql(
+        &self,
+        caller: &Caller,
+        source: &str,
+        sql: &str,
+        limit: usize,
+    ) -> Result<Preview, ServiceError> {
+        caller.require(Role::Editor)?;
+        wharf_runner::models::preview_sql(
+            &self.store,
+            &caller.workspace,
+            source,
+            sql,
+            limit,
+            &self.settings.runner(),
+        )
+        .await
+        .map_err(|e| {
+            let mut e = ServiceError::from(e);
+            if e.field.is_none() {
+                e.field = match e.code.as_str() {
+                    "source.not_found" => Some("source".into()),
+                    _ => Some("sql".into()),
+                };
+            }
+            e
+        })
+    }
 }

@@ -17,12 +17,14 @@ mod audit;
 mod catalog;
 mod destinations;
 mod error;
+mod live;
 mod metrics;
 mod page;
 mod runs;
 pub mod scheduler;
 mod segments;
 mod sessions;
+mod sync_preview;
 mod syncs;
 mod users;
 
@@ -34,18 +36,20 @@ pub use catalog::{
 };
 pub use destinations::{AuthView, DestinationView, PolicyView, TestView};
 pub use error::{ErrorKind, ServiceError};
+pub use live::LiveProgress;
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 pub use runs::{
     PlanReport, RunErrorView, RunFileView, RunOutcome, RunProgress, RunQuery, RunView, Trigger,
 };
-pub use segments::{SegmentPreview, SegmentSql, SegmentView};
+pub use segments::{FilterColumn, FilterPreview, SegmentPreview, SegmentSql, SegmentView};
 pub use sessions::{NewSession, SESSION_IDLE, SESSION_LIFETIME, SessionView};
+pub use sync_preview::SyncPreview;
 pub use syncs::{NewSync, PolicyPatch, ScheduleView, SyncView};
 pub use users::UserView;
 pub use wharf_delivery::{ClientSettings, ConnectionReport, StepReport};
 pub use wharf_domain::destination::{AuthSpec, S3DestinationSpec};
 pub use wharf_domain::json::parse_strict as parse_strict_json;
-pub use wharf_domain::{FileSpec, Overlap, RunPolicy, ScheduleSpec, Secret};
+pub use wharf_domain::{ColumnInfo, FileSpec, Overlap, RunPolicy, ScheduleSpec, Secret};
 pub use wharf_runner::LeaseSettings;
 pub use wharf_runner::Preview;
 pub use wharf_store::{Lease, Tick};

@@ -194,6 +194,14 @@ impl InFlight {
         self.runs.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// The progress of run `run_id`, while this process runs it.
+    pub(crate) fn find(&self, run_id: &str) -> Option<Arc<RunProgress>> {
+        let runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        runs.values()
+            .find(|p| p.started().borrow().as_deref() == Some(run_id))
+            .cloned()
+    }
+
     /// Whether shutting down has begun: no more runs start.
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)

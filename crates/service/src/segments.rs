@@ -8,7 +8,17 @@ use wharf_domain::{ColumnInfo, Name};
 use wharf_runner::segments;
 use wharf_store::SegmentRecord;
 
-pub use wharf_runner::segments::SegmentSql;
+pub use wharf_runner::segments::{FilterColumn, SegmentSql};
+
+/// What a filter not yet saved selects: the builder's live count, sample rows and SQL.
+#[derive(Debug, Clone, Serialize)]
+pub struct FilterPreview {
+    pub count: u64,
+    pub columns: Vec<ColumnInfo>,
+    /// The first rows as display text.
+    pub text: Vec<Vec<String>>,
+    pub sql: SegmentSql,
+}
 
 /// A segment as every interface shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -135,6 +145,49 @@ impl Service {
             columns: result.preview.columns,
             text: result.preview.text,
         })
+    }
+
+    /// What `filter` (JSON text) would select on `model`, now: for the segment builder, before
+    /// the segment is saved.
+    pub async fn preview_filter(
+        &self,
+        caller: &Caller,
+        model: &str,
+        filter: &str,
+        limit: usize,
+    ) -> Result<FilterPreview, ServiceError> {
+        let (preview, sql) = segments::preview_filter(
+            &self.store,
+            &caller.workspace,
+            model,
+            filter,
+            limit,
+            segments::now_micros(),
+            &self.settings.runner(),
+        )
+        .await
+        .map_err(|e| {
+            let mut e = ServiceError::from(e);
+            if e.field.is_none() && e.code == "segment.invalid" {
+                e.field = Some("filter".into());
+            }
+            e
+        })?;
+        Ok(FilterPreview {
+            count: preview.count,
+            columns: preview.preview.columns,
+            text: preview.preview.text,
+            sql,
+        })
+    }
+
+    /// The columns of `model` a segment may filter on, with the operators each allows.
+    pub async fn filter_columns(
+        &self,
+        caller: &Caller,
+        model: &str,
+    ) -> Result<Vec<FilterColumn>, ServiceError> {
+        Ok(segments::filter_columns(&self.store, &caller.workspace, model).await?)
     }
 
     /// The SQL the segment compiles to (for `as_of`, or now), parameters apart.

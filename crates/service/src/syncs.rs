@@ -172,13 +172,13 @@ impl From<&SyncRecord> for SyncView {
 }
 
 /// A sync that passed every check, ready to store.
-struct CheckedSync {
-    name: Name,
-    model: String,
-    segment: Option<String>,
-    destination: String,
-    settings: SyncSettings,
-    schedule: Schedule,
+pub(crate) struct CheckedSync {
+    pub(crate) name: Name,
+    pub(crate) model: String,
+    pub(crate) segment: Option<String>,
+    pub(crate) destination: String,
+    pub(crate) settings: SyncSettings,
+    pub(crate) schedule: Schedule,
     policy: RunPolicy,
 }
 
@@ -201,7 +201,7 @@ impl CheckedSync {
 
 impl Service {
     /// Every check a sync's definition must pass, against its model, segment and destination.
-    async fn check_sync(
+    pub(crate) async fn check_sync(
         &self,
         workspace: &str,
         new: NewSync,

@@ -2,6 +2,7 @@
 
 use super::Context;
 use super::destination::{describe, print_policies, print_report};
+use crate::args::DemoArgs;
 use crate::error::CliError;
 use crate::output;
 use serde_json::json;
@@ -17,7 +18,10 @@ const ROLE: &str = "demo-partner-role";
 const EXAMPLE_PRINCIPAL: &str = "arn:aws:iam::111122223333:user/wharf";
 const EXAMPLE_ROLE: &str = "arn:aws:iam::444455556666:role/wharf-export";
 
-pub async fn run(context: &Context) -> Result<(), CliError> {
+/// The user `--serve` signs in with.
+const DEMO_USER: &str = "demo@wharf.local";
+
+pub async fn run(context: &Context, args: DemoArgs) -> Result<(), CliError> {
     let store = context.store().await?;
     let say = |line: &str| {
         if !context.json {
@@ -179,6 +183,11 @@ pub async fn run(context: &Context) -> Result<(), CliError> {
         outln!("  wharf destination show {ROLE}      # the External ID, never a secret");
         outln!("  wharf destination add s3 NAME --bucket B --region R --auth role --role-arn ARN");
         outln!("  wharf destination test NAME                 # against your own bucket");
+        if !args.serve {
+            outln!(
+                "  wharf demo --serve                          # all this, then the web UI on http://127.0.0.1:8080"
+            );
+        }
     } else {
         output::json(&json!({
             "local_s3": server.endpoint(),
@@ -192,14 +201,74 @@ pub async fn run(context: &Context) -> Result<(), CliError> {
             "exports": exports,
         }));
     }
-    server.shutdown().await;
     if !report.ok {
+        server.shutdown().await;
         return Err(CliError::failed("the demo's connection test failed"));
     }
     if exports.iter().any(|e| e.error.is_some()) {
+        server.shutdown().await;
         return Err(CliError::failed("a demo export failed"));
     }
-    Ok(())
+    let served = if args.serve {
+        serve_ui(&demo_context, &args.listen).await
+    } else {
+        Ok(())
+    };
+    server.shutdown().await;
+    served
+}
+
+/// `--serve`: the web UI and the API on `listen`, over the demo's objects, with a demo user
+/// whose password is new at each start (printed, never stored in clear), until Ctrl-C. The
+/// local S3 endpoint stays up meanwhile, so Connect and Run now work.
+async fn serve_ui(demo: &Context, listen: &str) -> Result<(), CliError> {
+    let address: std::net::SocketAddr = listen.parse().map_err(|_| {
+        CliError::bad(format!(
+            "--listen {listen:?} is not an address and port; write it as 127.0.0.1:8080"
+        ))
+    })?;
+    let roots = vec![demo.home.join("warehouse")];
+    let service = wharf_service::Service::open(demo.settings(Some(roots))).await?;
+    let caller = wharf_service::Caller::cli(DEFAULT_WORKSPACE);
+    let password = format!("demo-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    match service.remove_user(&caller, DEMO_USER).await {
+        Ok(()) => {}
+        Err(e) if e.kind == wharf_service::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    service
+        .add_user(&caller, DEMO_USER, "admin", &password)
+        .await?;
+    let listener = match tokio::net::TcpListener::bind(address).await {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            tokio::net::TcpListener::bind((address.ip(), 0))
+                .await
+                .map_err(|e| CliError::failed(format!("cannot listen on {}: {e}", address.ip())))?
+        }
+        Err(e) => return Err(CliError::failed(format!("cannot listen on {address}: {e}"))),
+    };
+    let bound = listener
+        .local_addr()
+        .map_err(|e| CliError::failed(format!("cannot read the bound address: {e}")))?;
+    errln!("\nThe web UI: http://{bound}/");
+    errln!("  sign in as {DEMO_USER} with the password {password}");
+    errln!(
+        "  (a new password at each `wharf demo --serve`; Ctrl-C stops the UI and the local S3 endpoint)"
+    );
+    let mut signals = super::sync::StopSignals::new()?;
+    let shutdown = async move {
+        let signal = signals.next().await;
+        errln!("{signal}: stopping");
+    };
+    wharf_server::serve(
+        listener,
+        service,
+        wharf_server::ServerOptions::default(),
+        shutdown,
+    )
+    .await
+    .map_err(|e| CliError::failed(format!("the server stopped: {e}")))
 }
 
 /// Files under `dir`, recursively (objects of the local S3 endpoint, earlier demo runs' included).

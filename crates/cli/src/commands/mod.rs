@@ -81,7 +81,7 @@ pub async fn run(cli: Cli, environment: crate::env::Environment) -> Result<(), C
         local_source_roots: environment.local_source_roots,
     };
     match cli.command {
-        Command::Demo => demo::run(&context).await,
+        Command::Demo(args) => demo::run(&context, args).await,
         Command::Whoami => whoami::run(&context).await,
         Command::LocalS3(args) => local_s3::run(&context, args).await,
         Command::Serve(args) => serve::run(&context, args).await,

@@ -73,6 +73,11 @@ impl Op {
             .map(|(op, _)| *op)
     }
 
+    /// Every operator, in the order interfaces list them.
+    pub fn every() -> Vec<Op> {
+        Self::ALL.iter().map(|(op, _)| *op).collect()
+    }
+
     pub fn as_str(self) -> &'static str {
         Self::ALL
             .iter()

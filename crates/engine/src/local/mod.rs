@@ -212,7 +212,7 @@ impl LocalWarehouse {
         let dialect = state.config().options().sql_parser.dialect;
         let statement = state
             .sql_to_statement(sql, &dialect)
-            .map_err(EngineError::sql)?;
+            .map_err(|e| EngineError::sql(e).at_end_of(sql))?;
         match &statement {
             Statement::Statement(inner) => crate::sql_check::check_is_query(inner)?,
             other => {

@@ -20,6 +20,30 @@ use wharf_domain::segment::{AggregateFn, Filter, Op, Operand};
 
 pub use values::timestamp_micros;
 
+/// What a column of `data_type` holds as a segment sees it (`integer`, `float`, `decimal`,
+/// `text`, `bool`, `date`, `timestamp`, `time` or `other`), and the operators a condition on it
+/// may use, in the order an interface offers them. The same rule refuses the others when a
+/// filter is compiled.
+pub fn column_filtering(data_type: &arrow::datatypes::DataType) -> (&'static str, Vec<Op>) {
+    let class = Class::of(data_type);
+    let kind = match class {
+        Class::Integer => "integer",
+        Class::Float => "float",
+        Class::Decimal => "decimal",
+        Class::Text => "text",
+        Class::Bool => "bool",
+        Class::Date => "date",
+        Class::Timestamp(_) => "timestamp",
+        Class::Time => "time",
+        Class::Other => "other",
+    };
+    let ops = Op::every()
+        .into_iter()
+        .filter(|op| class.refuses(*op).is_none())
+        .collect();
+    (kind, ops)
+}
+
 /// Arrow field metadata key under which the PostgreSQL warehouse records a column's server type
 /// (`jsonb`, `uuid`, an enum's name...), so a segment can compare such columns as text.
 pub const POSTGRES_TYPE_KEY: &str = "wharf.postgres.type";

@@ -167,7 +167,7 @@ pub(crate) async fn start(
     let id = state.ui_tests.start(&state, caller, &name);
     Redirect::to(&format!(
         "/destinations/{}/tests/{id}",
-        super::destinations::segment(&name)
+        super::segment(&name)
     ))
     .into_response()
 }

@@ -3,8 +3,9 @@
 //! Connect), and the confirmations for rotating its External ID and deleting it.
 
 use super::connect;
+use super::form::{FormState, is_form_error};
 use super::session::{Fields, Page, SignedForm};
-use super::{error_page, page, render};
+use super::{confirm, error_page, page, render, segment};
 use crate::AppState;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -39,13 +40,6 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/destinations/{name}/tests/{id}", get(connect::show))
         .route("/destinations/{name}/tests/{id}/steps", get(connect::steps))
-}
-
-/// `name` as one path segment.
-pub(crate) fn segment(name: &str) -> String {
-    url::form_urlencoded::byte_serialize(name.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
 }
 
 /// What happened, for the notice at the top of the next page (a fixed set: nothing a link can
@@ -84,14 +78,6 @@ async fn list(State(state): State<AppState>, Query(done): Query<Done>, page_: Pa
     }
 }
 
-/// The form's values and errors, to show it again.
-#[derive(Default, serde::Serialize)]
-struct FormState {
-    values: BTreeMap<String, String>,
-    errors: BTreeMap<String, String>,
-    error: Option<String>,
-}
-
 /// Fields the form shows back after an error (never the secret).
 const SHOWN_BACK: &[&str] = &[
     "name",
@@ -109,34 +95,6 @@ const SHOWN_BACK: &[&str] = &[
     "acl",
     "checksum",
 ];
-
-impl FormState {
-    fn from_fields(fields: &Fields, error: &ServiceError) -> Self {
-        let values = SHOWN_BACK
-            .iter()
-            .map(|k| (k.to_string(), fields.text(k).to_string()))
-            .collect();
-        let mut errors = BTreeMap::new();
-        // The service names fields as the API does; the form's inputs have the same names.
-        let field = error
-            .field
-            .as_deref()
-            .map(|f| f.rsplit('.').next().unwrap_or(f).to_string());
-        if let Some(field) = &field {
-            let field = if field == "session_duration_seconds" {
-                "session_duration".to_string()
-            } else {
-                field.clone()
-            };
-            errors.insert(field, error.message.clone());
-        }
-        FormState {
-            values,
-            errors,
-            error: Some(error.message.clone()),
-        }
-    }
-}
 
 /// The principal a trust policy names, or why it is unknown.
 async fn principal(state: &AppState) -> (Option<String>, Option<String>) {
@@ -246,7 +204,7 @@ async fn create(State(state): State<AppState>, form: SignedForm) -> Response {
                 context! {
                     chrome => page_.chrome,
                     nav => "destinations",
-                    form => FormState::from_fields(&fields, &e),
+                    form => FormState::failed(&fields, SHOWN_BACK, &e),
                     principal_arn,
                     principal_error,
                 },
@@ -254,15 +212,6 @@ async fn create(State(state): State<AppState>, form: SignedForm) -> Response {
         }
         Err(e) => error_page(e),
     }
-}
-
-/// Errors the form shows next to its fields (the rest get their own page).
-fn is_form_error(e: &ServiceError) -> bool {
-    use wharf_service::ErrorKind;
-    matches!(
-        e.kind,
-        ErrorKind::BadInput | ErrorKind::Conflict | ErrorKind::Failed
-    )
 }
 
 /// What a destination's page shows.
@@ -369,7 +318,7 @@ async fn update(
         ))
         .into_response(),
         Err(e) if is_form_error(&e) => {
-            let mut form = FormState::from_fields(&fields, &e);
+            let mut form = FormState::failed(&fields, SHOWN_BACK, &e);
             form.values.insert("name".into(), current.name.clone());
             let base = show_context(&state, &page_, &current).await;
             render(
@@ -427,7 +376,7 @@ async fn replace_secret(
         .into_response(),
         Err(e) if is_form_error(&e) => {
             let base = show_context(&state, &page_, &current).await;
-            let mut secret_form = FormState::from_fields(&fields, &e);
+            let mut secret_form = FormState::failed(&fields, SHOWN_BACK, &e);
             secret_form.values.retain(|k, _| k == "access_key_id");
             render(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -442,21 +391,6 @@ async fn replace_secret(
         }
         Err(e) => error_page(e),
     }
-}
-
-/// A confirmation page: what will happen, and the button that does it.
-fn confirm(
-    page_: Page,
-    title: String,
-    explanation: Vec<String>,
-    action: String,
-    button: &str,
-    back: String,
-) -> Response {
-    page(
-        "confirm.html",
-        context! { chrome => page_.chrome, nav => "destinations", title, explanation, action, button, back },
-    )
 }
 
 /// `GET /destinations/{name}/rotate`.
@@ -478,6 +412,7 @@ async fn confirm_rotate(
     let path = format!("/destinations/{}", segment(&name));
     confirm(
         page_,
+        "destinations",
         format!("Rotate the External ID of {name}?"),
         vec![
             "wharf generates a new External ID. Until the role's trust policy names the new one, wharf can no longer assume the role: scheduled syncs to this destination fail.".into(),
@@ -522,6 +457,7 @@ async fn confirm_delete(
     let path = format!("/destinations/{}", segment(&name));
     confirm(
         page_,
+        "destinations",
         format!("Delete the destination {name}?"),
         vec![
             "wharf forgets this destination and its credentials. Files already delivered stay in the bucket.".into(),

@@ -11,11 +11,21 @@
 //! JavaScript to show anything) and templates compiled into Rust types (askama: a rebuild for
 //! every edit of a page).
 
+mod access;
+mod alerts;
 mod assets;
 mod auth;
+mod builder;
 mod connect;
 mod destinations;
+mod form;
+mod models;
+mod runs;
+mod segments;
 mod session;
+mod sources;
+mod sync_form;
+mod syncs;
 mod templates;
 
 use crate::AppState;
@@ -39,10 +49,40 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/workspace", post(auth::switch_workspace))
         .route("/assets/{name}", get(assets::serve))
         .merge(destinations::routes())
+        .merge(sources::routes())
+        .merge(models::routes())
+        .merge(segments::routes())
+        .merge(syncs::routes())
+        .merge(runs::routes())
+        .merge(alerts::routes())
+        .merge(access::routes())
 }
 
 async fn home(_page: session::Page) -> Redirect {
     Redirect::to("/destinations")
+}
+
+/// `name` as one path segment.
+pub(crate) fn segment(name: &str) -> String {
+    url::form_urlencoded::byte_serialize(name.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// A confirmation page: what will happen, and the button that does it.
+pub(crate) fn confirm(
+    page_: session::Page,
+    nav: &str,
+    title: String,
+    explanation: Vec<String>,
+    action: String,
+    button: &str,
+    back: String,
+) -> Response {
+    page(
+        "confirm.html",
+        context! { chrome => page_.chrome, nav, title, explanation, action, button, back },
+    )
 }
 
 /// Renders template `name` as a page with `status`; the asset paths are added to `context`.

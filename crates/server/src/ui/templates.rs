@@ -24,6 +24,34 @@ const EMBEDDED: &[(&str, &str)] = embedded![
     "destinations/show.html",
     "destinations/test.html",
     "destinations/steps.html",
+    "sources/list.html",
+    "sources/form.html",
+    "sources/show.html",
+    "models/list.html",
+    "models/form.html",
+    "models/pk.html",
+    "models/preview.html",
+    "models/rows.html",
+    "models/show.html",
+    "segments/list.html",
+    "segments/form.html",
+    "segments/builder.html",
+    "segments/count.html",
+    "segments/show.html",
+    "syncs/list.html",
+    "syncs/form.html",
+    "syncs/columns.html",
+    "syncs/preview.html",
+    "syncs/show.html",
+    "runs/macros.html",
+    "runs/list.html",
+    "runs/progress.html",
+    "runs/show.html",
+    "alerts/list.html",
+    "alerts/show.html",
+    "access/tokens.html",
+    "access/users.html",
+    "access/audit.html",
 ];
 
 /// Renders `name` with `context`. A template error is wharf's bug: it is logged, and the page
@@ -64,6 +92,8 @@ fn environment() -> Environment<'static> {
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.add_filter("when", when);
     env.add_filter("bytes", bytes);
+    env.add_filter("thousands", thousands);
+    env.add_filter("sentence", sentence);
     env
 }
 
@@ -94,6 +124,29 @@ fn bytes(value: u64) -> String {
     }
 }
 
+/// The text with its first letter in upper case (Jinja's `capitalize` lowers the rest, which
+/// would turn `UTC` into `utc`).
+fn sentence(value: String) -> String {
+    let mut chars = value.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => value,
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +169,11 @@ mod tests {
         assert_eq!(when(None), "never");
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(5 * 1024 * 1024 + 1), "5.0 MiB");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(
+            sentence("at 02:00 every day, UTC".into()),
+            "At 02:00 every day, UTC"
+        );
     }
 }

@@ -71,7 +71,12 @@ class Watched:
         def console(m):
             # A 4xx page is the answer a test asked for (a form error, a not-found page);
             # anything else (a script error, a CSP violation) is a problem.
-            expected = m.text.startswith("Failed to load resource: the server responded with a status of 4")
+            expected = m.text.startswith(
+                "Failed to load resource: the server responded with a status of 4"
+            ) or m.text.startswith(
+                # A live count cancelled by a newer edit (hx-sync="this:replace"): as asked.
+                ("htmx:sendAbort", "htmx:afterRequest")
+            )
             if m.type == "error" and not expected:
                 self.problems.append(m.text)
 

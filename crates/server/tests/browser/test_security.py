@@ -1,7 +1,10 @@
 """What a hostile page or user could try: forged forms, markup in input, other workspaces,
 secrets in pages, and the headers and cookie every response carries."""
 
+import os
+import pathlib
 import re
+import subprocess
 
 from conftest import CANARY, EMAIL, URL, expect, look, sign_in
 from playwright.sync_api import Page
@@ -129,3 +132,39 @@ def test_failed_sign_ins_are_throttled_per_account(browser):
     assert info.value.status == 429
     expect(page.get_by_role("alert")).to_contain_text("too many failed sign-ins")
     context.close()
+
+
+def test_markup_in_sql_and_filter_values_is_shown_as_text(page: Page):
+    folder = pathlib.Path(os.environ["WHARF_HOME"]) / "warehouse" / "hostile"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "notes.csv").write_text('id,note\n1,"<script>alert(4)</script>"\n2,"{{ 7*7 }}"\n')
+    env = {**os.environ, "WHARF_ALLOW_PRIVATE_ENDPOINTS": "1"}
+    home = ["--home", os.environ["WHARF_HOME"]]
+    for args in (["source", "add", "local", "hostile", "--path", str(folder)],
+                 ["model", "add", "notes", "--source", "hostile", "--sql", "SELECT * FROM notes",
+                  "--primary-key", "id"]):
+        out = subprocess.run([os.environ["WHARF_BIN"], *home, *args], capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stdout + out.stderr
+    # Values from the data, SQL typed in the editor, and the error quoting it: text, never markup.
+    page.goto(URL + "/models/notes")
+    expect(page.locator("table.rows")).to_contain_text("<script>alert(4)</script>")
+    expect(page.locator("table.rows")).to_contain_text("{{ 7*7 }}")
+    page.goto(URL + "/models/new")
+    page.get_by_label("Source").select_option("hostile")
+    page.get_by_label("SQL").fill("SELECT '<img src=x onerror=alert(5)>' AS x, {{ 7*7 }} FROM notes")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    assert page.locator("img[src='x']").count() == 0
+    # A filter value: in the builder, in the count's SQL parameters, in the saved segment.
+    page.goto(URL + "/segments/new?model=notes")
+    page.get_by_label("Column").first.select_option("note")
+    page.get_by_label("Value").first.fill("<script>alert(4)</script>")
+    expect(page.locator("[data-count]")).to_have_attribute("data-count", "1")
+    page.get_by_text("Compiled SQL").click()
+    expect(page.locator("#count .params")).to_contain_text("<script>alert(4)</script>")
+    page.get_by_label("Name", exact=True).fill("hostile-notes")
+    page.get_by_role("button", name="Save segment").click()
+    expect(page.get_by_text("Segment saved.")).to_be_visible()
+    expect(page.get_by_label("Value").first).to_have_value("<script>alert(4)</script>")
+    assert page.locator("main script").count() == 0
+    look(page, "segment-hostile-desktop")
