@@ -213,6 +213,16 @@ impl Service {
     /// The live session with `token`, or `Unauthorized` when it is unknown, over, or its user
     /// left its workspace.
     pub async fn session(&self, token: &str) -> Result<SessionView, ServiceError> {
+        self.session_at(token, OffsetDateTime::now_utc()).await
+    }
+
+    /// [`Service::session`] as it would answer at `now` (tests move the clock forward with
+    /// it; the times stored are the real ones).
+    pub async fn session_at(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<SessionView, ServiceError> {
         let gone = "your session has ended; sign in again";
         if !well_formed(token) {
             return Err(session_over(gone));
@@ -221,7 +231,6 @@ impl Service {
         let Some(record) = self.store.session(&hash).await? else {
             return Err(session_over(gone));
         };
-        let now = OffsetDateTime::now_utc();
         if older_than(&record.created_at, SESSION_LIFETIME, now)
             || older_than(&record.last_seen_at, SESSION_IDLE, now)
         {
@@ -230,7 +239,9 @@ impl Service {
         }
         // One write a minute at most per session, not one per request.
         if older_than(&record.last_seen_at, Duration::from_secs(60), now) {
-            self.store.touch_session(&hash).await?;
+            self.store
+                .touch_session(&hash, &wharf_store::stamp(now))
+                .await?;
         }
         let role = Role::parse(&record.role)?;
         let workspaces = self

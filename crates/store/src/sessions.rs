@@ -74,10 +74,10 @@ impl Store {
         .transpose()
     }
 
-    /// Records that the session was used now.
-    pub async fn touch_session(&self, token_sha256: &[u8; 32]) -> Result<(), StoreError> {
+    /// Records that the session was used at `at` (the store's time format).
+    pub async fn touch_session(&self, token_sha256: &[u8; 32], at: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_sha256 = ?")
-            .bind(crate::now())
+            .bind(at)
             .bind(&token_sha256[..])
             .execute(&self.pool)
             .await?;

@@ -211,3 +211,22 @@ def test_deleting_asks_first(page: Page):
     page.get_by_role("button", name="Delete destination").click()
     expect(page.get_by_text("Destination deleted.")).to_be_visible()
     expect(page.get_by_role("link", name="short-lived")).to_have_count(0)
+
+
+def test_replacing_the_secret_keeps_it_write_only(page: Page):
+    page.goto(URL + "/destinations/new")
+    fill_access_key_destination(page, "rekeyed")
+    page.get_by_role("button", name="Connect").click()
+    expect(page.get_by_text("Connected.")).to_be_visible()
+    page.get_by_role("link", name="Back to rekeyed").click()
+    page.get_by_text("Replace secret").click()
+    page.get_by_label("Access key ID").fill(S3_KEY)
+    page.get_by_label("Secret access key").fill(CANARY)
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.get_by_text("Access key replaced.")).to_be_visible()
+    # A new key is unverified until Connect passes with it; this one is wrong, and says so.
+    expect(page.locator(".page-head .badge")).to_contain_text("Unverified")
+    page.get_by_role("button", name="Connect").first.click()
+    expect(page.get_by_text("The test failed.")).to_be_visible()
+    expect(page.locator("ol.steps > li").first).to_contain_text("SignatureDoesNotMatch")
+    look(page, "destination-wrong-secret-desktop", S3_SECRET)
