@@ -9,9 +9,11 @@ from conftest import URL, expect, look, sign_in
 from playwright.sync_api import Page
 
 
-def test_a_token_is_shown_once_and_works_until_revoked(page: Page):
+def test_a_token_is_shown_once_and_works_until_revoked(page: Page, phone: Page):
     page.goto(URL + "/tokens")
     look(page, "tokens-desktop")
+    phone.goto(URL + "/tokens")
+    look(phone, "tokens-phone")
     page.get_by_label("Name", exact=True).fill("ui-script")
     page.get_by_label("Role").select_option("viewer")
     page.get_by_role("button", name="Create token").click()
@@ -62,7 +64,7 @@ def test_a_viewer_reads_but_cannot_change(page: Page, browser):
     expect(page.get_by_text("User removed")).to_be_visible()
 
 
-def test_an_alert_keeps_its_url_write_only_and_shows_its_secret_once(page: Page):
+def test_an_alert_keeps_its_url_write_only_and_shows_its_secret_once(page: Page, phone: Page):
     secret_path = "/hooks/T000/B000/zq-never-shown-token"
     page.goto(URL + "/alerts")
     page.get_by_label("Name", exact=True).fill("team-hook")
@@ -77,6 +79,8 @@ def test_an_alert_keeps_its_url_write_only_and_shows_its_secret_once(page: Page)
     look(page, "alert-created-desktop", secret_path)
     page.goto(URL + "/alerts")
     look(page, "alerts-desktop", secret_path, generated)
+    phone.goto(URL + "/alerts")
+    look(phone, "alerts-phone", secret_path, generated)
     page.get_by_role("link", name="team-hook").click()
     expect(page.get_by_role("heading", name="team-hook")).to_be_visible()
     look(page, "alert-desktop", secret_path, generated)
