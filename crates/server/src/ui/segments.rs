@@ -96,6 +96,15 @@ impl Schema {
         Ok(Schema { models, columns })
     }
 
+    /// Whether every model the tree relates to has its columns here.
+    fn covers(&self, tree: &Node) -> bool {
+        let mut related = Vec::new();
+        collect_related(tree, &mut related);
+        related
+            .iter()
+            .all(|m| self.columns.contains_key(m) || !self.models.contains(m))
+    }
+
     fn kind_of(&self, model: &str, column: &str) -> String {
         self.columns
             .get(model)
@@ -228,7 +237,7 @@ async fn submitted_tree(
     let model = fields.text("model").to_string();
     let mut tree = Node::from_fields(fields);
     let changed_model = fields.text("built_for") != model;
-    let schema = Schema::load(state, caller, &model, &tree).await?;
+    let mut schema = Schema::load(state, caller, &model, &tree).await?;
     if changed_model {
         tree = starting_tree(&schema, &model);
     } else if let Some(action) = fields.opt("action") {
@@ -236,11 +245,13 @@ async fn submitted_tree(
         let (column, op) = schema.first(&target_model);
         tree.apply(&action, (&column, &op));
     }
-    let schema = Schema::load(state, caller, &model, &tree).await?;
     fill_relations(&mut tree, &model, &schema);
-    // A relation that got its model just now needs that model's columns.
-    let schema = Schema::load(state, caller, &model, &tree).await?;
-    fill_relations(&mut tree, &model, &schema);
+    // A relation that got its model just now (or whose model changed) needs that model's
+    // columns: loaded only then, and its join columns filled again.
+    if !schema.covers(&tree) {
+        schema = Schema::load(state, caller, &model, &tree).await?;
+        fill_relations(&mut tree, &model, &schema);
+    }
     Ok((model, tree, schema))
 }
 
