@@ -1,7 +1,8 @@
 //! The web UI in a real browser: headless Chromium from Debian's packages, driven by Python
 //! playwright (the tests in `crates/server/tests/browser/`), against the real `wharf serve`
-//! with the in-process S3 server and moto for STS. This test starts the servers and the users,
-//! runs the browser suite, and fails with its output when any browser test fails.
+//! with the in-process S3 server, moto for STS and the test run's PostgreSQL cluster. This test
+//! starts the servers and the users, runs the browser suite, and fails with its output when any
+//! browser test fails.
 //!
 //! Why playwright: it finds elements by role and accessible name (`get_by_label`,
 //! `get_by_role`), as a person and a screen reader do, waits for the page by itself (no
@@ -56,6 +57,9 @@ fn add_user(home: &std::path::Path, workspace: &str, email: &str, role: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_ui_in_headless_chromium() {
     let axe = browser_tools();
+    let postgres = std::env::var("WHARF_TEST_POSTGRES_URL").expect(
+        "WHARF_TEST_POSTGRES_URL is not set: run the tests with scripts/test, which starts a PostgreSQL cluster",
+    );
     let moto = Moto::start("wharf-ui-role");
     let s3 = S3TestServer::start().await;
     s3.create_bucket("ui-exports").await;
@@ -128,7 +132,8 @@ async fn the_web_ui_in_headless_chromium() {
         .env("WHARF_MOTO_ENDPOINT", moto.endpoint())
         .env("WHARF_MOTO_ADMIN_KEY", &moto.admin.access_key)
         .env("WHARF_MOTO_ADMIN_SECRET", &moto.admin.secret_key)
-        .env("WHARF_MOTO_BUCKET", &moto.bucket);
+        .env("WHARF_MOTO_BUCKET", &moto.bucket)
+        .env("WHARF_TEST_POSTGRES_URL", &postgres);
     let output = tokio::task::spawn_blocking(move || pytest.output())
         .await
         .expect("join")

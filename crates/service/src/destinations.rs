@@ -8,7 +8,7 @@ use time::format_description::well_known::Rfc3339;
 use wharf_delivery::{ConnectionReport, Identity, StepReport, TestContext};
 use wharf_domain::destination::S3DestinationSpec;
 use wharf_domain::{ExternalId, S3Auth, ServerSideEncryption, policy};
-use wharf_store::DestinationRecord;
+use wharf_store::{DestinationRecord, Unverified};
 
 /// A destination as every interface shows it: everything but secrets. The access key id
 /// appears only as a fingerprint.
@@ -35,7 +35,8 @@ pub struct DestinationView {
     pub verified_at: Option<String>,
     pub last_test: Option<TestView>,
     pub created_at: String,
-    /// `verified`, `test failed`, `unverified (External ID rotated)` or `untested`.
+    /// `verified`; `unverified (External ID rotated)` or `unverified (settings changed)` after
+    /// a test; `test failed`; or `untested`.
     pub status: &'static str,
 }
 
@@ -358,8 +359,8 @@ impl Service {
             };
             let context = TestContext {
                 principal_arn,
-                external_id_rotated: record.verified_at.is_none()
-                    && record.last_test.is_some_and(|t| t.ok),
+                external_id_rotated: record.unverified_because
+                    == Some(Unverified::ExternalIdRotated),
             };
             let report = wharf_delivery::test_connection_watched(
                 destination,
@@ -378,11 +379,20 @@ impl Service {
     }
 }
 
+/// A change since the last test says more than that test's outcome: a failure the change may
+/// well have fixed is no longer the news.
 fn status(record: &DestinationRecord) -> &'static str {
-    match (&record.verified_at, &record.last_test) {
-        (Some(_), _) => "verified",
-        (None, Some(t)) if !t.ok => "test failed",
-        (None, Some(_)) => "unverified (External ID rotated)",
-        (None, None) => "untested",
+    match (
+        &record.verified_at,
+        &record.last_test,
+        record.unverified_because,
+    ) {
+        (Some(_), _, _) => "verified",
+        (None, None, _) => "untested",
+        (None, Some(_), Some(Unverified::ExternalIdRotated)) => "unverified (External ID rotated)",
+        (None, Some(_), Some(Unverified::SettingsChanged)) => "unverified (settings changed)",
+        (None, Some(t), None) if !t.ok => "test failed",
+        // A pass with no change recorded: a store from before reasons were kept.
+        (None, Some(_), None) => "unverified (settings changed)",
     }
 }

@@ -22,6 +22,35 @@ pub struct DestinationRecord {
     /// When a connection test last passed since the destination (or its External ID) changed.
     pub verified_at: Option<OffsetDateTime>,
     pub last_test: Option<TestOutcome>,
+    /// What made the destination unverified since its last test (none while verified, or when
+    /// nothing changed since a failing test or no test at all).
+    pub unverified_because: Option<Unverified>,
+}
+
+/// What changed a destination after its last connection test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unverified {
+    /// A new External ID: the role's trust policy must name it.
+    ExternalIdRotated,
+    /// Its settings or its secret were replaced.
+    SettingsChanged,
+}
+
+impl Unverified {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::ExternalIdRotated => "external_id_rotated",
+            Self::SettingsChanged => "settings_changed",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "external_id_rotated" => Some(Self::ExternalIdRotated),
+            "settings_changed" => Some(Self::SettingsChanged),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,11 +173,13 @@ impl Store {
             )));
         }
         sqlx::query(
-            "UPDATE destinations SET external_id = ?, verified_at = NULL, updated_at = ?
+            "UPDATE destinations SET external_id = ?, verified_at = NULL, updated_at = ?,
+                unverified_because = ?
              WHERE workspace_id = ? AND name = ?",
         )
         .bind(external_id.as_str())
         .bind(now())
+        .bind(Unverified::ExternalIdRotated.as_str())
         .bind(workspace)
         .bind(name)
         .execute(&self.pool)
@@ -168,7 +199,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE destinations
              SET last_test_at = ?, last_test_ok = ?,
-                 verified_at = CASE WHEN ? THEN ? ELSE NULL END
+                 verified_at = CASE WHEN ? THEN ? ELSE NULL END, unverified_because = NULL
              WHERE workspace_id = ? AND name = ?",
         )
         .bind(&now)
@@ -269,6 +300,10 @@ impl Store {
                 .transpose()
                 .map_err(corrupt)?,
             last_test,
+            unverified_because: row
+                .try_get::<Option<String>, _>("unverified_because")?
+                .as_deref()
+                .and_then(Unverified::parse),
         })
     }
 }
@@ -347,7 +382,8 @@ impl Store {
         sqlx::query(
             "UPDATE destinations SET bucket = ?, region = ?, prefix = ?, endpoint = ?, auth_type = ?,
                 access_key_fingerprint = ?, credentials_ciphertext = ?, role_arn = ?, external_id = ?,
-                session_duration_seconds = ?, delivery = ?, verified_at = NULL, updated_at = ?
+                session_duration_seconds = ?, delivery = ?, verified_at = NULL, updated_at = ?,
+                unverified_because = ?
              WHERE id = ?",
         )
         .bind(d.bucket.as_str())
@@ -362,6 +398,7 @@ impl Store {
         .bind(session_duration)
         .bind(delivery)
         .bind(now())
+        .bind(Unverified::SettingsChanged.as_str())
         .bind(&id)
         .execute(&self.pool)
         .await?;

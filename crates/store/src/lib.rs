@@ -37,7 +37,7 @@ pub use attempts::{CommittedFile, LogicalRun};
 pub use audit::{AuditEntry, NewAudit};
 pub use catalog::{Exports, ModelRecord, NewModel, SourceRecord, SyncRecord, SyncTiming};
 pub use crypto::Cipher;
-pub use destinations::{DestinationRecord, TestOutcome};
+pub use destinations::{DestinationRecord, TestOutcome, Unverified};
 pub use error::{StoreError, list_command};
 pub use master_key::{MASTER_KEY_ENV, MASTER_KEY_FILE, MasterKey};
 pub use runs::{NewRunFile, RunFilter, RunRecord, RunStatus, StaleUpload};

@@ -83,6 +83,12 @@ const MIGRATIONS: &[(i64, &str, &str, bool)] = &[
         include_str!("../migrations/0012_sessions.sql"),
         false,
     ),
+    (
+        13,
+        "unverified_because",
+        include_str!("../migrations/0013_unverified_because.sql"),
+        false,
+    ),
 ];
 
 /// How many migrations this build applies.

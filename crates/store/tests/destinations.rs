@@ -2,7 +2,7 @@
 
 use wharf_domain::destination::S3DestinationSpec;
 use wharf_domain::{ExternalId, S3Auth, S3Destination};
-use wharf_store::{DEFAULT_WORKSPACE, Store, StoreError};
+use wharf_store::{DEFAULT_WORKSPACE, Store, StoreError, Unverified};
 
 const CANARY: &str = "canary-secret-5d9c1e7b2a";
 
@@ -191,19 +191,33 @@ async fn rotation_replaces_the_external_id_and_unverifies() {
         after.verified_at.is_none(),
         "rotation must mark the destination unverified"
     );
+    assert_eq!(
+        after.unverified_because,
+        Some(Unverified::ExternalIdRotated)
+    );
 
     // A failed test does not verify.
     store
         .record_test(DEFAULT_WORKSPACE, "lake", false)
         .await
         .expect("record");
-    assert!(
-        store
-            .destination(DEFAULT_WORKSPACE, "lake")
-            .await
-            .expect("read")
-            .verified_at
-            .is_none()
+    let failed = store
+        .destination(DEFAULT_WORKSPACE, "lake")
+        .await
+        .expect("read");
+    assert!(failed.verified_at.is_none());
+    // The test is the news now, not the rotation before it.
+    assert_eq!(failed.unverified_because, None);
+
+    // Replaced settings: unverified, and why.
+    let replaced = store
+        .replace_destination(DEFAULT_WORKSPACE, &before.destination)
+        .await
+        .expect("replace");
+    assert!(replaced.verified_at.is_none());
+    assert_eq!(
+        replaced.unverified_because,
+        Some(Unverified::SettingsChanged)
     );
 
     store

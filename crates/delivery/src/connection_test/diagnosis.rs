@@ -77,7 +77,10 @@ impl Diagnoser<'_> {
     }
 
     fn policy_hint(&self) -> String {
-        format!("`wharf destination policy {}` prints it", self.name())
+        format!(
+            "the destination's page shows it; `wharf destination policy {}` prints it",
+            self.name()
+        )
     }
 
     fn bucket_arn(&self) -> String {
@@ -168,7 +171,7 @@ impl Diagnoser<'_> {
             return Diagnosis::fatal(
                 "STS refused the request: the session duration is longer than the role's maximum session duration",
                 format!(
-                    "re-add the destination with a shorter --session-duration (3600 always works), or raise the maximum session duration of {role}"
+                    "shorten the destination's session duration (3600 seconds always works), or raise the maximum session duration of {role}"
                 ),
             );
         }
@@ -279,11 +282,11 @@ impl Diagnoser<'_> {
             return match &f.bucket_region {
                 Some(actual) => Diagnosis::fatal(
                     format!("bucket {bucket} is in region {actual}, not {region}"),
-                    format!("remove the destination and add it again with --region {actual}"),
+                    format!("set the destination's region to {actual}"),
                 ),
                 None => Diagnosis::fatal(
                     format!("bucket {bucket} is not in region {region}"),
-                    "find the bucket's region in the S3 console and add the destination again with that --region",
+                    "find the bucket's region in the S3 console and set the destination's region to it",
                 ),
             };
         }
@@ -291,7 +294,7 @@ impl Diagnoser<'_> {
             return Diagnosis::fatal(
                 format!("bucket {bucket} does not exist"),
                 format!(
-                    "create bucket {bucket} in {region}, or correct the bucket name (remove the destination and add it again)"
+                    "create bucket {bucket} in {region}, or correct the destination's bucket name"
                 ),
             );
         }
@@ -304,7 +307,7 @@ impl Diagnoser<'_> {
         if f.is_code(&["SignatureDoesNotMatch"]) {
             return Diagnosis::fatal(
                 format!("the secret access key does not match {}", self.who()),
-                "remove the destination and add it again with the right secret (--secret-access-key-env or --secret-access-key-stdin)",
+                "replace the destination's secret access key with the one issued with this access key id",
             );
         }
         if f.is_code(&["InvalidToken", "ExpiredToken", "TokenRefreshRequired"]) {
@@ -357,13 +360,13 @@ impl Diagnoser<'_> {
                 format!(
                     "bucket {bucket} has ACLs disabled (Object Ownership \"bucket owner enforced\"), so the destination's ACL is refused"
                 ),
-                "add the destination again without --acl: with ACLs disabled the bucket owner already owns every object",
+                "clear the destination's ACL setting: with ACLs disabled the bucket owner already owns every object",
             );
         }
         if f.is_code(&["InvalidStorageClass"]) {
             return Diagnosis::fail(
                 format!("bucket {bucket} does not accept the destination's storage class"),
-                "add the destination again with another --storage-class (STANDARD always works)",
+                "choose another storage class for the destination (STANDARD always works)",
             );
         }
         if f.is_access_denied() {
@@ -553,7 +556,7 @@ mod tests {
             diagnosis
                 .fix
                 .as_deref()
-                .is_some_and(|f| f.contains("--region eu-west-1"))
+                .is_some_and(|f| f.contains("region to eu-west-1"))
         );
         // A HEAD-style 301 without a body or header still says which setting is wrong.
         let diagnosis = diagnose(&d, Step::ListMultipartUploads, &failure(301, None));

@@ -250,6 +250,12 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>, page_: Page
             .collect(),
         Err(e) => return error_page(e),
     };
+    // A retry that has yet to end: the failed attempt's page says so and links to it.
+    let next_attempt = attempts
+        .iter()
+        .filter(|a| a.run.attempt > run.attempt && a.run.finished_at.is_none())
+        .min_by_key(|a| a.run.attempt)
+        .cloned();
     let live = state
         .service
         .run_progress(page_.caller(), &id)
@@ -267,6 +273,7 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>, page_: Page
             nav => "runs",
             run => RunRow::from(run),
             attempts,
+            next_attempt,
             live,
             definition,
         },

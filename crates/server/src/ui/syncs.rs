@@ -376,7 +376,7 @@ async fn run_now(
 ) -> Response {
     match state
         .service
-        .trigger_run(form.page.caller(), &name, Trigger::Manual)
+        .trigger_run(form.page.caller(), &name, Trigger::Ui)
         .await
     {
         Ok(run_id) => Redirect::to(&format!("/runs/{}", segment(&run_id))).into_response(),

@@ -8,6 +8,7 @@ their addresses in the environment (WHARF_URL, WHARF_S3_*, WHARF_MOTO_*...).
 import json
 import os
 import pathlib
+import subprocess
 
 import boto3
 import pytest
@@ -178,3 +179,22 @@ def iam():
         aws_secret_access_key=os.environ["WHARF_MOTO_ADMIN_SECRET"],
         region_name="us-east-1",
     )
+
+
+def wharf(*args, env=None):
+    """The CLI on the server's home, for what a journey takes as given."""
+    home = os.environ["WHARF_HOME"]
+    full_env = {**os.environ, "WHARF_ALLOW_PRIVATE_ENDPOINTS": "1", **(env or {})}
+    out = subprocess.run([os.environ["WHARF_BIN"], "--home", home, *args],
+                         capture_output=True, text=True, env=full_env)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def add_destination(name: str, prefix: str, endpoint: str = None):
+    """An access-key destination on the in-process S3 server's bucket (or another endpoint
+    that forwards to it)."""
+    wharf("destination", "add", "s3", name, "--bucket", os.environ["WHARF_S3_BUCKET"],
+          "--region", "us-east-1", "--prefix", prefix, "--auth", "access-key",
+          "--access-key-id", os.environ["WHARF_S3_ACCESS_KEY"], "--secret-access-key-env", "S3_SECRET",
+          "--endpoint", endpoint or os.environ["WHARF_S3_ENDPOINT"],
+          env={"S3_SECRET": os.environ["WHARF_S3_SECRET_KEY"]})

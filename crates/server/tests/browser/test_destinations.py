@@ -147,6 +147,8 @@ def test_a_role_destination_shows_its_policies_and_diagnoses_a_wrong_external_id
     page.get_by_role("button", name="Rotate External ID").click()
     expect(page.get_by_text("New External ID generated")).to_be_visible()
     assert page.locator("#external-id").inner_text() != external_id
+    # The badge says what happened since the last test.
+    expect(page.locator(".page-head .badge")).to_contain_text("External ID rotated")
 
 
 def test_bad_input_is_shown_at_its_field_and_nothing_is_saved(page: Page):
@@ -225,7 +227,7 @@ def test_replacing_the_secret_keeps_it_write_only(page: Page):
     page.get_by_role("button", name="Save").first.click()
     expect(page.get_by_text("Access key replaced.")).to_be_visible()
     # A new key is unverified until Connect passes with it; this one is wrong, and says so.
-    expect(page.locator(".page-head .badge")).to_contain_text("Unverified")
+    expect(page.locator(".page-head .badge")).to_contain_text("Unverified: changed since its last test")
     page.get_by_role("button", name="Connect").first.click()
     expect(page.get_by_text("The test failed.")).to_be_visible()
     expect(page.locator("ol.steps > li").first).to_contain_text("SignatureDoesNotMatch")

@@ -1,15 +1,19 @@
 """Syncs and runs: a scheduled diff sync made in the form (its keys and its schedule previewed
 as they are typed), run now, its run page with its files, the file read back and compared with
-the source rows; a long run followed live and cancelled; a sync's charts."""
+the source rows; a long run followed live and cancelled; a sync's charts; a run whose endpoint
+is down at first, retried until it delivers, with its attempts on its page."""
 
 import csv
 import io
 import os
 import pathlib
-import subprocess
+import socket
+import struct
+import threading
+import urllib.parse
 
 import pytest
-from conftest import URL, expect, look
+from conftest import URL, add_destination, expect, look, wharf
 from playwright.sync_api import Page
 
 HOME = pathlib.Path(os.environ["WHARF_HOME"])
@@ -18,14 +22,6 @@ SMALL = HOME / "warehouse" / "small"
 BUCKET = os.environ["WHARF_S3_BUCKET"]
 BIG_ROWS = 1_000_000
 SMALL_ROWS = 2_000
-
-
-def wharf(*args, env=None):
-    """The CLI on the server's home, for what these journeys take as given."""
-    full_env = {**os.environ, "WHARF_ALLOW_PRIVATE_ENDPOINTS": "1", **(env or {})}
-    out = subprocess.run([os.environ["WHARF_BIN"], "--home", str(HOME), *args],
-                         capture_output=True, text=True, env=full_env)
-    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def people(path: pathlib.Path, n: int):
@@ -44,11 +40,7 @@ def models():
     wharf("source", "add", "local", "crowd", "--path", str(CROWD))
     wharf("model", "add", "small", "--source", "small", "--sql", "SELECT * FROM people", "--primary-key", "id")
     wharf("model", "add", "crowd", "--source", "crowd", "--sql", "SELECT * FROM people", "--primary-key", "id")
-    wharf("destination", "add", "s3", "runs-lake", "--bucket", BUCKET, "--region", "us-east-1",
-          "--prefix", "runs/", "--auth", "access-key",
-          "--access-key-id", os.environ["WHARF_S3_ACCESS_KEY"], "--secret-access-key-env", "S3_SECRET",
-          "--endpoint", os.environ["WHARF_S3_ENDPOINT"],
-          env={"S3_SECRET": os.environ["WHARF_S3_SECRET_KEY"]})
+    add_destination("runs-lake", "runs/")
 
 
 def test_a_scheduled_diff_sync_runs_now_and_delivers_its_rows(page: Page, phone: Page, s3):
@@ -161,3 +153,117 @@ def test_a_long_run_shows_its_progress_and_can_be_cancelled(page: Page, s3):
     assert listed.get("KeyCount", 0) == 0, listed
     uploads = s3.list_multipart_uploads(Bucket=BUCKET, Prefix="runs/crowd-all/")
     assert not uploads.get("Uploads"), uploads
+
+
+class Gate:
+    """A TCP forwarder to the S3 server that drops every connection until it is opened: an
+    endpoint that is down, then comes back. Counts the connections it dropped."""
+
+    def __init__(self, upstream: str):
+        target = urllib.parse.urlparse(upstream)
+        self.upstream = (target.hostname, target.port)
+        self.open = threading.Event()
+        self.dropped = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.open.is_set():
+                self.dropped += 1
+                # A reset, as from a server that is not there.
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                client.close()
+                continue
+            server = socket.create_connection(self.upstream)
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.listener.close()
+
+
+@pytest.fixture
+def gate():
+    g = Gate(os.environ["WHARF_S3_ENDPOINT"])
+    yield g
+    g.close()
+
+
+def test_a_run_whose_endpoint_is_down_is_retried_and_shows_its_attempts(page: Page, phone: Page, s3, gate):
+    add_destination("flaky-lake", "flaky/", endpoint=gate.endpoint)
+    page.goto(URL + "/syncs/new?model=small")
+    page.get_by_label("Name", exact=True).fill("small-retried")
+    page.get_by_label("Destination").select_option("flaky-lake")
+    page.get_by_role("radio", name="CSV").check()
+    page.get_by_text("Retries and overlap (advanced)").click()
+    page.get_by_label("Attempts per due time").fill("6")
+    page.get_by_label("First retry after (seconds)").fill("3")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Sync saved.")).to_be_visible()
+
+    # The first attempt meets an endpoint that is down: it fails, and its page says that wharf
+    # tries again and links to the retry.
+    page.get_by_role("button", name="Run now").click()
+    expect(page.get_by_role("heading", name="Run of small-retried")).to_be_visible()
+    expect(page.locator(".page-head .badge")).to_contain_text("Failed", timeout=60_000)
+    expect(page.get_by_role("alert")).to_contain_text("s3.")
+    retry = page.get_by_role("status").filter(has_text="wharf tries again")
+    expect(retry).to_be_visible()
+    look(page, "run-failed-retrying-desktop")
+    assert gate.dropped > 0, "the endpoint was never called"
+
+    # The endpoint comes back; the retries follow each other until one delivers.
+    gate.open.set()
+    for _ in range(6):
+        if "Succeeded" in page.locator(".page-head .badge").inner_text():
+            break
+        expect(page.get_by_role("status").filter(has_text="wharf tries again")).to_be_visible(timeout=60_000)
+        page.get_by_role("status").filter(has_text="wharf tries again").get_by_role("link").click()
+        expect(page.locator(".page-head .badge")).not_to_contain_text("Queued", timeout=60_000)
+        expect(page.locator(".page-head .badge")).not_to_contain_text("Running", timeout=60_000)
+    expect(page.locator(".page-head .badge")).to_contain_text("Succeeded")
+    meta = page.locator(".page-head .meta")
+    expect(meta).to_contain_text("retry")
+
+    # The attempts of the run: the first failed, this one succeeded, each linked.
+    attempts = page.locator("ol.attempts > li")
+    count = attempts.count()
+    assert count >= 2, count
+    expect(attempts.first).to_contain_text("Attempt 1")
+    expect(attempts.first).to_contain_text("Failed")
+    expect(attempts.last).to_contain_text("(this one)")
+    expect(attempts.last).to_contain_text("Succeeded")
+    files = page.locator("section[aria-labelledby=files-heading] tbody tr")
+    expect(files).to_have_count(1)
+    key = files.first.locator("code").first.inner_text()
+    look(page, "run-retried-desktop")
+    phone.goto(page.url)
+    look(phone, "run-retried-phone")
+
+    # Delivered once, whole: the rows read back by Python's csv module.
+    listed = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="flaky/").get("Contents", []))
+    assert listed == sorted([key, key.rsplit("/", 1)[0] + "/_manifest.json"]), listed
+    assert not s3.list_multipart_uploads(Bucket=BUCKET, Prefix="flaky/").get("Uploads")
+    body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert sorted(int(r["id"]) for r in rows) == list(range(1, SMALL_ROWS + 1))
