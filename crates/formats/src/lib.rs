@@ -26,7 +26,7 @@ use arrow_avro::compression::CompressionCodec;
 use arrow_avro::writer::format::AvroOcfFormat;
 use parquet::ParallelParquetWriter;
 use std::io::{self, Write};
-use text::{ParallelText, TextKind};
+use text::{CsvEncoder, ParallelText, TextKind};
 use wharf_domain::{FileFormat, FileSettings, ParquetCompression};
 
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +135,7 @@ impl<W: Write + Send> FileWriter<W> {
                     .with_line_terminator(arrow::csv::writer::Terminator::CRLF);
                 Inner::Text(ParallelText::new(
                     out,
-                    TextKind::Csv(builder),
+                    TextKind::Csv(CsvEncoder::new(c.delimiter, c.quote, &c.null), builder),
                     c.header,
                     threads,
                 ))
@@ -149,6 +149,7 @@ impl<W: Write + Send> FileWriter<W> {
             FileFormat::Json => Inner::Json(
                 arrow::json::WriterBuilder::new()
                     .with_explicit_nulls(true)
+                    .with_encoder_factory(std::sync::Arc::new(text::FastValues))
                     .build(Compressed::new(settings.compression, sink)?),
             ),
             FileFormat::Xml => {

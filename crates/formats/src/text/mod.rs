@@ -1,8 +1,19 @@
 //! CSV and NDJSON, with each batch's rows encoded in parallel.
 //!
 //! Text encoding is per row, so a batch's rows are cut into one slice per thread, each slice is
-//! encoded into its own buffer by arrow's writer, and the buffers are written in order. The
-//! output is byte-for-byte what one writer would produce.
+//! encoded into its own buffer, and the buffers are written in order. The output is byte-for-byte
+//! what one writer would produce. CSV rows are written by [`CsvEncoder`] (bytes straight into
+//! the buffer, arrow's output exactly), NDJSON by arrow's writer with wharf's value encoders
+//! ([`FastValues`]).
+
+mod csv;
+mod json;
+#[cfg(test)]
+mod random;
+mod values;
+
+pub use csv::CsvEncoder;
+pub use json::FastValues;
 
 use crate::Compressed;
 use arrow::array::RecordBatch;
@@ -15,7 +26,9 @@ const PARALLEL_MIN_ROWS: usize = 4096;
 /// Which text format, with its writer settings.
 #[derive(Clone)]
 pub enum TextKind {
-    Csv(arrow::csv::WriterBuilder),
+    /// Rows by wharf's encoder; the header (once per file) by arrow's writer, whose quoting
+    /// rules the encoder follows.
+    Csv(CsvEncoder, arrow::csv::WriterBuilder),
     Ndjson,
 }
 
@@ -32,7 +45,7 @@ impl<W: Write> ParallelText<W> {
     pub fn new(out: Compressed<W>, kind: TextKind, header: bool, threads: usize) -> Self {
         Self {
             out,
-            header_pending: header && matches!(kind, TextKind::Csv(_)),
+            header_pending: header && matches!(kind, TextKind::Csv(..)),
             kind,
             threads: threads.max(1),
             buffers: Vec::new(),
@@ -41,10 +54,11 @@ impl<W: Write> ParallelText<W> {
 
     fn encode(kind: &TextKind, batch: &RecordBatch, buf: &mut Vec<u8>) -> Result<(), ArrowError> {
         match kind {
-            TextKind::Csv(builder) => builder.clone().with_header(false).build(buf).write(batch),
+            TextKind::Csv(encoder, _) => encoder.encode(batch, buf),
             TextKind::Ndjson => {
                 let mut writer = arrow::json::WriterBuilder::new()
                     .with_explicit_nulls(true)
+                    .with_encoder_factory(std::sync::Arc::new(FastValues))
                     .build::<_, arrow::json::writer::LineDelimited>(buf);
                 writer.write(batch)?;
                 writer.finish()
@@ -58,7 +72,7 @@ impl<W: Write> ParallelText<W> {
             return Ok(());
         }
         self.header_pending = false;
-        if let TextKind::Csv(builder) = &self.kind {
+        if let TextKind::Csv(_, builder) = &self.kind {
             let mut buf = Vec::new();
             builder
                 .clone()
@@ -158,10 +172,15 @@ mod tests {
             (0..n).map(|i| (i % 7 != 0).then(|| format!("v{i}, \"q\"\nline"))),
         ));
         let batch = RecordBatch::try_new(schema, vec![ids, s]).expect("batch");
-        let csv = || TextKind::Csv(arrow::csv::WriterBuilder::new());
+        let csv = || {
+            TextKind::Csv(
+                CsvEncoder::new(b',', b'"', ""),
+                arrow::csv::WriterBuilder::new(),
+            )
+        };
         let serial = encode(csv(), 1, &batch);
         assert_eq!(encode(csv(), 3, &batch), serial);
-        assert!(serial.starts_with(b"id,s\n0,\n1,\"v1, \"\"q\"\"\nline\"\n"));
+        assert!(serial.starts_with(b"id,s\n0,\r\n1,\"v1, \"\"q\"\"\nline\"\r\n"));
         assert_eq!(
             encode(TextKind::Ndjson, 4, &batch),
             encode(TextKind::Ndjson, 1, &batch)

@@ -1,0 +1,180 @@
+//! Values as bytes, exactly as arrow's `ArrayFormatter` writes them with default options, but
+//! appended straight to a buffer: integers with `itoa` (the same digits as arrow's `lexical`),
+//! floats with `ryu` (what arrow uses), dates and timestamps from a cached day prefix, decimals
+//! from their integer digits. A value these cannot write exactly (a year outside 0..=9999, a
+//! negative decimal scale, a decimal wider than its precision) returns `false`, and the caller
+//! formats it with arrow instead.
+
+/// Microseconds in a day.
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// `YYYY-MM-DD` of the last day written, so a column of timestamps from the same few days
+/// converts each day once.
+#[derive(Default)]
+pub(crate) struct DayCache {
+    day: Option<i64>,
+    text: [u8; 10],
+    /// The day's year is outside 0..=9999: arrow writes it differently (`+10000-01-01`).
+    out_of_range: bool,
+}
+
+impl DayCache {
+    /// The day (since 1970-01-01) as `YYYY-MM-DD`, or none when arrow would write it otherwise.
+    fn date(&mut self, day: i64) -> Option<&[u8; 10]> {
+        if self.day != Some(day) {
+            self.day = Some(day);
+            match civil_from_days(day) {
+                Some((year, month, dom)) => {
+                    self.text = [
+                        b'0' + (year / 1000) as u8,
+                        b'0' + (year / 100 % 10) as u8,
+                        b'0' + (year / 10 % 10) as u8,
+                        b'0' + (year % 10) as u8,
+                        b'-',
+                        b'0' + (month / 10) as u8,
+                        b'0' + (month % 10) as u8,
+                        b'-',
+                        b'0' + (dom / 10) as u8,
+                        b'0' + (dom % 10) as u8,
+                    ];
+                    self.out_of_range = false;
+                }
+                _ => self.out_of_range = true,
+            }
+        }
+        (!self.out_of_range).then_some(&self.text)
+    }
+
+    /// A `Date32` value as arrow writes it (`2026-01-31`).
+    pub(crate) fn write_date32(&mut self, days: i32, out: &mut Vec<u8>) -> bool {
+        match self.date(i64::from(days)) {
+            Some(text) => {
+                out.extend_from_slice(text);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A `Timestamp(Microsecond, _)` value as arrow writes it: `2026-01-31T07:13:00`, with
+    /// `.123` or `.123456` when the fraction is not zero, and `Z` when the column has a zone
+    /// (always UTC in a file's schema).
+    pub(crate) fn write_timestamp_micros(
+        &mut self,
+        micros: i64,
+        utc: bool,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let day = micros.div_euclid(DAY_MICROS);
+        let in_day = micros.rem_euclid(DAY_MICROS);
+        let Some(date) = self.date(day) else {
+            return false;
+        };
+        out.extend_from_slice(date);
+        let seconds = in_day / 1_000_000;
+        let fraction = (in_day % 1_000_000) as u32;
+        let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+        out.extend_from_slice(&[
+            b'T',
+            b'0' + (h / 10) as u8,
+            b'0' + (h % 10) as u8,
+            b':',
+            b'0' + (m / 10) as u8,
+            b'0' + (m % 10) as u8,
+            b':',
+            b'0' + (s / 10) as u8,
+            b'0' + (s % 10) as u8,
+        ]);
+        if fraction != 0 {
+            if fraction.is_multiple_of(1000) {
+                push_digits(out, fraction / 1000, 3);
+            } else {
+                push_digits(out, fraction, 6);
+            }
+        }
+        if utc {
+            out.push(b'Z');
+        }
+        true
+    }
+}
+
+/// `.` and `value` in exactly `width` digits, zero-padded.
+fn push_digits(out: &mut Vec<u8>, mut value: u32, width: usize) {
+    let start = out.len() + 1;
+    out.push(b'.');
+    out.resize(start + width, b'0');
+    for i in (0..width).rev() {
+        out[start + i] = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+/// A `Decimal128(precision, scale)` value as arrow writes it (`-0.05`, `12.50`, `125`).
+pub(crate) fn write_decimal128(value: i128, precision: u8, scale: i8, out: &mut Vec<u8>) -> bool {
+    let mut digits = itoa::Buffer::new();
+    let text = digits.format(value).as_bytes();
+    let (sign, rest) = match text.split_first() {
+        Some((b'-', rest)) => (&b"-"[..], rest),
+        _ => (&b""[..], text),
+    };
+    // Arrow cuts digits beyond the precision and pads negative scales: rare, left to arrow.
+    if scale < 0 || rest.len() > usize::from(precision) {
+        return false;
+    }
+    let scale = scale as usize;
+    if scale == 0 {
+        out.extend_from_slice(text);
+    } else if rest.len() > scale {
+        let (whole, fraction) = text.split_at(text.len() - scale);
+        out.extend_from_slice(whole);
+        out.push(b'.');
+        out.extend_from_slice(fraction);
+    } else {
+        out.extend_from_slice(sign);
+        out.extend_from_slice(b"0.");
+        out.resize(out.len() + scale - rest.len(), b'0');
+        out.extend_from_slice(rest);
+    }
+    true
+}
+
+/// Year, month and day of a day counted from 1970-01-01 in the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`, in integers), for years 0..=9999 only.
+fn civil_from_days(day: i64) -> Option<(u32, u32, u32)> {
+    // Days from 0000-03-01 (the algorithm's eras start in March); no overflow for any day an
+    // i64 of microseconds or an i32 of days can hold.
+    let z = day + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let dom = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    Some((year as u32, month as u32, dom as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil_from_days;
+    use chrono::{Datelike as _, NaiveDate};
+
+    #[test]
+    fn every_day_of_years_0_to_9999_is_the_date_chrono_gives() {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+        for day in -800_000_i64..3_000_000 {
+            let date = epoch + chrono::Duration::days(day);
+            let want = (0..=9999)
+                .contains(&date.year())
+                .then(|| (date.year() as u32, date.month(), date.day()));
+            assert_eq!(civil_from_days(day), want, "day {day} ({date})");
+        }
+        assert_eq!(civil_from_days(i64::from(i32::MIN)), None);
+        assert_eq!(civil_from_days(106_751_991), None);
+    }
+}
