@@ -51,8 +51,9 @@ FILTER_SQL = "segment = 'churn_risk' AND is_subscribed"
 COLUMNS = 12
 ZSTD_LEVEL = 3  # wharf's level; set explicitly for every peer
 PYARROW_ROW_GROUP = 1024 * 1024  # wharf's default row group (rows); pyarrow buffers to it
-# Issue targets.
-TIME_TARGET = {"parquet": 0.8, "csv": 0.8, "ndjson": 0.7}  # wharf wall / polars wall
+# Issue targets (issue 14): wharf's wall time and CPU seconds over polars', same run.
+TIME_TARGET = {"parquet": 0.8, "csv": 0.7, "ndjson": 0.7, "filtered": 0.8}
+CPU_TARGET = {"parquet": 0.9, "csv": 0.6, "ndjson": 0.6}
 RSS_LIMIT_MIB = 300.0
 RSS_GROWTH_LIMIT = 1.2
 MIB = 1024 * 1024
@@ -556,6 +557,17 @@ def summarise(runs, rows_list, jobs, tools):
                     w["wall_s"] / r["wall_s"]
                     if tool != "wharf" and w and w["ok"] and r["ok"] and r["wall_s"] > 0 else None
                 )
+                row["cpu_wharf_over_peer"] = (
+                    w["cpu_s"] / r["cpu_s"]
+                    if tool != "wharf" and w and w["ok"] and r["ok"] and r["cpu_s"] > 0 else None
+                )
+                # How busy the machine's cores were: the tool's and the S3 server's CPU over
+                # the cores times the wall time.
+                cores = len(os.sched_getaffinity(0))
+                row["utilisation"] = (
+                    (r["cpu_s"] + (r.get("server_cpu_s") or 0.0)) / (cores * r["wall_s"])
+                    if r.get("wall_s") else None
+                )
                 summary.append(row)
     return summary
 
@@ -570,7 +582,7 @@ def targets(summary, rows_list, jobs):
         return None
 
     for n in rows_list:
-        for job in ("parquet", "csv", "ndjson"):
+        for job in ("parquet", "csv", "ndjson", "filtered"):
             if job not in jobs:
                 continue
             limit = TIME_TARGET[job]
@@ -584,6 +596,19 @@ def targets(summary, rows_list, jobs):
                 r = w["wall_s"] / p["wall_s"]
                 t.update(status="PASS" if r <= limit else "MISS", value=r,
                          note=f"wharf {w['wall_s']:.2f} s, polars {p['wall_s']:.2f} s")
+            out.append(t)
+            if job not in CPU_TARGET:
+                continue
+            limit = CPU_TARGET[job]
+            t = {"rows": n, "target": f"CPU {JOB_LABEL[job]}", "limit": f"wharf CPU <= {limit}x polars"}
+            if not w or not w["ok"]:
+                t.update(status="MISS", value=None, note="wharf run failed or output wrong")
+            elif not p or not p["ok"]:
+                t.update(status="n/a", value=None, note="no valid polars run")
+            else:
+                r = w["cpu_s"] / p["cpu_s"]
+                t.update(status="PASS" if r <= limit else "MISS", value=r,
+                         note=f"wharf {w['cpu_s']:.2f} CPU s, polars {p['cpu_s']:.2f} CPU s")
             out.append(t)
         for job in jobs:
             w = get(n, job, "wharf")
@@ -640,30 +665,35 @@ def print_report(res):
         print(f"== {n:,} rows (source {src.get('bytes', 0) / MIB:.1f} MiB parquet; "
               f"filtered job selects {src.get('filtered_rows', 0):,} rows) ==")
         hdr = (f"{'job':<13}{'tool':<9}{'wall s':>8}{'work s':>8}{'CPU s':>8}{'RSS MiB':>9}"
-               f"{'srv CPU':>9}{'out MiB':>9}{'rows':>11}  {'check':<6}{'wharf/peer':>11}")
+               f"{'srv CPU':>9}{'util':>6}{'out MiB':>9}{'rows':>11}  {'check':<6}{'wharf/peer':>11}"
+               f"{'CPU w/p':>9}")
         print(hdr)
         print("-" * len(hdr))
         for r in res["summary"]:
             if r["rows"] != n:
                 continue
             check = "ok" if r["ok"] else "FAIL"
+            util = f"{r['utilisation'] * 100:.0f}%" if r.get("utilisation") is not None else ""
             print(f"{JOB_LABEL[r['job']]:<13}{r['tool']:<9}{r['wall_s']:>8.2f}"
                   f"{(r['work_s'] if r['work_s'] is not None else float('nan')):>8.2f}"
                   f"{r['cpu_s']:>8.2f}{r['peak_rss_mib']:>9.1f}{r['server_cpu_s']:>9.2f}"
+                  f"{util:>6}"
                   f"{(r['out_bytes'] or 0) / MIB:>9.1f}{(r['out_rows'] if r['out_rows'] is not None else -1):>11}"
-                  f"  {check:<6}{ratio_str(r['wharf_over_peer']) if r['tool'] != 'wharf' else '':>11}")
+                  f"  {check:<6}{ratio_str(r['wharf_over_peer']) if r['tool'] != 'wharf' else '':>11}"
+                  f"{ratio_str(r['cpu_wharf_over_peer']) if r['tool'] != 'wharf' else '':>9}")
             if not r["ok"]:
                 print(f"{'':<13}  problems: {'; '.join(r['problems'])}")
     print()
     print("wall s: process wall time (includes interpreter start and imports for the peers);")
     print("work s: time inside the process after imports (wharf: its run's duration_ms);")
-    print("CPU s: user+system of the process; RSS: its peak; srv CPU: the S3 server's CPU during the run.")
+    print("CPU s: user+system of the process; RSS: its peak; srv CPU: the S3 server's CPU during the run;")
+    print("util: (CPU s + srv CPU) / (cores x wall s), how busy the cores were; CPU w/p: wharf's CPU s over the peer's.")
     print()
     print("Targets")
     for t in res["targets"]:
         val = t["value"]
-        shown = "-" if val is None else (f"{val:.2f}x" if "time" in t["target"] or "growth" in t["target"]
-                                         else f"{val:.1f} MiB")
+        ratio = t["target"].startswith(("time", "CPU", "RSS growth"))
+        shown = "-" if val is None else (f"{val:.2f}x" if ratio else f"{val:.1f} MiB")
         print(f"  {t['status']:<5} {str(t['rows']):<20} {t['target']:<25} {shown:>10}  "
               f"({t['limit']}; {t['note']})")
     print()
