@@ -3,24 +3,31 @@
 builds wharf.
 
 In one run, for each row count: generate the deterministic customers table with `wharf sample`,
-then export it to ONE local S3 endpoint (`wharf local-s3`) with wharf, polars, pyarrow and duckdb,
-as Parquet-zstd, CSV, NDJSON and a filtered Parquet-zstd (segment = 'churn_risk' AND is_subscribed).
+then export it to ONE local S3 endpoint (`wharf local-s3`) with wharf and the peers that can do
+the job (JOB_SPEC): Parquet-zstd, CSV, NDJSON, a filtered Parquet-zstd (segment = 'churn_risk'
+AND is_subscribed), a JSON array, XML, Avro, gzip and zstd CSV, and, from the same rows loaded
+into a throwaway PostgreSQL cluster (scripts/pg), CSV and Parquet-zstd.
 Every export runs in a fresh process; wall time is measured around the process, CPU seconds and
 peak RSS come from its rusage (os.wait4). Every output is read back from S3 and its row count
 checked against the source, so a tool that wrote nothing cannot win. Prints a table per row count
 and the issue's targets, and writes the same data as JSON.
 
-How each tool writes to S3:
-  wharf    `wharf --json sync run NAME` (local source -> DataFusion -> its own multipart uploader;
-           destination checksum crc32c)
+How each tool writes to S3 (`api()` says it per job, and the report prints it):
+  wharf    `wharf --json sync run NAME` (local source -> DataFusion, or PostgreSQL's cursor ->
+           its own multipart uploader; destination checksum crc32c)
   polars   lazy streaming sinks: pl.scan_parquet(src)[.filter(..)].sink_parquet/sink_csv/
-           sink_ndjson("s3://..", storage_options=..) (object_store)
+           sink_ndjson("s3://..", storage_options=..) (object_store); from PostgreSQL,
+           pl.read_database_uri(.., engine="connectorx") (the whole table in memory) then a sink
   pyarrow  pq.ParquetFile.iter_batches (pyarrow.dataset scan with a filter expression for the
            filtered job) into pq.ParquetWriter / pyarrow.csv.CSVWriter on an output stream of
            pyarrow.fs.S3FileSystem; pyarrow has no NDJSON writer, so NDJSON is
            iter_batches + to_pylist + json.dumps per row written to the same kind of stream
   duckdb   COPY (SELECT * FROM read_parquet(src) [WHERE ..]) TO 's3://..' with httpfs loaded
-           offline from duckdb-ext
+           offline from duckdb-ext; from PostgreSQL through the postgres extension (ATTACH)
+  psql     psql -c "\\copy customers TO STDOUT (FORMAT csv, HEADER)" piped into boto3's
+           upload_fileobj (what a user scripts by hand)
+XML and Avro have no streaming peer here: they are reported against wharf's own CSV of the same
+rows, the JSON array against wharf's NDJSON (and duckdb's ARRAY true).
 """
 
 import argparse
@@ -41,28 +48,71 @@ from datetime import datetime, timezone
 BUCKET = "bench"
 ACCESS_KEY = "wharfbench"
 SECRET_ENV = "WHARF_BENCH_S3_SECRET"
+PG_URL_ENV = "WHARF_BENCH_PG_URL"
 REGION = "us-east-1"
-JOBS = ("parquet", "csv", "ndjson", "filtered")
-TOOLS = ("wharf", "polars", "pyarrow", "duckdb")
-PEERS = ("polars", "pyarrow", "duckdb")
-FORMAT = {"parquet": "parquet", "csv": "csv", "ndjson": "ndjson", "filtered": "parquet"}
-JOB_LABEL = {"parquet": "parquet-zstd", "csv": "csv", "ndjson": "ndjson", "filtered": "filtered"}
+TOOLS = ("wharf", "polars", "pyarrow", "duckdb", "psql")
+PEERS = ("polars", "pyarrow", "duckdb", "psql")
+# Each job: the file format, text compression, whether rows are filtered, whether the source is
+# PostgreSQL, and the tools that have a way to do it (wharf always).
+JOB_SPEC = {
+    "parquet": {"fmt": "parquet", "label": "parquet-zstd", "tools": ("wharf", "polars", "pyarrow", "duckdb")},
+    "csv": {"fmt": "csv", "tools": ("wharf", "polars", "pyarrow", "duckdb")},
+    "ndjson": {"fmt": "ndjson", "tools": ("wharf", "polars", "pyarrow", "duckdb")},
+    "filtered": {"fmt": "parquet", "filter": True, "tools": ("wharf", "polars", "pyarrow", "duckdb")},
+    "json": {"fmt": "json", "label": "json-array", "tools": ("wharf", "duckdb")},
+    "xml": {"fmt": "xml", "tools": ("wharf",)},
+    "avro": {"fmt": "avro", "tools": ("wharf",)},
+    "csv-gzip": {"fmt": "csv", "compression": "gzip", "tools": ("wharf", "polars", "duckdb")},
+    "csv-zstd": {"fmt": "csv", "compression": "zstd", "tools": ("wharf", "polars", "duckdb")},
+    "pg-csv": {"fmt": "csv", "pg": True, "tools": ("wharf", "psql", "polars", "duckdb")},
+    "pg-parquet": {"fmt": "parquet", "pg": True, "label": "pg-parquet-zstd",
+                   "tools": ("wharf", "polars", "duckdb")},
+}
+JOBS = tuple(JOB_SPEC)
+FORMAT = {job: spec["fmt"] for job, spec in JOB_SPEC.items()}
+JOB_LABEL = {job: spec.get("label", job) for job, spec in JOB_SPEC.items()}
 FILTER_SQL = "segment = 'churn_risk' AND is_subscribed"
 COLUMNS = 12
-ZSTD_LEVEL = 3  # wharf's level; set explicitly for every peer
+ZSTD_LEVEL = 3  # wharf's level; set explicitly for every peer (Parquet and zstd text)
+GZIP_LEVEL = 6  # wharf's (flate2's default); set explicitly where the peer takes a level
 PYARROW_ROW_GROUP = 1024 * 1024  # wharf's default row group (rows); pyarrow buffers to it
 # Issue targets (issue 14): wharf's wall time and CPU seconds over polars', same run.
 TIME_TARGET = {"parquet": 0.8, "csv": 0.7, "ndjson": 0.7, "filtered": 0.8}
 CPU_TARGET = {"parquet": 0.9, "csv": 0.6, "ndjson": 0.6}
+# ... and for PostgreSQL sources over the best peer (pg-csv: over psql \copy + upload).
+PG_TARGET = {"pg-csv": ("psql",), "pg-parquet": ("polars", "duckdb")}
+PG_LIMIT = 0.8
+# Formats without a streaming peer are reported against wharf's own CSV / NDJSON of the same rows.
+VS_WHARF = {"json": ("ndjson", None), "xml": ("csv", 1.5), "avro": ("csv", None)}
 RSS_LIMIT_MIB = 300.0
 RSS_GROWTH_LIMIT = 1.2
 MIB = 1024 * 1024
 
-API = {
-    "wharf": "wharf --json sync run (DataFusion local source, own multipart uploader, crc32c)",
-    "polars": "pl.scan_parquet(src){filter}.sink_{fmt}('s3://..', storage_options) "
-    "(lazy streaming sink, object_store)",
-    "pyarrow": {
+def api(tool, job):
+    """How `tool` does `job`, in words (printed with the results)."""
+    spec = JOB_SPEC[job]
+    fmt, comp = spec["fmt"], spec.get("compression")
+    if tool == "wharf":
+        src = "PostgreSQL source (its cursor)" if spec.get("pg") else "DataFusion local source"
+        return f"wharf --json sync run ({src}, own multipart uploader, crc32c)"
+    if tool == "psql":
+        return ("psql -c '\\copy customers TO STDOUT (FORMAT csv, HEADER)' | boto3 upload_fileobj "
+                "(8 MiB parts, 4 threads)")
+    if tool == "polars":
+        read = ("pl.read_database_uri(sql, uri, engine='connectorx').lazy()" if spec.get("pg")
+                else "pl.scan_parquet(src)" + (".filter(..)" if spec.get("filter") else ""))
+        sink = f"sink_{fmt}('s3://..', storage_options"
+        sink += f", compression='{comp}', level {GZIP_LEVEL if comp == 'gzip' else ZSTD_LEVEL})" if comp else ")"
+        return f"{read}.{sink} (streaming sink, object_store)"
+    if tool == "duckdb":
+        src = ("ATTACH postgres (postgres_scanner) ... SELECT * FROM pg.public.customers"
+               if spec.get("pg") else "SELECT * FROM read_parquet(src)" + (" WHERE .." if spec.get("filter") else ""))
+        opts = {"parquet": f"FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {ZSTD_LEVEL}",
+                "csv": "FORMAT csv, HEADER", "ndjson": "FORMAT json", "json": "FORMAT json, ARRAY true"}[fmt]
+        if comp:
+            opts += f", COMPRESSION {comp} (duckdb's own level)"
+        return f"COPY ({src}) TO 's3://..' ({opts}) (httpfs, path-style)"
+    return {
         "parquet": "pq.ParquetFile.iter_batches -> pq.ParquetWriter(zstd) on S3FileSystem "
         "output stream (row groups buffered to 1Mi rows)",
         "csv": "pq.ParquetFile.iter_batches -> pyarrow.csv.CSVWriter on S3FileSystem output stream",
@@ -70,14 +120,18 @@ API = {
         "output stream (pyarrow has no NDJSON writer)",
         "filtered": "pyarrow.dataset scan with filter expression -> pq.ParquetWriter(zstd) on "
         "S3FileSystem output stream (row groups buffered to 1Mi rows)",
-    },
-    "duckdb": "COPY (SELECT * FROM read_parquet(src){where}) TO 's3://..' (httpfs, path-style)",
-}
+    }[job]
+
+
+def output_ext(job):
+    spec = JOB_SPEC[job]
+    return spec["fmt"] + {"gzip": ".gz", "zstd": ".zst"}.get(spec.get("compression"), "")
 
 
 # --------------------------------------------------------------------------------------------
 # Peer mode: `bench.py --peer SPEC_JSON` runs one export in this (fresh) process and prints one
-# JSON line: {"keys": [...], "work_s": seconds after imports}. The secret comes from SECRET_ENV.
+# JSON line: {"keys": [...], "work_s": seconds after imports}. The S3 secret comes from
+# SECRET_ENV, the PostgreSQL URL from PG_URL_ENV.
 # --------------------------------------------------------------------------------------------
 
 
@@ -85,6 +139,7 @@ def peer_polars(spec, secret):
     import polars as pl
 
     t0 = time.monotonic()
+    job = JOB_SPEC[spec["job"]]
     opts = {
         "aws_access_key_id": ACCESS_KEY,
         "aws_secret_access_key": secret,
@@ -93,17 +148,24 @@ def peer_polars(spec, secret):
         "aws_allow_http": "true",
         "aws_virtual_hosted_style_request": "false",
     }
-    lf = pl.scan_parquet(spec["src"])
-    if spec["job"] == "filtered":
+    if job.get("pg"):
+        lf = pl.read_database_uri("SELECT * FROM customers", os.environ[PG_URL_ENV],
+                                  engine="connectorx").lazy()
+    else:
+        lf = pl.scan_parquet(spec["src"])
+    if job.get("filter"):
         lf = lf.filter((pl.col("segment") == "churn_risk") & pl.col("is_subscribed"))
     url = f"s3://{BUCKET}/{spec['key']}"
-    fmt = FORMAT[spec["job"]]
-    if fmt == "parquet":
+    comp = job.get("compression")
+    text_comp = {}
+    if comp:
+        text_comp = {"compression": comp, "compression_level": GZIP_LEVEL if comp == "gzip" else ZSTD_LEVEL}
+    if job["fmt"] == "parquet":
         lf.sink_parquet(url, compression="zstd", compression_level=ZSTD_LEVEL, storage_options=opts)
-    elif fmt == "csv":
-        lf.sink_csv(url, storage_options=opts)
+    elif job["fmt"] == "csv":
+        lf.sink_csv(url, storage_options=opts, **text_comp)
     else:
-        lf.sink_ndjson(url, storage_options=opts)
+        lf.sink_ndjson(url, storage_options=opts, **text_comp)
     return time.monotonic() - t0
 
 
@@ -127,7 +189,7 @@ def peer_pyarrow(spec, secret):
         endpoint_override=spec["endpoint"].removeprefix("http://"),
         scheme="http",
     )
-    if spec["job"] == "filtered":
+    if JOB_SPEC[spec["job"]].get("filter"):
         import pyarrow.dataset as ds
 
         dataset = ds.dataset(spec["src"], format="parquet")
@@ -170,46 +232,76 @@ def sql_str(value):
     return "'" + value.replace("'", "''") + "'"
 
 
-def duckdb_on_s3(spec, secret):
-    """A DuckDB connection with `spec['threads']` threads that writes to the bench's S3 endpoint
-    (httpfs loaded offline from duckdb-ext, path-style, plain http)."""
+def duckdb_connect(threads, extensions=()):
+    """A DuckDB connection with `threads` threads and the extensions loaded offline from the
+    duckdb-ext wheels (no download)."""
     import duckdb
     import duckdb_ext
 
     con = duckdb.connect()
     con.execute(f"SET extension_directory = {sql_str(duckdb_ext.get_extension_dir())}")
     con.execute("SET autoinstall_known_extensions = false")
-    con.execute(f"SET threads = {int(spec['threads'])}")
-    con.execute("LOAD httpfs")
+    con.execute(f"SET threads = {int(threads)}")
+    for ext in extensions:
+        con.execute(f"LOAD {ext}")
+    return con
+
+
+def duckdb_on_s3(spec, secret):
+    """A DuckDB connection that writes to the bench's S3 endpoint (path-style, plain http)."""
+    pg = JOB_SPEC.get(spec.get("job"), {}).get("pg")
+    con = duckdb_connect(spec["threads"], ("httpfs", "postgres") if pg else ("httpfs",))
     con.execute(
         f"CREATE SECRET bench (TYPE s3, KEY_ID {sql_str(ACCESS_KEY)}, SECRET {sql_str(secret)}, "
         f"REGION {sql_str(REGION)}, ENDPOINT {sql_str(spec['endpoint'].removeprefix('http://'))}, "
         "URL_STYLE 'path', USE_SSL false)"
     )
+    if pg:
+        con.execute(f"ATTACH {sql_str(os.environ[PG_URL_ENV])} AS pg (TYPE postgres, READ_ONLY)")
     return con
 
 
 def peer_duckdb(spec, secret):
     t0 = time.monotonic()
+    job = JOB_SPEC[spec["job"]]
     con = duckdb_on_s3(spec, secret)
-    where = f" WHERE {FILTER_SQL}" if spec["job"] == "filtered" else ""
+    where = f" WHERE {FILTER_SQL}" if job.get("filter") else ""
+    source = "pg.public.customers" if job.get("pg") else f"read_parquet({sql_str(spec['src'])})"
     options = {
         "parquet": f"FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {ZSTD_LEVEL}",
         "csv": "FORMAT csv, HEADER",
         "ndjson": "FORMAT json",
-    }[FORMAT[spec["job"]]]
+        "json": "FORMAT json, ARRAY true",
+    }[job["fmt"]]
+    if job.get("compression"):
+        options += f", COMPRESSION {job['compression']}"
     con.execute(
-        f"COPY (SELECT * FROM read_parquet({sql_str(spec['src'])}){where}) "
+        f"COPY (SELECT * FROM {source}{where}) "
         f"TO {sql_str(f's3://{BUCKET}/' + spec['key'])} ({options})"
     )
     con.close()
     return time.monotonic() - t0
 
 
+def peer_upload_stdin(spec, secret):
+    """The upload half of `psql \\copy ... | upload`: standard input to one S3 object with boto3's
+    managed multipart upload."""
+    import boto3
+    from boto3.s3.transfer import TransferConfig
+
+    t0 = time.monotonic()
+    s3 = boto3.client("s3", endpoint_url=spec["endpoint"], region_name=REGION,
+                      aws_access_key_id=ACCESS_KEY, aws_secret_access_key=secret)
+    config = TransferConfig(multipart_threshold=8 * MIB, multipart_chunksize=8 * MIB, max_concurrency=4)
+    s3.upload_fileobj(sys.stdin.buffer, BUCKET, spec["key"], Config=config)
+    return time.monotonic() - t0
+
+
 def peer_main(spec_json):
     spec = json.loads(spec_json)
     secret = os.environ[SECRET_ENV]
-    work = {"polars": peer_polars, "pyarrow": peer_pyarrow, "duckdb": peer_duckdb}[spec["tool"]]
+    work = {"polars": peer_polars, "pyarrow": peer_pyarrow, "duckdb": peer_duckdb,
+            "psql": peer_upload_stdin}[spec["tool"]]
     work_s = work(spec, secret)
     print(json.dumps({"keys": [spec["key"]], "work_s": work_s}))
 
@@ -260,12 +352,17 @@ def free_port():
         return s.getsockname()[1]
 
 
-def proc_cpu_s(pid):
-    """user+system CPU seconds of a live process (for the S3 server's share of each run)."""
+def proc_cpu_s(pid, children=False):
+    """user+system CPU seconds of a live process (for the S3 server's share of each run); with
+    `children`, plus those of its children that ended (PostgreSQL's backends, once a session
+    closes, are counted in the postmaster's)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        ticks = int(fields[11]) + int(fields[12])
+        if children:
+            ticks += int(fields[13]) + int(fields[14])
+        return ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return float("nan")
 
@@ -403,6 +500,42 @@ class S3Server:
         self.log.close()
 
 
+class PgServer:
+    """A throwaway PostgreSQL cluster from scripts/pg (its own temp folder: the cluster belongs to
+    the `postgres` user when run as root, who cannot enter the bench's private temp dir).
+    Connections go without TLS (sslmode=disable) for every tool alike: loopback."""
+
+    def __init__(self, env):
+        self.dir = tempfile.mkdtemp(prefix="wharf-bench-pg-")
+        self.script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pg")
+        url = run_checked([self.script, "start", self.dir], env, "scripts/pg start").strip()
+        self.url = url + "?sslmode=disable"
+        with open(os.path.join(self.dir, "data", "postmaster.pid")) as f:
+            self.pid = int(f.readline())
+
+    def cpu_s(self):
+        return proc_cpu_s(self.pid, children=True)
+
+    def load(self, src, env):
+        """Replaces table `customers` with the rows of the Parquet file `src` (duckdb's postgres
+        extension, binary COPY), then VACUUM ANALYZE so no reader pays for hint bits."""
+        t0 = time.monotonic()
+        con = duckdb_connect(2, ("postgres",))
+        con.execute(f"ATTACH {sql_str(self.url)} AS pg (TYPE postgres)")
+        con.execute("DROP TABLE IF EXISTS pg.public.customers")
+        con.execute(f"CREATE TABLE pg.public.customers AS SELECT * FROM read_parquet({sql_str(src)})")
+        con.close()
+        run_checked([shutil.which("psql") or "psql", "-X", "-q", self.url,
+                     "-c", "ALTER TABLE customers ADD PRIMARY KEY (id)",
+                     "-c", "VACUUM (ANALYZE) customers"], env, "psql VACUUM")
+        return time.monotonic() - t0
+
+    def stop(self, env):
+        subprocess.run([self.script, "stop", self.dir], env=env, stdin=subprocess.DEVNULL,
+                       capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def s3fs(endpoint, secret):
     import pyarrow.fs as pafs
 
@@ -413,11 +546,16 @@ def s3fs(endpoint, secret):
 
 
 def verify(fs, job, keys, expected_rows):
-    """Reads every output back from S3: object sizes, row counts, column counts."""
+    """Reads every output back from S3: object sizes, row counts, column counts. Parquet rows
+    from pyarrow's footer, Avro rows from fastavro's block headers; text formats are streamed
+    (gzip and zstd through pyarrow's decompressing stream) and counted by their row markers:
+    the generated table has no newline, brace or angle bracket inside a value."""
+    import pyarrow as pa
     import pyarrow.fs as pafs
     import pyarrow.parquet as pq
 
-    fmt = FORMAT[job]
+    spec = JOB_SPEC[job]
+    fmt = spec["fmt"]
     total_bytes, rows, problems = 0, 0, []
     if not keys:
         problems.append("no output object")
@@ -434,26 +572,44 @@ def verify(fs, job, keys, expected_rows):
             if meta.num_columns != COLUMNS:
                 problems.append(f"{key}: {meta.num_columns} columns")
             continue
-        # csv / ndjson: count lines (the generated table has no newlines inside values)
-        lines, first, last = 0, b"", b"\n"
-        with fs.open_input_stream(path) as stream:
+        if fmt == "avro":
+            import fastavro
+
+            with fs.open_input_file(path) as stream:
+                reader = fastavro.block_reader(stream)
+                fields = reader.writer_schema.get("fields", [])
+                if len(fields) != COLUMNS:
+                    problems.append(f"{key}: {len(fields)} fields in the Avro schema")
+                rows += sum(block.num_records for block in reader)
+            continue
+        # text: count row markers in the (decompressed) stream
+        marker = {"csv": b"\n", "ndjson": b"\n", "json": b'{"id":', "xml": b"<row>"}[fmt]
+        count, first, tail, last = 0, b"", b"", b"\n"
+        with fs.open_input_stream(path, compression=None) as raw:
+            stream = pa.CompressedInputStream(raw, spec["compression"]) if spec.get("compression") else raw
             while True:
                 chunk = stream.read(16 * MIB)
                 if not chunk:
                     break
                 if len(first) < 64 * 1024:
                     first += chunk[: 64 * 1024]
-                lines += chunk.count(b"\n")
+                # the previous read's last len(marker)-1 bytes (too short to hold a marker) are
+                # joined to this one, so a marker split across two reads is counted once
+                joined = tail + chunk
+                count += joined.count(marker)
+                tail = joined[-(len(marker) - 1):] if len(marker) > 1 else b""
                 last = chunk[-1:]
-        if last != b"\n":
-            lines += 1  # unterminated last line
         head = first.split(b"\n", 1)[0].decode("utf-8", "replace")
         if fmt == "csv":
-            rows += max(lines - 1, 0)  # header
+            if last != b"\n":
+                count += 1  # unterminated last line
+            rows += max(count - 1, 0)  # header
             if len(head.split(",")) != COLUMNS:
                 problems.append(f"{key}: header has {len(head.split(','))} fields")
-        else:
-            rows += lines
+        elif fmt == "ndjson":
+            if last != b"\n":
+                count += 1
+            rows += count
             if expected_rows:
                 try:
                     obj = json.loads(head)
@@ -461,6 +617,14 @@ def verify(fs, job, keys, expected_rows):
                         problems.append(f"{key}: first line is not a {COLUMNS}-key object")
                 except ValueError:
                     problems.append(f"{key}: first line is not JSON")
+        elif fmt == "json":
+            rows += count
+            if not first.lstrip().startswith(b"[") or last not in (b"]", b"\n"):
+                problems.append(f"{key}: not one JSON array")
+        else:  # xml
+            rows += count
+            if not first.startswith(b"<?xml"):
+                problems.append(f"{key}: no XML declaration")
     if rows != expected_rows:
         problems.append(f"{rows} rows, expected {expected_rows}")
     return total_bytes, rows, problems
@@ -610,6 +774,53 @@ def targets(summary, rows_list, jobs):
                 t.update(status="PASS" if r <= limit else "MISS", value=r,
                          note=f"wharf {w['cpu_s']:.2f} CPU s, polars {p['cpu_s']:.2f} CPU s")
             out.append(t)
+        for job, peers in PG_TARGET.items():
+            if job not in jobs:
+                continue
+            w = get(n, job, "wharf")
+            ps = [p for p in (get(n, job, tool) for tool in peers) if p and p["ok"]]
+            t = {"rows": n, "target": f"time {JOB_LABEL[job]}",
+                 "limit": f"wharf wall <= {PG_LIMIT}x the fastest of {'/'.join(peers)}"}
+            if not w or not w["ok"]:
+                t.update(status="MISS", value=None, note="wharf run failed or output wrong")
+            elif not ps:
+                t.update(status="n/a", value=None, note="no valid peer run")
+            else:
+                best = min(ps, key=lambda p: p["wall_s"])
+                r = w["wall_s"] / best["wall_s"]
+                t.update(status="PASS" if r <= PG_LIMIT else "MISS", value=r,
+                         note=f"wharf {w['wall_s']:.2f} s, {best['tool']} {best['wall_s']:.2f} s")
+            out.append(t)
+        for job, (base, limit) in VS_WHARF.items():
+            w, b = get(n, job, "wharf"), get(n, base, "wharf")
+            if job not in jobs or not w:
+                continue
+            t = {"rows": n, "target": f"time {JOB_LABEL[job]} vs {JOB_LABEL[base]}",
+                 "limit": f"wharf {job} wall <= {limit}x wharf {base}" if limit else f"report (wharf {base})"}
+            if not w["ok"]:
+                t.update(status="MISS", value=None, note="wharf run failed or output wrong")
+            elif not b or not b["ok"]:
+                t.update(status="n/a", value=None, note=f"no valid wharf {base} run (add --jobs {base})")
+            else:
+                r = w["wall_s"] / b["wall_s"]
+                status = ("PASS" if r <= limit else "MISS") if limit else "info"
+                t.update(status=status, value=r, note=f"{job} {w['wall_s']:.2f} s, {base} {b['wall_s']:.2f} s; "
+                         f"CPU {w['cpu_s']:.2f} vs {b['cpu_s']:.2f} s")
+            out.append(t)
+        for job in ("csv-gzip", "csv-zstd"):
+            w, p = get(n, job, "wharf"), get(n, job, "polars")
+            if job not in jobs or not w:
+                continue
+            t = {"rows": n, "target": f"time {JOB_LABEL[job]}", "limit": "report (polars, same codec and level)"}
+            if not w["ok"]:
+                t.update(status="MISS", value=None, note="wharf run failed or output wrong")
+            elif not p or not p["ok"]:
+                t.update(status="n/a", value=None, note="no valid polars run")
+            else:
+                t.update(status="info", value=w["wall_s"] / p["wall_s"],
+                         note=f"wharf {w['wall_s']:.2f} s, polars {p['wall_s']:.2f} s; CPU "
+                         f"{w['cpu_s'] / p['cpu_s']:.2f}x; size {(w['out_bytes'] or 0) / max(p['out_bytes'] or 1, 1):.2f}x")
+            out.append(t)
         for job in jobs:
             w = get(n, job, "wharf")
             if not w:
@@ -651,20 +862,19 @@ def print_report(res):
     print(f"peak RSS as measured for /bin/true (the method's floor): {m.get('rusage_floor_mib', 0):.1f} MiB")
     s = res["settings"]
     print(f"threads: {s['threads_note']}")
-    print(f"parquet: zstd level {ZSTD_LEVEL} for every tool; repeats per job: {s['repeat']} "
+    print(f"parquet and zstd text: level {ZSTD_LEVEL} for every tool; gzip: level {GZIP_LEVEL} (duckdb: its own); "
+          f"repeats per job: {s['repeat']} "
           f"(table shows the median-wall run)")
     print("how each tool writes to S3:")
-    print(f"  wharf    {API['wharf']}")
-    print(f"  polars   {API['polars'].format(filter='[.filter(..)]', fmt='parquet|csv|ndjson')}")
     for job in res["jobs"]:
-        print(f"  pyarrow  {JOB_LABEL[job]}: {API['pyarrow'][job]}")
-    print(f"  duckdb   {API['duckdb'].format(where=' [WHERE ..]')}")
+        for tool in (t for t in res["tools"] if t in JOB_SPEC[job]["tools"]):
+            print(f"  {JOB_LABEL[job]:<16}{tool:<8} {api(tool, job)}")
     for n in res["rows"]:
         src = res["sources"].get(str(n), {})
         print()
         print(f"== {n:,} rows (source {src.get('bytes', 0) / MIB:.1f} MiB parquet; "
               f"filtered job selects {src.get('filtered_rows', 0):,} rows) ==")
-        hdr = (f"{'job':<13}{'tool':<9}{'wall s':>8}{'work s':>8}{'CPU s':>8}{'RSS MiB':>9}"
+        hdr = (f"{'job':<16}{'tool':<9}{'wall s':>8}{'work s':>8}{'CPU s':>8}{'RSS MiB':>9}"
                f"{'srv CPU':>9}{'util':>6}{'out MiB':>9}{'rows':>11}  {'check':<6}{'wharf/peer':>11}"
                f"{'CPU w/p':>9}")
         print(hdr)
@@ -674,7 +884,7 @@ def print_report(res):
                 continue
             check = "ok" if r["ok"] else "FAIL"
             util = f"{r['utilisation'] * 100:.0f}%" if r.get("utilisation") is not None else ""
-            print(f"{JOB_LABEL[r['job']]:<13}{r['tool']:<9}{r['wall_s']:>8.2f}"
+            print(f"{JOB_LABEL[r['job']]:<16}{r['tool']:<9}{r['wall_s']:>8.2f}"
                   f"{(r['work_s'] if r['work_s'] is not None else float('nan')):>8.2f}"
                   f"{r['cpu_s']:>8.2f}{r['peak_rss_mib']:>9.1f}{r['server_cpu_s']:>9.2f}"
                   f"{util:>6}"
@@ -682,11 +892,12 @@ def print_report(res):
                   f"  {check:<6}{ratio_str(r['wharf_over_peer']) if r['tool'] != 'wharf' else '':>11}"
                   f"{ratio_str(r['cpu_wharf_over_peer']) if r['tool'] != 'wharf' else '':>9}")
             if not r["ok"]:
-                print(f"{'':<13}  problems: {'; '.join(r['problems'])}")
+                print(f"{'':<16}  problems: {'; '.join(r['problems'])}")
     print()
     print("wall s: process wall time (includes interpreter start and imports for the peers);")
     print("work s: time inside the process after imports (wharf: its run's duration_ms);")
-    print("CPU s: user+system of the process; RSS: its peak; srv CPU: the S3 server's CPU during the run;")
+    print("CPU s: user+system of the process (psql: psql + the uploader); RSS: its peak;")
+    print("srv CPU: the S3 server's CPU during the run (pg-* jobs: plus PostgreSQL's);")
     print("util: (CPU s + srv CPU) / (cores x wall s), how busy the cores were; CPU w/p: wharf's CPU s over the peer's.")
     print()
     print("Targets")
@@ -694,7 +905,7 @@ def print_report(res):
         val = t["value"]
         ratio = t["target"].startswith(("time", "CPU", "RSS growth"))
         shown = "-" if val is None else (f"{val:.2f}x" if ratio else f"{val:.1f} MiB")
-        print(f"  {t['status']:<5} {str(t['rows']):<20} {t['target']:<25} {shown:>10}  "
+        print(f"  {t['status']:<5} {str(t['rows']):<20} {t['target']:<36} {shown:>10}  "
               f"({t['limit']}; {t['note']})")
     print()
     print(f"results: {res['out_path']}")
@@ -750,7 +961,7 @@ def main():
     env["WHARF_HOME"] = os.path.join(tmp, "wharf-home")
     logs = os.path.join(tmp, "logs")
     os.makedirs(logs)
-    server = None
+    server = pg = None
     runs, sources = [], {}
     out_path = os.path.abspath(args.out)
     try:
@@ -768,6 +979,13 @@ def main():
                          "--auth", "access-key", "--access-key-id", ACCESS_KEY,
                          "--secret-access-key-env", SECRET_ENV, "--endpoint", server.endpoint,
                          "--checksum", "crc32c"], env, "wharf destination add")
+        if any(JOB_SPEC[job].get("pg") for job in args.jobs):
+            log("bench: starting a PostgreSQL cluster (scripts/pg)")
+            pg = PgServer(env)
+            env[PG_URL_ENV] = pg.url
+            if "wharf" in args.tools:
+                run_checked(w + ["source", "add", "postgres", "pg", "--url-env", PG_URL_ENV,
+                                 "--sslmode", "disable"], env, "wharf source add postgres")
 
         for n in args.rows:
             src_dir = os.path.join(tmp, f"rows_{n}")
@@ -787,42 +1005,54 @@ def main():
                 while f.read(16 * MIB):
                     pass
 
+            if pg:
+                log(f"bench: loading {n:,} customers into PostgreSQL")
+                sources[str(n)]["pg_load_s"] = pg.load(src, env)
+
             if "wharf" in args.tools:
                 run_checked(w + ["source", "add", "local", f"src_{n}", "--path", src_dir], env, "wharf source add")
                 run_checked(w + ["model", "add", f"all_{n}", "--source", f"src_{n}",
                                  "--sql", "SELECT * FROM customers", "--primary-key", "id"], env, "wharf model add")
+                if pg:
+                    run_checked(w + ["model", "add", f"pg_all_{n}", "--source", "pg",
+                                     "--sql", "SELECT * FROM customers", "--primary-key", "id"],
+                                env, "wharf model add")
                 if "filtered" in args.jobs:
                     run_checked(w + ["model", "add", f"filtered_{n}", "--source", f"src_{n}",
                                      "--sql", f"SELECT * FROM customers WHERE {FILTER_SQL}",
                                      "--primary-key", "id"], env, "wharf model add")
                 for job in args.jobs:
-                    model = f"filtered_{n}" if job == "filtered" else f"all_{n}"
-                    run_checked(w + ["sync", "add", f"{job}_{n}", "--model", model,
-                                     "--destination", "bench", "--format", FORMAT[job]], env, "wharf sync add")
+                    spec = JOB_SPEC[job]
+                    model = "filtered" if spec.get("filter") else "pg_all" if spec.get("pg") else "all"
+                    extra = ["--compression", spec["compression"]] if spec.get("compression") else []
+                    run_checked(w + ["sync", "add", f"{job}_{n}", "--model", f"{model}_{n}",
+                                     "--destination", "bench", "--format", FORMAT[job]] + extra,
+                                env, "wharf sync add")
 
             for job in args.jobs:
-                expected = filtered_rows if job == "filtered" else n
+                expected = filtered_rows if JOB_SPEC[job].get("filter") else n
                 for rep in range(args.repeat):
-                    for tool in args.tools:
+                    for tool in [t for t in args.tools if t in JOB_SPEC[job]["tools"]]:
                         label = f"{n}-{job}-{tool}-{rep}"
                         if tool == "wharf":
                             argv = w + ["--json", "sync", "run", f"{job}_{n}"]
-                            api = API["wharf"]
                         else:
-                            key = f"{tool}/{n}/{job}-{rep}.{FORMAT[job]}"
+                            key = f"{tool}/{n}/{job}-{rep}.{output_ext(job)}"
                             spec = {"tool": tool, "job": job, "src": src, "key": key,
                                     "endpoint": server.endpoint, "threads": args.threads}
                             argv = [sys.executable, os.path.abspath(__file__), "--peer", json.dumps(spec)]
-                            api = API[tool][job] if tool == "pyarrow" else API[tool].format(
-                                filter=".filter(..)" if job == "filtered" else "",
-                                fmt=FORMAT[job],
-                                where=" WHERE .." if job == "filtered" else "")
+                            if tool == "psql":
+                                # psql's stdout piped into the uploader; bash waits for both, so
+                                # the launcher's rusage counts both processes.
+                                argv = ["/bin/bash", "-c", 'set -o pipefail; "$0" -X -q "$WHARF_BENCH_PG_URL" '
+                                        '-c "\\copy customers TO STDOUT (FORMAT csv, HEADER)" | "$@"',
+                                        shutil.which("psql") or "psql"] + argv
                         log(f"bench: {n:,} rows  {JOB_LABEL[job]:<12} {tool:<8} (run {rep + 1}/{args.repeat})")
                         os.sync()
-                        srv0 = server.cpu_s()
+                        srv0 = server.cpu_s() + (pg.cpu_s() if pg else 0.0)
                         m = measure(launcher, argv, env, tmp, args.timeout, os.path.join(logs, label))
-                        srv = server.cpu_s() - srv0
-                        run = {"rows": n, "job": job, "tool": tool, "repeat": rep, "api": api,
+                        srv = server.cpu_s() + (pg.cpu_s() if pg else 0.0) - srv0
+                        run = {"rows": n, "job": job, "tool": tool, "repeat": rep, "api": api(tool, job),
                                "exit": m["exit"], "timed_out": m["timed_out"], "wall_s": m["wall_s"],
                                "cpu_s": m["cpu_s"], "user_s": m["user_s"], "sys_s": m["sys_s"],
                                "peak_rss_mib": m["peak_rss_mib"], "server_cpu_s": srv,
@@ -884,6 +1114,8 @@ def main():
         launcher.stop()
         if server:
             server.stop()
+        if pg:
+            pg.stop(env)
         if args.keep:
             log(f"bench: kept {tmp}")
         elif any(not r["ok"] for r in runs):
@@ -912,12 +1144,15 @@ def main():
                              "(2 tokio workers, DataFusion partitions = cores)"),
             "repeat": args.repeat,
             "zstd_level": ZSTD_LEVEL,
+            "gzip_level": GZIP_LEVEL,
+            "postgres": "scripts/pg cluster on 127.0.0.1, sslmode=disable for every tool, table "
+                        "loaded by duckdb's postgres extension then VACUUM ANALYZE",
             "pyarrow_row_group_rows": PYARROW_ROW_GROUP,
             "filter": FILTER_SQL,
             "s3": "wharf local-s3 on 127.0.0.1 (one server for every tool), path-style, http",
             "wharf_checksum": "crc32c",
         },
-        "apis": API,
+        "apis": {job: {tool: api(tool, job) for tool in JOB_SPEC[job]["tools"]} for job in args.jobs},
         "sources": sources,
         "runs": runs,
         "summary": summary,

@@ -13,7 +13,6 @@ mod compress;
 pub mod normalize;
 mod parquet;
 mod text;
-pub mod xml;
 
 pub use compress::Compressed;
 
@@ -68,7 +67,6 @@ enum Inner<W: Write + Send> {
     Parquet(Box<ParallelParquetWriter<W>>),
     Text(ParallelText<W>),
     Json(arrow::json::Writer<Compressed<W>, arrow::json::writer::JsonArray>),
-    Xml(xml::XmlWriter<Compressed<W>>),
     Avro(arrow_avro::writer::Writer<W, AvroOcfFormat>),
 }
 
@@ -138,14 +136,14 @@ impl<W: Write + Send> FileWriter<W> {
                     TextKind::Csv(CsvEncoder::new(c.delimiter, c.quote, &c.null), builder),
                     c.header,
                     threads,
-                ))
+                )?)
             }
             FileFormat::Ndjson => Inner::Text(ParallelText::new(
                 Compressed::new(settings.compression, sink)?,
                 TextKind::Ndjson,
                 false,
                 threads,
-            )),
+            )?),
             FileFormat::Json => Inner::Json(
                 arrow::json::WriterBuilder::new()
                     .with_explicit_nulls(true)
@@ -156,10 +154,11 @@ impl<W: Write + Send> FileWriter<W> {
                 let names = wharf_domain::xml_name::xml_names(
                     schema.fields().iter().map(|f| f.name().as_str()),
                 );
-                Inner::Xml(xml::XmlWriter::new(
+                Inner::Text(ParallelText::new(
                     Compressed::new(settings.compression, sink)?,
-                    names,
-                    &settings.xml,
+                    TextKind::Xml(text::XmlEncoder::new(names, &settings.xml)),
+                    false,
+                    threads,
                 )?)
             }
             FileFormat::Avro => {
@@ -210,7 +209,6 @@ impl<W: Write + Send> FileWriter<W> {
             Inner::Parquet(w) => w.write(&batch)?,
             Inner::Text(w) => w.write(&batch).map_err(arrow)?,
             Inner::Json(w) => w.write(&batch).map_err(arrow)?,
-            Inner::Xml(w) => w.write(&batch).map_err(arrow)?,
             Inner::Avro(w) => w
                 .write(&batch)
                 .map_err(|e| FormatError::Avro(e.to_string()))?,
@@ -231,7 +229,6 @@ impl<W: Write + Send> FileWriter<W> {
                 w.finish().map_err(arrow)?;
                 w.into_inner().finish()?
             }
-            Inner::Xml(w) => w.finish()?.finish()?,
             Inner::Avro(mut w) => {
                 w.finish().map_err(|e| FormatError::Avro(e.to_string()))?;
                 w.into_inner()

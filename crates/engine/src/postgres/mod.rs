@@ -1,9 +1,10 @@
 //! The PostgreSQL warehouse: a model's SQL runs in PostgreSQL, verbatim, and its rows stream
 //! back as Arrow batches.
 //!
-//! Rows come through a portal in a read-only transaction, `batch_rows` at a time, so memory is
-//! bounded by one batch whatever the result's size, and `statement_timeout` applies to each fetch
-//! rather than to the time wharf spends uploading. Values arrive in PostgreSQL's binary format and
+//! Rows come through a portal in a read-only transaction, `batch_rows` at a time, the next
+//! fetch arriving while the last is decoded, so memory is bounded by two fetches whatever the
+//! result's size, and `statement_timeout` applies to each fetch rather than to the time wharf
+//! spends uploading. Values arrive in PostgreSQL's binary format and
 //! are decoded straight into Arrow builders (`columns`); types without a decoder are cast to
 //! text in SQL. Every session is `default_transaction_read_only`, so a model cannot write.
 
@@ -539,8 +540,9 @@ impl From<tokio_postgres::Error> for Streamed {
 }
 
 /// Bytes a fetch aims at: the rows asked for adapt to the rows' size, so wide rows do not
-/// make a batch of hundreds of megabytes.
-const FETCH_BYTES: usize = 32 << 20;
+/// make a batch of hundreds of megabytes. Two fetches are in memory at once (one decoded while
+/// the next arrives).
+const FETCH_BYTES: usize = 16 << 20;
 /// Rows of the first fetch, before any row's size is known.
 const FIRST_FETCH_ROWS: usize = 256;
 
@@ -567,40 +569,82 @@ impl Fetch {
         let portal = transaction
             .bind_raw(&self.statement, parameters(&self.params))
             .await?;
-        let mut rows_wanted = FIRST_FETCH_ROWS.min(self.max_rows);
-        loop {
-            let asked = rows_wanted;
-            let fetching = async {
+        let fetch = |rows: usize| {
+            let (transaction, portal) = (&transaction, &portal);
+            async move {
                 transaction
-                    .query_portal_raw(&portal, i32::try_from(asked).unwrap_or(i32::MAX))
+                    .query_portal_raw(portal, i32::try_from(rows).unwrap_or(i32::MAX))
                     .await?
                     // Stops at the first error (see `preview`).
                     .try_collect::<Vec<tokio_postgres::Row>>()
                     .await
+            }
+        };
+        let columns: Arc<[Column]> = self.columns.into();
+        let mut asked = FIRST_FETCH_ROWS.min(self.max_rows);
+        let mut rows_wanted = asked;
+        let mut rows = tokio::select! {
+            rows = fetch(asked) => rows?,
+            () = sender.closed() => {
+                self.canceller.cancel(&cancel).await;
+                return Ok(false);
+            }
+        };
+        loop {
+            let fetched = rows.len();
+            // Fewer rows than asked: the portal is exhausted.
+            let exhausted = fetched < asked;
+            let next_asked = rows_wanted;
+            // These rows are decoded on a blocking thread and handed on while PostgreSQL
+            // produces the next ones: the server's work and wharf's overlap.
+            let deliver = {
+                let (columns, schema) = (columns.clone(), self.schema.clone());
+                async move {
+                    if fetched == 0 {
+                        return Ok(Some(0));
+                    }
+                    let (batches, bytes) =
+                        tokio::task::spawn_blocking(move || decode(&rows, &columns, &schema))
+                            .await
+                            .map_err(|e| {
+                                Streamed::Engine(EngineError::Query(format!(
+                                    "decoding PostgreSQL rows stopped: {e}"
+                                )))
+                            })?
+                            .map_err(Streamed::Engine)?;
+                    for batch in batches {
+                        if sender.send(Ok(Item::Batch(batch))).await.is_err() {
+                            return Ok(None);
+                        }
+                    }
+                    Ok::<_, Streamed>(Some(bytes))
+                }
             };
-            let rows = tokio::select! {
-                rows = fetching => rows?,
+            let next = async {
+                if exhausted {
+                    Ok(None)
+                } else {
+                    fetch(next_asked).await.map(Some)
+                }
+            };
+            let (delivered, next) = tokio::select! {
+                both = async { tokio::join!(deliver, next) } => both,
                 () = sender.closed() => {
                     self.canceller.cancel(&cancel).await;
                     return Ok(false);
                 }
             };
-            let fetched = rows.len();
+            let Some(bytes) = delivered? else {
+                self.canceller.cancel(&cancel).await;
+                return Ok(false);
+            };
             if fetched > 0 {
-                let (batches, bytes) =
-                    decode(&rows, &self.columns, &self.schema).map_err(Streamed::Engine)?;
-                for batch in batches {
-                    if sender.send(Ok(Item::Batch(batch))).await.is_err() {
-                        self.canceller.cancel(&cancel).await;
-                        return Ok(false);
-                    }
-                }
                 let per_row = bytes.checked_div(fetched).unwrap_or(1).max(1);
                 rows_wanted = (FETCH_BYTES / per_row).clamp(1, self.max_rows);
             }
-            // Fewer rows than asked: the portal is exhausted.
-            if fetched < asked {
-                break;
+            match next? {
+                Some(next_rows) => (rows, asked) = (next_rows, next_asked),
+                None => break,
             }
         }
         transaction.commit().await?;

@@ -11,19 +11,10 @@
 //! The differential tests in `tests` compare this writer with arrow's on random batches of
 //! every type, with nulls, unicode and every character that needs quoting.
 
-use super::values::{DayCache, write_decimal128};
-use arrow::array::{
-    Array, ArrayRef, AsArray as _, BooleanArray, Decimal128Array, GenericStringArray,
-    PrimitiveArray, RecordBatch,
-};
-use arrow::buffer::NullBuffer;
-use arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Date32Type, Float32Type, Float64Type, Int8Type, Int16Type,
-    Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType, UInt8Type, UInt16Type, UInt32Type,
-    UInt64Type,
-};
+use super::columns::{Column, Value};
+use arrow::array::RecordBatch;
 use arrow::error::ArrowError;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
+use arrow::util::display::FormatOptions;
 
 /// The writer's settings, checked once: which bytes force a field into quotes.
 #[derive(Clone)]
@@ -58,6 +49,17 @@ impl CsvEncoder {
 
     /// Appends the rows of `batch` (no header) to `out`.
     pub fn encode(&self, batch: &RecordBatch, out: &mut Vec<u8>) -> Result<(), ArrowError> {
+        if let Some(field) = batch
+            .schema()
+            .fields()
+            .iter()
+            .find(|f| f.data_type().is_nested())
+        {
+            return Err(ArrowError::CsvError(format!(
+                "Nested type {} is not supported in CSV",
+                field.data_type()
+            )));
+        }
         let options = FormatOptions::default().with_null(&self.null);
         let mut columns = batch
             .columns()
@@ -90,67 +92,25 @@ impl CsvEncoder {
         out: &mut Vec<u8>,
         scratch: &mut String,
     ) -> Result<(), ArrowError> {
-        if column.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+        if column.is_null(row) {
             self.text(self.null.as_bytes(), out);
             return Ok(());
         }
         let start = out.len();
-        let written = match &mut column.kind {
-            Kind::Utf8(a) => {
-                self.text(a.value(row).as_bytes(), out);
-                return Ok(());
+        match column.write(row, out, scratch)? {
+            Value::Text(text) => self.text(text, out),
+            Value::Formatted => self.text(scratch.as_bytes(), out),
+            Value::Written => {
+                if self.check_all && out[start..].iter().any(|b| self.special[usize::from(*b)]) {
+                    scratch.clear();
+                    // Only ASCII was written by the fast paths.
+                    for b in &out[start..] {
+                        scratch.push(char::from(*b));
+                    }
+                    out.truncate(start);
+                    self.text(scratch.as_bytes(), out);
+                }
             }
-            Kind::LargeUtf8(a) => {
-                self.text(a.value(row).as_bytes(), out);
-                return Ok(());
-            }
-            Kind::Int8(a) => int(a, row, out),
-            Kind::Int16(a) => int(a, row, out),
-            Kind::Int32(a) => int(a, row, out),
-            Kind::Int64(a) => int(a, row, out),
-            Kind::UInt8(a) => int(a, row, out),
-            Kind::UInt16(a) => int(a, row, out),
-            Kind::UInt32(a) => int(a, row, out),
-            Kind::UInt64(a) => int(a, row, out),
-            Kind::Float32(a) => {
-                out.extend_from_slice(ryu::Buffer::new().format(a.value(row)).as_bytes());
-                true
-            }
-            Kind::Float64(a) => {
-                out.extend_from_slice(ryu::Buffer::new().format(a.value(row)).as_bytes());
-                true
-            }
-            Kind::Boolean(a) => {
-                out.extend_from_slice(if a.value(row) { b"true" } else { b"false" });
-                true
-            }
-            Kind::Date32(a, days) => days.write_date32(a.value(row), out),
-            Kind::TimestampMicros(a, utc, days) => {
-                days.write_timestamp_micros(a.value(row), *utc, out)
-            }
-            Kind::Decimal128(a, precision, scale) => {
-                write_decimal128(a.value(row), *precision, *scale, out)
-            }
-            Kind::Other => false,
-        };
-        if !written {
-            // Arrow's own formatter: every type, and the values the fast paths leave to it.
-            out.truncate(start);
-            scratch.clear();
-            column
-                .formatter
-                .value(row)
-                .write(scratch)
-                .map_err(|e| ArrowError::CsvError(format!("row {}: {e}", row + 1)))?;
-            self.text(scratch.as_bytes(), out);
-        } else if self.check_all && out[start..].iter().any(|b| self.special[usize::from(*b)]) {
-            scratch.clear();
-            // Only ASCII was written by the fast paths.
-            for b in &out[start..] {
-                scratch.push(char::from(*b));
-            }
-            out.truncate(start);
-            self.text(scratch.as_bytes(), out);
         }
         Ok(())
     }
@@ -171,85 +131,6 @@ impl CsvEncoder {
         }
         out.extend_from_slice(rest);
         out.push(self.quote);
-    }
-}
-
-fn int<T: ArrowPrimitiveType>(array: &PrimitiveArray<T>, row: usize, out: &mut Vec<u8>) -> bool
-where
-    T::Native: itoa::Integer,
-{
-    out.extend_from_slice(itoa::Buffer::new().format(array.value(row)).as_bytes());
-    true
-}
-
-/// A column resolved to its concrete array once per batch, with arrow's formatter for what the
-/// fast paths leave.
-struct Column<'a> {
-    /// The validity bitmap, read inline (`Array::is_null` is a virtual call per value).
-    nulls: Option<NullBuffer>,
-    kind: Kind<'a>,
-    formatter: ArrayFormatter<'a>,
-}
-
-enum Kind<'a> {
-    Utf8(&'a GenericStringArray<i32>),
-    LargeUtf8(&'a GenericStringArray<i64>),
-    Int8(&'a PrimitiveArray<Int8Type>),
-    Int16(&'a PrimitiveArray<Int16Type>),
-    Int32(&'a PrimitiveArray<Int32Type>),
-    Int64(&'a PrimitiveArray<Int64Type>),
-    UInt8(&'a PrimitiveArray<UInt8Type>),
-    UInt16(&'a PrimitiveArray<UInt16Type>),
-    UInt32(&'a PrimitiveArray<UInt32Type>),
-    UInt64(&'a PrimitiveArray<UInt64Type>),
-    Float32(&'a PrimitiveArray<Float32Type>),
-    Float64(&'a PrimitiveArray<Float64Type>),
-    Boolean(&'a BooleanArray),
-    Date32(&'a PrimitiveArray<Date32Type>, DayCache),
-    TimestampMicros(&'a PrimitiveArray<TimestampMicrosecondType>, bool, DayCache),
-    Decimal128(&'a Decimal128Array, u8, i8),
-    Other,
-}
-
-impl<'a> Column<'a> {
-    fn new(array: &'a ArrayRef, options: &FormatOptions<'a>) -> Result<Self, ArrowError> {
-        let kind = match array.data_type() {
-            DataType::Utf8 => Kind::Utf8(array.as_string::<i32>()),
-            DataType::LargeUtf8 => Kind::LargeUtf8(array.as_string::<i64>()),
-            DataType::Int8 => Kind::Int8(array.as_primitive()),
-            DataType::Int16 => Kind::Int16(array.as_primitive()),
-            DataType::Int32 => Kind::Int32(array.as_primitive()),
-            DataType::Int64 => Kind::Int64(array.as_primitive()),
-            DataType::UInt8 => Kind::UInt8(array.as_primitive()),
-            DataType::UInt16 => Kind::UInt16(array.as_primitive()),
-            DataType::UInt32 => Kind::UInt32(array.as_primitive()),
-            DataType::UInt64 => Kind::UInt64(array.as_primitive()),
-            DataType::Float32 => Kind::Float32(array.as_primitive()),
-            DataType::Float64 => Kind::Float64(array.as_primitive()),
-            DataType::Boolean => Kind::Boolean(array.as_boolean()),
-            DataType::Date32 => Kind::Date32(array.as_primitive(), DayCache::default()),
-            // A file's timestamps are microseconds, zoned UTC or naive (normalize::lake_type).
-            DataType::Timestamp(TimeUnit::Microsecond, zone)
-                if zone.as_deref().is_none_or(|z| z == "UTC") =>
-            {
-                Kind::TimestampMicros(array.as_primitive(), zone.is_some(), DayCache::default())
-            }
-            DataType::Decimal128(precision, scale) => {
-                Kind::Decimal128(array.as_primitive(), *precision, *scale)
-            }
-            DataType::Utf8View => Kind::Other,
-            other if other.is_nested() => {
-                return Err(ArrowError::CsvError(format!(
-                    "Nested type {other} is not supported in CSV"
-                )));
-            }
-            _ => Kind::Other,
-        };
-        Ok(Self {
-            nulls: array.logical_nulls(),
-            kind,
-            formatter: ArrayFormatter::try_new(array.as_ref(), options)?,
-        })
     }
 }
 

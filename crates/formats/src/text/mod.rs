@@ -1,19 +1,22 @@
-//! CSV and NDJSON, with each batch's rows encoded in parallel.
+//! CSV, NDJSON and XML, with each batch's rows encoded in parallel.
 //!
 //! Text encoding is per row, so a batch's rows are cut into one slice per thread, each slice is
 //! encoded into its own buffer, and the buffers are written in order. The output is byte-for-byte
 //! what one writer would produce. CSV rows are written by [`CsvEncoder`] (bytes straight into
 //! the buffer, arrow's output exactly), NDJSON by arrow's writer with wharf's value encoders
-//! ([`FastValues`]).
+//! ([`FastValues`]), XML by [`XmlEncoder`] (values as CSV writes them, escaped for XML).
 
+mod columns;
 mod csv;
 mod json;
 #[cfg(test)]
 mod random;
 mod values;
+mod xml;
 
 pub use csv::CsvEncoder;
 pub use json::FastValues;
+pub use xml::XmlEncoder;
 
 use crate::Compressed;
 use arrow::array::RecordBatch;
@@ -30,6 +33,9 @@ pub enum TextKind {
     /// rules the encoder follows.
     Csv(CsvEncoder, arrow::csv::WriterBuilder),
     Ndjson,
+    /// Rows only: the declaration and root tags are written by [`ParallelText::new`] and
+    /// [`ParallelText::finish`].
+    Xml(XmlEncoder),
 }
 
 pub struct ParallelText<W: Write> {
@@ -42,19 +48,30 @@ pub struct ParallelText<W: Write> {
 }
 
 impl<W: Write> ParallelText<W> {
-    pub fn new(out: Compressed<W>, kind: TextKind, header: bool, threads: usize) -> Self {
-        Self {
+    /// `header`: whether a CSV file starts with its header line (others ignore it). XML's
+    /// declaration and root start tag are written to `out` here.
+    pub fn new(
+        mut out: Compressed<W>,
+        kind: TextKind,
+        header: bool,
+        threads: usize,
+    ) -> std::io::Result<Self> {
+        if let TextKind::Xml(encoder) = &kind {
+            out.write_all(&encoder.header())?;
+        }
+        Ok(Self {
             out,
             header_pending: header && matches!(kind, TextKind::Csv(..)),
             kind,
             threads: threads.max(1),
             buffers: Vec::new(),
-        }
+        })
     }
 
     fn encode(kind: &TextKind, batch: &RecordBatch, buf: &mut Vec<u8>) -> Result<(), ArrowError> {
         match kind {
             TextKind::Csv(encoder, _) => encoder.encode(batch, buf),
+            TextKind::Xml(encoder) => encoder.encode(batch, buf),
             TextKind::Ndjson => {
                 let mut writer = arrow::json::WriterBuilder::new()
                     .with_explicit_nulls(true)
@@ -136,9 +153,13 @@ impl<W: Write> ParallelText<W> {
         Ok(())
     }
 
-    /// Ends the file (the CSV header of an empty result, the end of the compressed stream).
+    /// Ends the file (the CSV header of an empty result, XML's root end tag, the end of the
+    /// compressed stream).
     pub fn finish(mut self, schema: &arrow::datatypes::SchemaRef) -> Result<W, ArrowError> {
         self.header(&RecordBatch::new_empty(schema.clone()))?;
+        if let TextKind::Xml(encoder) = &self.kind {
+            self.out.write_all(&encoder.footer())?;
+        }
         Ok(self.out.finish()?)
     }
 }
@@ -153,7 +174,7 @@ mod tests {
 
     fn encode(kind: TextKind, threads: usize, batch: &RecordBatch) -> Vec<u8> {
         let out = Compressed::new(TextCompression::None, Vec::new()).expect("plain");
-        let mut w = ParallelText::new(out, kind, true, threads);
+        let mut w = ParallelText::new(out, kind, true, threads).expect("new");
         w.write(batch).expect("write");
         w.write(&batch.slice(0, batch.num_rows().min(10)))
             .expect("write a small batch");
@@ -185,6 +206,16 @@ mod tests {
             encode(TextKind::Ndjson, 4, &batch),
             encode(TextKind::Ndjson, 1, &batch)
         );
+        let xml = || {
+            TextKind::Xml(XmlEncoder::new(
+                vec!["id".into(), "s".into()],
+                &wharf_domain::XmlOptions::default(),
+            ))
+        };
+        let serial = encode(xml(), 1, &batch);
+        assert_eq!(encode(xml(), 3, &batch), serial);
+        assert!(serial.starts_with(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rows>\n<row><id>0</id></row>\n<row><id>1</id><s>v1, \"q\"\nline</s></row>\n"));
+        assert!(serial.ends_with(b"</row>\n</rows>\n"));
         // An empty result still has its header.
         let empty = RecordBatch::new_empty(batch.schema());
         assert_eq!(encode(csv(), 2, &empty), b"id,s\n".to_vec());
