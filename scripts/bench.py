@@ -736,6 +736,21 @@ def summarise(runs, rows_list, jobs, tools):
     return summary
 
 
+def judge(target, w, peer, missing, key, limit, note):
+    """Fills `target` from wharf's summary row `w` against `peer`'s: MISS when wharf's run
+    failed, n/a (saying `missing`) without a valid peer run, else the ratio of `key` with PASS
+    or MISS against `limit` (info when there is none) and `note(ratio)`."""
+    if not w or not w["ok"]:
+        target.update(status="MISS", value=None, note="wharf run failed or output wrong")
+    elif not peer or not peer["ok"]:
+        target.update(status="n/a", value=None, note=missing)
+    else:
+        r = w[key] / peer[key]
+        status = "info" if limit is None else ("PASS" if r <= limit else "MISS")
+        target.update(status=status, value=r, note=note(r))
+    return target
+
+
 def targets(summary, rows_list, jobs):
     out = []
 
@@ -749,78 +764,48 @@ def targets(summary, rows_list, jobs):
         for job in ("parquet", "csv", "ndjson", "filtered"):
             if job not in jobs:
                 continue
-            limit = TIME_TARGET[job]
             w, p = get(n, job, "wharf"), get(n, job, "polars")
-            t = {"rows": n, "target": f"time {JOB_LABEL[job]}", "limit": f"wharf wall <= {limit}x polars"}
-            if not w or not w["ok"]:
-                t.update(status="MISS", value=None, note="wharf run failed or output wrong")
-            elif not p or not p["ok"]:
-                t.update(status="n/a", value=None, note="no valid polars run")
-            else:
-                r = w["wall_s"] / p["wall_s"]
-                t.update(status="PASS" if r <= limit else "MISS", value=r,
-                         note=f"wharf {w['wall_s']:.2f} s, polars {p['wall_s']:.2f} s")
-            out.append(t)
-            if job not in CPU_TARGET:
-                continue
-            limit = CPU_TARGET[job]
-            t = {"rows": n, "target": f"CPU {JOB_LABEL[job]}", "limit": f"wharf CPU <= {limit}x polars"}
-            if not w or not w["ok"]:
-                t.update(status="MISS", value=None, note="wharf run failed or output wrong")
-            elif not p or not p["ok"]:
-                t.update(status="n/a", value=None, note="no valid polars run")
-            else:
-                r = w["cpu_s"] / p["cpu_s"]
-                t.update(status="PASS" if r <= limit else "MISS", value=r,
-                         note=f"wharf {w['cpu_s']:.2f} CPU s, polars {p['cpu_s']:.2f} CPU s")
-            out.append(t)
+            limit = TIME_TARGET[job]
+            out.append(judge(
+                {"rows": n, "target": f"time {JOB_LABEL[job]}", "limit": f"wharf wall <= {limit}x polars"},
+                w, p, "no valid polars run", "wall_s", limit,
+                lambda r: f"wharf {w['wall_s']:.2f} s, polars {p['wall_s']:.2f} s"))
+            if job in CPU_TARGET:
+                limit = CPU_TARGET[job]
+                out.append(judge(
+                    {"rows": n, "target": f"CPU {JOB_LABEL[job]}", "limit": f"wharf CPU <= {limit}x polars"},
+                    w, p, "no valid polars run", "cpu_s", limit,
+                    lambda r: f"wharf {w['cpu_s']:.2f} CPU s, polars {p['cpu_s']:.2f} CPU s"))
         for job, peers in PG_TARGET.items():
             if job not in jobs:
                 continue
             w = get(n, job, "wharf")
             ps = [p for p in (get(n, job, tool) for tool in peers) if p and p["ok"]]
-            t = {"rows": n, "target": f"time {JOB_LABEL[job]}",
-                 "limit": f"wharf wall <= {PG_LIMIT}x the fastest of {'/'.join(peers)}"}
-            if not w or not w["ok"]:
-                t.update(status="MISS", value=None, note="wharf run failed or output wrong")
-            elif not ps:
-                t.update(status="n/a", value=None, note="no valid peer run")
-            else:
-                best = min(ps, key=lambda p: p["wall_s"])
-                r = w["wall_s"] / best["wall_s"]
-                t.update(status="PASS" if r <= PG_LIMIT else "MISS", value=r,
-                         note=f"wharf {w['wall_s']:.2f} s, {best['tool']} {best['wall_s']:.2f} s")
-            out.append(t)
+            best = min(ps, key=lambda p: p["wall_s"]) if ps else None
+            out.append(judge(
+                {"rows": n, "target": f"time {JOB_LABEL[job]}",
+                 "limit": f"wharf wall <= {PG_LIMIT}x the fastest of {'/'.join(peers)}"},
+                w, best, "no valid peer run", "wall_s", PG_LIMIT,
+                lambda r: f"wharf {w['wall_s']:.2f} s, {best['tool']} {best['wall_s']:.2f} s"))
         for job, (base, limit) in VS_WHARF.items():
             w, b = get(n, job, "wharf"), get(n, base, "wharf")
             if job not in jobs or not w:
                 continue
-            t = {"rows": n, "target": f"time {JOB_LABEL[job]} vs {JOB_LABEL[base]}",
-                 "limit": f"wharf {job} wall <= {limit}x wharf {base}" if limit else f"report (wharf {base})"}
-            if not w["ok"]:
-                t.update(status="MISS", value=None, note="wharf run failed or output wrong")
-            elif not b or not b["ok"]:
-                t.update(status="n/a", value=None, note=f"no valid wharf {base} run (add --jobs {base})")
-            else:
-                r = w["wall_s"] / b["wall_s"]
-                status = ("PASS" if r <= limit else "MISS") if limit else "info"
-                t.update(status=status, value=r, note=f"{job} {w['wall_s']:.2f} s, {base} {b['wall_s']:.2f} s; "
-                         f"CPU {w['cpu_s']:.2f} vs {b['cpu_s']:.2f} s")
-            out.append(t)
+            out.append(judge(
+                {"rows": n, "target": f"time {JOB_LABEL[job]} vs {JOB_LABEL[base]}",
+                 "limit": f"wharf {job} wall <= {limit}x wharf {base}" if limit else f"report (wharf {base})"},
+                w, b, f"no valid wharf {base} run (add --jobs {base})", "wall_s", limit,
+                lambda r: f"{job} {w['wall_s']:.2f} s, {base} {b['wall_s']:.2f} s; "
+                f"CPU {w['cpu_s']:.2f} vs {b['cpu_s']:.2f} s"))
         for job in ("csv-gzip", "csv-zstd"):
             w, p = get(n, job, "wharf"), get(n, job, "polars")
             if job not in jobs or not w:
                 continue
-            t = {"rows": n, "target": f"time {JOB_LABEL[job]}", "limit": "report (polars, same codec and level)"}
-            if not w["ok"]:
-                t.update(status="MISS", value=None, note="wharf run failed or output wrong")
-            elif not p or not p["ok"]:
-                t.update(status="n/a", value=None, note="no valid polars run")
-            else:
-                t.update(status="info", value=w["wall_s"] / p["wall_s"],
-                         note=f"wharf {w['wall_s']:.2f} s, polars {p['wall_s']:.2f} s; CPU "
-                         f"{w['cpu_s'] / p['cpu_s']:.2f}x; size {(w['out_bytes'] or 0) / max(p['out_bytes'] or 1, 1):.2f}x")
-            out.append(t)
+            out.append(judge(
+                {"rows": n, "target": f"time {JOB_LABEL[job]}", "limit": "report (polars, same codec and level)"},
+                w, p, "no valid polars run", "wall_s", None,
+                lambda r: f"wharf {w['wall_s']:.2f} s, polars {p['wall_s']:.2f} s; CPU "
+                f"{w['cpu_s'] / p['cpu_s']:.2f}x; size {(w['out_bytes'] or 0) / max(p['out_bytes'] or 1, 1):.2f}x"))
         for job in jobs:
             w = get(n, job, "wharf")
             if not w:
