@@ -19,10 +19,18 @@ pub use readers::{check_export, duckdb_rows};
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
 pub use s3::{FaultPlan, S3TestServer};
 
-/// The repository root (this crate lives in `crates/testkit`).
+/// The repository root: the folder holding `Cargo.lock` above the package under test. Found at
+/// run time (cargo sets `CARGO_MANIFEST_DIR` for every test it runs), not from the path this
+/// crate was compiled at: a build cache shared between two clones can hold this crate compiled
+/// in the other one, whose path `env!` would have baked in.
 pub fn repo_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    start
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .unwrap_or_else(|| panic!("no Cargo.lock above {}", start.display()))
         .canonicalize()
         .expect("repository root")
 }
