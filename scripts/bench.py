@@ -51,7 +51,6 @@ SECRET_ENV = "WHARF_BENCH_S3_SECRET"
 PG_URL_ENV = "WHARF_BENCH_PG_URL"
 REGION = "us-east-1"
 TOOLS = ("wharf", "polars", "pyarrow", "duckdb", "psql")
-PEERS = ("polars", "pyarrow", "duckdb", "psql")
 # Each job: the file format, text compression, whether rows are filtered, whether the source is
 # PostgreSQL, and the tools that have a way to do it (wharf always).
 JOB_SPEC = {
