@@ -23,6 +23,10 @@ pub struct ClientSettings {
     /// The operator's S3 endpoint for destinations without one of their own (from
     /// `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`, see [`operator_s3_endpoint`]); `None`: AWS.
     pub operator_s3_endpoint: Option<String>,
+    /// Assumed-role credentials are replaced this long before they expire, so a long upload
+    /// never signs a request with credentials that die mid-flight. (The SDK's own default is
+    /// 10 seconds.) Tests shorten it to watch refreshes happen.
+    pub credential_refresh_margin: Duration,
 }
 
 impl Default for ClientSettings {
@@ -31,6 +35,7 @@ impl Default for ClientSettings {
             allow_private_endpoints: false,
             max_attempts: 3,
             operator_s3_endpoint: None,
+            credential_refresh_margin: CREDENTIAL_REFRESH_MARGIN,
         }
     }
 }
@@ -56,8 +61,8 @@ impl ClientSettings {
     }
 }
 
-/// Refresh assumed-role credentials this long before they expire, so a long upload never signs
-/// a request with credentials that die mid-flight. (The SDK's default is 10 seconds.)
+/// The default [`ClientSettings::credential_refresh_margin`]: five minutes, a third of the
+/// shortest session STS grants.
 const CREDENTIAL_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
 /// The S3 endpoint the operator configured for the whole process, if any.
@@ -164,7 +169,7 @@ pub fn s3_client_with_credentials(
 
 /// The S3 client of a destination: static keys for access-key auth; for role auth, credentials
 /// from `sts:AssumeRole` on top of wharf's identity, cached by the client and refreshed
-/// [`CREDENTIAL_REFRESH_MARGIN`] before expiry (a handful of STS calls per run, not one per
+/// [`ClientSettings::credential_refresh_margin`] before expiry (a handful of STS calls per run, not one per
 /// request). `purpose` ends up in the role session name (`wharf-<destination>-<purpose>`), which
 /// CloudTrail shows to the bucket's owner.
 pub async fn s3_client(
@@ -199,7 +204,7 @@ pub async fn s3_client(
                 .build()
                 .await;
             let cache = IdentityCache::lazy()
-                .buffer_time(CREDENTIAL_REFRESH_MARGIN)
+                .buffer_time(settings.credential_refresh_margin)
                 .build();
             let mut builder = base_config(destination, &settings).identity_cache(cache);
             builder.set_credentials_provider(Some(SharedCredentialsProvider::new(provider)));

@@ -3,17 +3,16 @@
 //! stops mid-way or a server that dies leaving no object and no open upload.
 
 use std::io::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use wharf_delivery::ClientSettings;
 use wharf_delivery::local_s3::Fault;
 use wharf_delivery::upload::{
-    self, MIN_PART_SIZE, ObjectSpec, UploadJournal, UploadProgress, UploadSettings, UploadTarget,
-    UploadedObject,
+    self, MIN_PART_SIZE, ObjectSpec, UploadProgress, UploadSettings, UploadTarget, UploadedObject,
 };
 use wharf_delivery::{DeliveryError, s3_client};
 use wharf_domain::destination::S3DestinationSpec;
 use wharf_domain::{ExternalId, S3Destination};
-use wharf_testkit::{S3TestServer, bucket_residue, object_bytes};
+use wharf_testkit::{RecordingJournal, S3TestServer, bucket_residue, object_bytes};
 
 const BUCKET: &str = "wharf-upload";
 
@@ -31,38 +30,10 @@ fn destination(server: &S3TestServer, checksum: &str) -> S3Destination {
     .expect("valid destination")
 }
 
-/// Records what the uploader tells the journal.
-#[derive(Default)]
-struct Journal {
-    events: Mutex<Vec<String>>,
-}
-
-#[async_trait::async_trait]
-impl UploadJournal for Journal {
-    async fn intent(&self, key: &str) -> Result<i64, String> {
-        let mut events = self.events.lock().expect("lock");
-        events.push(format!("intent {key}"));
-        Ok(events.len() as i64)
-    }
-    async fn created(&self, _handle: i64, upload_id: &str) -> Result<(), String> {
-        self.events
-            .lock()
-            .expect("lock")
-            .push(format!("created {}", !upload_id.is_empty()));
-        Ok(())
-    }
-    async fn finished(&self, _handle: i64, completed: bool) {
-        self.events
-            .lock()
-            .expect("lock")
-            .push(format!("finished {completed}"));
-    }
-}
-
 struct Harness {
     server: S3TestServer,
     target: Arc<UploadTarget>,
-    journal: Arc<Journal>,
+    journal: Arc<RecordingJournal>,
 }
 
 impl Harness {
@@ -140,13 +111,10 @@ fn data(len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// The checksum wharf must record, from a CRC32C written from its definition (not the
+/// library wharf uses).
 fn crc32c(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    let crc = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, bytes) as u32;
-    format!(
-        "crc32c:{}",
-        base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes())
-    )
+    wharf_testkit::checksums::crc32c_record(bytes)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,12 +218,7 @@ async fn a_200_with_an_error_body_on_complete_is_not_success() {
     assert!(objects.is_empty(), "{objects:?}");
     assert!(uploads.is_empty(), "aborted: {uploads:?}");
     assert_eq!(
-        h.journal
-            .events
-            .lock()
-            .expect("lock")
-            .last()
-            .map(String::as_str),
+        h.journal.events().last().map(String::as_str),
         Some("finished false")
     );
 }
@@ -306,7 +269,7 @@ async fn a_stream_that_stops_mid_way_leaves_no_object_and_no_upload() {
         objects.is_empty() && uploads.is_empty(),
         "{objects:?} {uploads:?}"
     );
-    let events = h.journal.events.lock().expect("lock").clone();
+    let events = h.journal.events();
     assert_eq!(
         events,
         [
@@ -375,15 +338,25 @@ async fn a_server_killed_mid_upload_leaves_no_object() {
         }
         let _ = sink.finish();
     });
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let root = h.server.root.path().to_path_buf();
-    h.server.stop().await;
+    // The server dies once parts are stalled inside it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while h.server.faults.seen("UploadPart") == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no part reached the server"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let root = h.server.stop_keeping_files().await;
     let err = upload.finish().await.expect_err("the server is gone");
     assert!(err.code().starts_with("s3."), "{err}");
     writer.await.expect("writer");
-    // Nothing at the final key; the upload id is in the journal for the janitor.
-    assert!(!root.join(BUCKET).join("exports/killed.csv").exists());
-    let events = h.journal.events.lock().expect("lock").clone();
+    // Nothing at the final key (the bucket's folder is where the server kept it); the upload
+    // id is in the journal for the janitor.
+    let bucket = root.path().join(BUCKET);
+    assert!(bucket.is_dir(), "{} holds the bucket", bucket.display());
+    assert!(!bucket.join("exports/killed.csv").exists());
+    let events = h.journal.events();
     assert_eq!(
         events[..2],
         [
@@ -399,12 +372,13 @@ fn data_is_not_periodic() {
     assert_ne!(d[..4096], d[4096..8192]);
 }
 
-/// A client whose read timeout is shorter than the server's assembly of a large object gives
-/// up on CompleteMultipartUpload and retries it. The local endpoint keeps the connection alive
-/// while it assembles (as S3 does) and answers a retry with the same result: one whole object,
-/// never an AccessDenied and lost parts.
+/// The local endpoint answers CompleteMultipartUpload at once and keeps the connection alive
+/// while it assembles the object (as S3 does), so a client whose read timeout is shorter than
+/// the assembly neither gives up nor retries: one request, one whole object. (A Complete that is
+/// retried after all, its answer lost, is `a_retried_write_that_meets_its_own_object_is_a_success`
+/// and the conformance suite's `lost_answers_are_retried_into_one_object`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_complete_slower_than_the_client_timeout_still_completes_once() {
+async fn a_complete_slower_than_the_client_timeout_is_kept_alive_and_sent_once() {
     let server = S3TestServer::start().await;
     server.create_bucket(BUCKET).await;
     let admin = server.admin();
@@ -437,17 +411,19 @@ async fn a_complete_slower_than_the_client_timeout_still_completes_once() {
                 .build(),
         );
     }
+    let read_timeout = std::time::Duration::from_millis(250);
     let impatient = aws_sdk_s3::Client::from_conf(
         admin
             .config()
             .to_builder()
             .timeout_config(
                 aws_sdk_s3::config::timeout::TimeoutConfig::builder()
-                    .read_timeout(std::time::Duration::from_millis(250))
+                    .read_timeout(read_timeout)
                     .build(),
             )
             .build(),
     );
+    let started = std::time::Instant::now();
     impatient
         .complete_multipart_upload()
         .bucket(BUCKET)
@@ -461,6 +437,16 @@ async fn a_complete_slower_than_the_client_timeout_still_completes_once() {
         .send()
         .await
         .expect("completes despite the short read timeout");
+    let took = started.elapsed();
+    assert!(
+        took > 2 * read_timeout,
+        "the assembly ({took:?}) must outlast the read timeout ({read_timeout:?}) for this to prove anything"
+    );
+    assert_eq!(
+        server.faults.seen("CompleteMultipartUpload"),
+        1,
+        "kept alive: the client never gave up and retried"
+    );
     let stored = object_bytes(&admin, BUCKET, key).await;
     assert_eq!(stored.len(), 12 * MIN_PART_SIZE);
     assert!(

@@ -6,18 +6,30 @@
 //!   duckdb, polars, fastavro, Python's csv/json/xml) and compares them with the source rows.
 //! - [`Moto`]: a moto server (STS, IAM, S3 with IAM enforcement) in the project's Python venv,
 //!   with users and roles set up the way a wharf customer would.
+//! - [`FaultProxy`]: an HTTP proxy in front of any S3 server that loses answers, corrupts bodies
+//!   on the wire and answers for the server, counting requests per operation.
+//! - [`StsStandIn`]: an STS `AssumeRole` endpoint handing out credentials that expire in
+//!   seconds, for credential-refresh tests.
+//! - [`checksums`]: CRC32C and CRC64/NVME from their definitions, to check wharf's against.
 //!
 //! A test that needs a peer starts it and fails loudly when it cannot: nothing here skips.
 
+pub mod checksums;
+mod journal;
 mod moto;
+mod proxy;
 mod readers;
 mod s3;
+mod sts;
 
+pub use journal::RecordingJournal;
 pub use moto::{Moto, MotoKeys, RoleSpec, pyenv};
+pub use proxy::{FaultProxy, ProxyFault, SeenRequest};
 pub use readers::{check_export, duckdb_rows};
 
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
 pub use s3::{FaultPlan, S3TestServer};
+pub use sts::{Issued, StsStandIn};
 
 /// The repository root: the folder holding `Cargo.lock` above the package under test. Found at
 /// run time (cargo sets `CARGO_MANIFEST_DIR` for every test it runs), not from the path this
@@ -45,6 +57,9 @@ pub fn s3_client(endpoint: &str, access_key: &str, secret: &str) -> aws_sdk_s3::
         .endpoint_url(endpoint)
         .force_path_style(true)
         .credentials_provider(credentials)
+        // Tests compare the bytes they read with what was written; a server's own checksum
+        // header (moto's can be wrong) must not stand between them.
+        .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }

@@ -20,7 +20,9 @@ impl AccessRule for DenyList {
         _bucket: Option<&str>,
         _key: Option<&str>,
     ) -> bool {
-        !lock(&self.0).contains(&(access_key.to_string(), operation.to_string()))
+        let denied = lock(&self.0);
+        !denied.contains(&(access_key.to_string(), operation.to_string()))
+            && !denied.contains(&(access_key.to_string(), "*".to_string()))
     }
 }
 
@@ -132,6 +134,11 @@ impl S3TestServer {
         lock(&self.deny.0).insert((access_key.to_string(), operation.to_string()));
     }
 
+    /// Refuses every request signed with `access_key` from now on (credentials that expired).
+    pub fn revoke(&self, access_key: &str) {
+        self.deny(access_key, "*");
+    }
+
     /// Denies an IAM action to `access_key` the way S3 authorises it: `s3:PutObject` covers
     /// PutObject, CreateMultipartUpload, UploadPart and CompleteMultipartUpload.
     pub fn deny_permission(&self, access_key: &str, action: &str) {
@@ -155,5 +162,12 @@ impl S3TestServer {
     /// Stops the server and closes every connection.
     pub async fn stop(self) {
         self.server.shutdown().await;
+    }
+
+    /// Stops the server and hands over its folder (deleted when the returned value drops), so
+    /// a test can look at what the server left on disk.
+    pub async fn stop_keeping_files(self) -> tempfile::TempDir {
+        self.server.shutdown().await;
+        self.root
     }
 }

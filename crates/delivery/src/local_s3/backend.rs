@@ -5,9 +5,13 @@
 //! - ListMultipartUploads answers 501. It is implemented here from a record of open uploads,
 //!   rebuilt from s3s-fs's files at start so that uploads survive a restart, as on S3.
 //! - Unknown upload ids get AccessDenied; S3 says NoSuchUpload, which wharf must handle.
+//! - Only the access key that created an upload may continue it, so refreshed role
+//!   credentials (a new key) would be refused mid-upload; here any key may, as on S3.
 //! - PutObject and CreateMultipartUpload to a missing bucket create it; S3 says NoSuchBucket.
 //! - DeleteObject leaves checksum side files behind that a later multipart upload to the same key
 //!   inherits, so the object would be served with a stale checksum.
+//! - UploadPart stores a part whatever its bytes; here a part is checked against the CRC its
+//!   request carries and refused with BadDigest, as S3 does ([`super::integrity`]).
 //! - Keys whose side-file names would pass 255 bytes cannot be stored; S3 takes 1,024 bytes.
 //!   Such keys are stored under a hash ([`super::keys`]) and listed under their own names
 //!   ([`super::listing`]).
@@ -21,10 +25,12 @@ use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use s3s_fs::FileSystem;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
+use super::integrity;
 use super::keys::LongKeys;
 use super::listing;
 
@@ -133,6 +139,25 @@ impl Backend {
                 NoSuchBucket,
                 "The specified bucket does not exist"
             ))
+        }
+    }
+
+    /// s3s-fs lets only the access key that created an upload continue it; S3 lets any caller
+    /// the bucket's policy allows (assumed-role credentials are replaced mid-upload, with a new
+    /// key). A request for a known upload, already authenticated and authorised, goes on under
+    /// the creator's key.
+    fn as_creator(&self, upload_id: &str, credentials: &mut Option<s3s::auth::Credentials>) {
+        let Some(credentials) = credentials.as_mut() else {
+            return;
+        };
+        if !lock(&self.uploads).contains_key(upload_id) {
+            return;
+        }
+        let info = std::fs::read(self.root.join(format!(".upload-{upload_id}.json")));
+        if let Ok(info) = info
+            && let Ok(Some(creator)) = serde_json::from_slice::<Option<String>>(&info)
+        {
+            credentials.access_key = creator;
         }
     }
 
@@ -400,8 +425,25 @@ impl S3 for Backend {
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let mut req = req;
         self.require_upload(&req.input.upload_id)?;
+        self.as_creator(&req.input.upload_id, &mut req.credentials);
         req.input.key = self.keys.stored(&req.input.bucket, &req.input.key);
-        self.fs.upload_part(req).await
+        let Some(expected) = integrity::Expected::of(&req.input) else {
+            return self.fs.upload_part(req).await;
+        };
+        let Some(body) = req.input.body.take() else {
+            return self.fs.upload_part(req).await;
+        };
+        let header = expected.header;
+        let mismatch = Arc::new(AtomicBool::new(false));
+        req.input.body = Some(integrity::checked(body, expected, mismatch.clone()));
+        let stored = self.fs.upload_part(req).await;
+        if mismatch.load(Ordering::SeqCst) {
+            return Err(s3_error!(
+                BadDigest,
+                "The part's bytes do not match its {header} header: it was not stored."
+            ));
+        }
+        stored
     }
 
     async fn list_parts(
@@ -439,6 +481,7 @@ impl S3 for Backend {
                 Some((_, run)) => run.clone(),
                 None => {
                     self.require_upload(&id)?;
+                    self.as_creator(&id, &mut req.credentials);
                     // Checks that fail fast keep their 4xx status (the rest come in a 200 body).
                     let parts = req
                         .input
@@ -530,6 +573,7 @@ impl S3 for Backend {
         let mut req = req;
         let id = req.input.upload_id.clone();
         self.require_upload(&id)?;
+        self.as_creator(&id, &mut req.credentials);
         req.input.key = self.keys.stored(&req.input.bucket, &req.input.key);
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let response = self.fs.abort_multipart_upload(req).await?;

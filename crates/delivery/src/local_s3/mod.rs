@@ -9,6 +9,7 @@
 //! answer lost after the request took effect).
 
 mod backend;
+mod integrity;
 mod keys;
 mod listing;
 mod operation;

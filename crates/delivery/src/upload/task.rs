@@ -69,35 +69,38 @@ impl Upload {
             .await
             .map_err(DeliveryError::Fenced)?;
         let started = std::time::Instant::now();
-        let mut req = t
-            .client
-            .put_object()
-            .bucket(&t.bucket)
-            .key(&self.object.key)
-            .content_type(&self.object.content_type)
-            .set_content_encoding(self.object.content_encoding.clone())
-            .content_length(i64::try_from(total).unwrap_or(i64::MAX))
-            .set_server_side_encryption(sse(&t.delivery))
-            .set_ssekms_key_id(kms_key(&t.delivery))
-            .set_storage_class(storage_class(&t.delivery))
-            .set_acl(acl(&t.delivery))
-            .body(ByteStream::from(body));
-        if !self.object.overwrite {
-            req = req.if_none_match("*");
-        }
-        if t.sends_checksum() {
-            req = match t.algorithm().0 {
-                CrcAlgorithm::Crc64Nvme => req.checksum_crc64_nvme(&checksum),
-                _ => req.checksum_crc32_c(&checksum),
-            };
-        }
-        // With a checksum S3 verifies, signing the payload too (a SHA-256 of every byte, on both
-        // ends) adds nothing but CPU: send it unsigned, as the AWS SDKs' transfer managers do.
-        let sent = if t.sends_checksum() {
-            req.customize().disable_payload_signing().send().await
-        } else {
-            req.send().await
+        let send = || {
+            let mut req = t
+                .client
+                .put_object()
+                .bucket(&t.bucket)
+                .key(&self.object.key)
+                .content_type(&self.object.content_type)
+                .set_content_encoding(self.object.content_encoding.clone())
+                .content_length(i64::try_from(total).unwrap_or(i64::MAX))
+                .set_server_side_encryption(sse(&t.delivery))
+                .set_ssekms_key_id(kms_key(&t.delivery))
+                .set_storage_class(storage_class(&t.delivery))
+                .set_acl(acl(&t.delivery))
+                .body(ByteStream::from(body.clone()));
+            if !self.object.overwrite {
+                req = req.if_none_match("*");
+            }
+            if t.sends_checksum() {
+                req = match t.algorithm().0 {
+                    CrcAlgorithm::Crc64Nvme => req.checksum_crc64_nvme(&checksum),
+                    _ => req.checksum_crc32_c(&checksum),
+                };
+            }
+            async move {
+                if t.signs_payload() {
+                    req.send().await
+                } else {
+                    req.customize().disable_payload_signing().send().await
+                }
+            }
         };
+        let sent = resend_if_damaged(&self.object.key, 1, send).await;
         let request_id = match sent {
             Ok(out) => out.request_id().map(str::to_owned),
             Err(e) => match aws("PutObject", &e) {
@@ -105,7 +108,10 @@ impl Upload {
                 // the retry then meets the object the first attempt wrote. Only an object of
                 // the same size and checksum is ours.
                 exists @ DeliveryError::KeyExists { .. } => {
-                    if !self.is_ours(total, &checksum).await {
+                    if !self
+                        .is_ours(total, &checksum, || Some(body_etag(&body)))
+                        .await
+                    {
                         return Err(exists);
                     }
                     None
@@ -125,14 +131,19 @@ impl Upload {
         })
     }
 
-    /// Whether the object at the key is the one this upload meant to write: same size and same
-    /// whole-object checksum, read with HeadObject. `false` when that cannot be known (no
-    /// checksum sent, HeadObject refused: the granted policy has no `s3:GetObject`).
-    async fn is_ours(&self, total: u64, checksum: &str) -> bool {
+    /// Whether the object at the key is the one this upload meant to write, read with
+    /// HeadObject: the same size and the same whole-object checksum or, where the server keeps
+    /// no checksum of wharf's algorithm (S3-compatible servers, `when-required`), the ETag this
+    /// upload's bytes give (`etag`: the body's MD5, or the parts' for a multipart upload).
+    /// `false` when that cannot be known (HeadObject refused: the granted policy has no
+    /// `s3:GetObject`).
+    async fn is_ours(
+        &self,
+        total: u64,
+        checksum: &str,
+        etag: impl FnOnce() -> Option<String>,
+    ) -> bool {
         let t = &self.target;
-        if !t.sends_checksum() {
-            return false;
-        }
         let head = t
             .client
             .head_object()
@@ -144,11 +155,20 @@ impl Upload {
         let Ok(head) = head else {
             return false;
         };
+        if head.content_length() != i64::try_from(total).ok() {
+            return false;
+        }
         let stored = match t.algorithm().0 {
             CrcAlgorithm::Crc64Nvme => head.checksum_crc64_nvme(),
             _ => head.checksum_crc32_c(),
         };
-        let ours = head.content_length() == i64::try_from(total).ok() && stored == Some(checksum);
+        let ours = match stored {
+            Some(stored) => t.sends_checksum() && stored == checksum,
+            None => head
+                .e_tag()
+                .zip(etag())
+                .is_some_and(|(stored, ours)| stored.trim_matches('"') == ours),
+        };
         if ours {
             tracing::info!(
                 key = %self.object.key,
@@ -302,6 +322,7 @@ impl Upload {
             .map_err(DeliveryError::Fenced)?;
         parts.sort_by_key(|p| p.part_number());
         let count = parts.len() as u32;
+        let etag = multipart_etag(&parts);
         let checksum = t.encode_crc(full_crc);
         let mut req = t
             .client
@@ -333,7 +354,7 @@ impl Upload {
             Err(e) => match aws("CompleteMultipartUpload", &e) {
                 // A retried Complete that meets the object its first attempt assembled.
                 exists @ DeliveryError::KeyExists { .. } => {
-                    if !self.is_ours(total, &checksum).await {
+                    if !self.is_ours(total, &checksum, || etag).await {
                         return Err(exists);
                     }
                     None
@@ -436,6 +457,85 @@ pub(crate) async fn abort_upload(target: &UploadTarget, key: &str, upload_id: &s
     false
 }
 
+/// The ETag S3 gives an object written by one PutObject of `body`: its MD5, in hex.
+fn body_etag(body: &Bytes) -> String {
+    use md5::Digest as _;
+    hex(&md5::Md5::digest(body))
+}
+
+/// The ETag S3 gives a multipart object: the MD5 of its parts' MD5s, then `-` and the number
+/// of parts. `None` when a part's ETag is not an MD5 (SSE-KMS on AWS, some servers).
+fn multipart_etag(parts: &[CompletedPart]) -> Option<String> {
+    use md5::Digest as _;
+    let mut md5 = md5::Md5::new();
+    for part in parts {
+        let etag = part.e_tag()?.trim_matches('"');
+        if etag.len() != 32 {
+            return None;
+        }
+        for pair in etag.as_bytes().chunks(2) {
+            let byte = std::str::from_utf8(pair)
+                .ok()
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())?;
+            md5.update([byte]);
+        }
+    }
+    Some(format!("{}-{}", hex(&md5.finalize()), parts.len()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Error codes with which a server refuses a body that does not match the checksum or the
+/// signed SHA-256 sent with it: bytes damaged on the way. S3 says BadDigest for a checksum;
+/// S3-compatible servers say XAmzContentSHA256Mismatch for a signed payload.
+const DAMAGED_IN_TRANSIT: &[&str] = &[
+    "BadDigest",
+    "XAmzContentSHA256Mismatch",
+    "XAmzContentChecksumMismatch",
+];
+
+/// Times a body refused as damaged is sent again. The SDK does not retry these (a 400): the
+/// bytes wharf holds are right, so sending them again is the repair.
+const DAMAGED_RESENDS: u32 = 2;
+
+/// Sends the request `send` builds, and sends it again (at most [`DAMAGED_RESENDS`] times)
+/// while the server refuses its body as damaged in transit.
+async fn resend_if_damaged<T, E, F>(
+    key: &str,
+    part: i32,
+    send: impl Fn() -> F,
+) -> Result<T, aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>>
+where
+    F: std::future::Future<
+            Output = Result<
+                T,
+                aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+            >,
+        >,
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let mut resends = 0;
+    loop {
+        match send().await {
+            Err(e)
+                if resends < DAMAGED_RESENDS
+                    && AwsFailure::from_sdk(&e).is_code(DAMAGED_IN_TRANSIT) =>
+            {
+                resends += 1;
+                tracing::warn!(
+                    key,
+                    part,
+                    failure = %AwsFailure::from_sdk(&e).summary(),
+                    "the server refused the bytes as damaged in transit; sending them again"
+                );
+            }
+            other => return other,
+        }
+    }
+}
+
 fn joined(
     result: Result<Result<CompletedPart, DeliveryError>, tokio::task::JoinError>,
 ) -> Result<CompletedPart, DeliveryError> {
@@ -454,33 +554,39 @@ async fn upload_part(
     let len = body.len() as u64;
     let checksum = target.encode_crc(crc);
     let number = i32::try_from(number).unwrap_or(i32::MAX);
-    // The body is `Bytes`: the SDK's retries resend it without copying.
-    let mut req = target
-        .client
-        .upload_part()
-        .bucket(&target.bucket)
-        .key(&key)
-        .upload_id(&upload_id)
-        .part_number(number)
-        .content_length(i64::try_from(len).unwrap_or(i64::MAX))
-        .body(ByteStream::from(body));
     let sends = target.sends_checksum();
+    let signs = target.signs_payload();
     let crc64 = matches!(target.algorithm().0, CrcAlgorithm::Crc64Nvme);
-    if sends {
-        req = if crc64 {
-            req.checksum_crc64_nvme(&checksum)
-        } else {
-            req.checksum_crc32_c(&checksum)
-        };
-    }
-    // Unsigned payload when a checksum is sent (see `put`).
+    let send = || {
+        // The body is `Bytes`: retries and resends send it again without copying.
+        let mut req = target
+            .client
+            .upload_part()
+            .bucket(&target.bucket)
+            .key(&key)
+            .upload_id(&upload_id)
+            .part_number(number)
+            .content_length(i64::try_from(len).unwrap_or(i64::MAX))
+            .body(ByteStream::from(body.clone()));
+        if sends {
+            req = if crc64 {
+                req.checksum_crc64_nvme(&checksum)
+            } else {
+                req.checksum_crc32_c(&checksum)
+            };
+        }
+        async move {
+            if signs {
+                req.send().await
+            } else {
+                req.customize().disable_payload_signing().send().await
+            }
+        }
+    };
     let started = std::time::Instant::now();
-    let out = if sends {
-        req.customize().disable_payload_signing().send().await
-    } else {
-        req.send().await
-    }
-    .map_err(|e| aws("UploadPart", &e))?;
+    let out = resend_if_damaged(&key, number, send)
+        .await
+        .map_err(|e| aws("UploadPart", &e))?;
     progress.part_took(started.elapsed());
     progress.bytes.fetch_add(len, Ordering::Relaxed);
     progress.parts.fetch_add(1, Ordering::Relaxed);

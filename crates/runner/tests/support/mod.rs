@@ -72,7 +72,7 @@ impl Fixture {
             ClientSettings {
                 allow_private_endpoints: true,
                 max_attempts: 3,
-                operator_s3_endpoint: None,
+                ..ClientSettings::default()
             },
         );
         settings.upload = UploadSettings {
