@@ -481,6 +481,92 @@ async fn role_destination_end_to_end_against_moto() {
         true
     );
 
+    // An export through the role: every request signed with the role's credentials, allowed
+    // by nothing but the permission policy wharf printed (moto enforces it). The CSV has
+    // enough rows for a multipart upload (parts of 5 MiB), so the policy's multipart
+    // permissions are exercised, not only PutObject.
+    let data = tempfile::tempdir().expect("data");
+    let mut csv = String::from("id,name\n");
+    for i in 0..600_000 {
+        csv.push_str(&format!("{i},person {i:07}\n"));
+    }
+    std::fs::write(data.path().join("people.csv"), &csv).expect("write csv");
+    // What wharf writes: the same rows, with CSV's CRLF line ends (RFC 4180).
+    let csv = csv.replace('\n', "\r\n");
+    for args in [
+        vec![
+            "source",
+            "add",
+            "local",
+            "files",
+            "--path",
+            &data.path().to_string_lossy(),
+        ],
+        vec![
+            "model",
+            "add",
+            "people",
+            "--source",
+            "files",
+            "--primary-key",
+            "id",
+            "--sql",
+            "SELECT * FROM people ORDER BY id",
+        ],
+        vec![
+            "sync",
+            "add",
+            "people-csv",
+            "--model",
+            "people",
+            "--destination",
+            "lake",
+            "--format",
+            "csv",
+            "--key-template",
+            "{sync}/{run}/people.{ext}",
+        ],
+    ] {
+        let output = run(wharf(h).args(&args));
+        assert!(output.status.success(), "{args:?}: {}", text(&output));
+    }
+    let output = run(wharf(h)
+        .args(["--json", "sync", "run", "people-csv"])
+        .envs(env.clone()));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let outcome = json(&output);
+    assert_eq!(outcome["rows"], 600_000);
+    let run_id = outcome["run_id"].as_str().expect("run id");
+    let key = format!("exports/daily/people-csv/{run_id}/people.csv");
+    assert_eq!(outcome["files"][0]["key"], key.as_str());
+    let key = key.as_str();
+    let admin = moto.admin_s3();
+    let stored = wharf_testkit::object_bytes(&admin, "wharf-moto", key).await;
+    assert_eq!(stored.len(), csv.len());
+    assert!(
+        stored == csv.as_bytes(),
+        "the exported CSV differs from the source"
+    );
+    let head = admin
+        .head_object()
+        .bucket("wharf-moto")
+        .key(key)
+        .send()
+        .await
+        .expect("head");
+    assert!(
+        head.e_tag().is_some_and(|etag| etag.contains('-')),
+        "a multipart object: {:?}",
+        head.e_tag()
+    );
+    admin
+        .delete_object()
+        .bucket("wharf-moto")
+        .key(key)
+        .send()
+        .await
+        .expect("delete the export");
+
     // Rotation: a new External ID, unverified, and the old trust policy no longer works.
     let output = run(wharf(h).args(["--json", "destination", "rotate-external-id", "lake"]));
     assert!(output.status.success(), "{}", text(&output));

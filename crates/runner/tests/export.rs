@@ -20,17 +20,69 @@ async fn every_format_reads_back_as_the_source_rows() {
     let fx = Fixture::start().await;
     let expected = write_people(fx.warehouse.path(), 300);
     fx.model("people", "SELECT * FROM people").await;
-    let cases: &[(&str, &str, &str)] = &[
-        ("parquet", "none", "p-zstd"),
-        ("csv", "none", "c-plain"),
-        ("csv", "gzip", "c-gzip"),
-        ("ndjson", "none", "n-plain"),
-        ("ndjson", "zstd", "n-zstd"),
-        ("json", "gzip", "j-gzip"),
-        ("xml", "none", "x-plain"),
-        ("avro", "none", "a-plain"),
+    // What each file must be named and served as, written out here rather than asked of the
+    // code under test: (format, compression, sync, extension, Content-Type, Content-Encoding).
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+    );
+    let cases: &[Case] = &[
+        (
+            "parquet",
+            "none",
+            "p-zstd",
+            "parquet",
+            "application/vnd.apache.parquet",
+            None,
+        ),
+        (
+            "csv",
+            "none",
+            "c-plain",
+            "csv",
+            "text/csv; charset=utf-8",
+            None,
+        ),
+        (
+            "csv",
+            "gzip",
+            "c-gzip",
+            "csv.gz",
+            "text/csv; charset=utf-8",
+            Some("gzip"),
+        ),
+        (
+            "ndjson",
+            "none",
+            "n-plain",
+            "ndjson",
+            "application/x-ndjson",
+            None,
+        ),
+        (
+            "ndjson",
+            "zstd",
+            "n-zstd",
+            "ndjson.zst",
+            "application/x-ndjson",
+            Some("zstd"),
+        ),
+        (
+            "json",
+            "gzip",
+            "j-gzip",
+            "json.gz",
+            "application/json",
+            Some("gzip"),
+        ),
+        ("xml", "none", "x-plain", "xml", "application/xml", None),
+        ("avro", "none", "a-plain", "avro", "application/avro", None),
     ];
-    for (format, compression, sync) in cases {
+    for (format, compression, sync, extension, content_type, content_encoding) in cases {
         let mut s = settings(format);
         if *compression != "none" {
             s.file.compression = TextCompression::parse(compression).expect("compression");
@@ -52,10 +104,7 @@ async fn every_format_reads_back_as_the_source_rows() {
         assert_eq!(outcome.files.len(), 1, "{sync}");
         let key = &outcome.files[0].key;
         assert!(key.starts_with(&format!("{PREFIX}{sync}/")), "{key}");
-        assert!(
-            key.ends_with(&format!("-00000.{}", s.file.extension())),
-            "{key}"
-        );
+        assert!(key.ends_with(&format!("-00000.{extension}")), "{key}");
         let mut spec = fx.spec(format, compression, &keys(&outcome), &expected);
         spec["csv"] = json!({
             "delimiter": (s.file.csv.delimiter as char).to_string(), "quote": "\"",
@@ -77,14 +126,13 @@ async fn every_format_reads_back_as_the_source_rows() {
             .send()
             .await
             .expect("head");
+        assert_eq!(head.content_type(), Some(*content_type), "{sync}");
+        assert_eq!(head.content_encoding(), *content_encoding, "{sync}");
+        // The recorded checksum is the stored bytes', by a CRC32C written from its definition.
+        let stored = wharf_testkit::object_bytes(&fx.server.admin(), BUCKET, key).await;
         assert_eq!(
-            head.content_type(),
-            Some(s.file.format.content_type()),
-            "{sync}"
-        );
-        assert_eq!(
-            head.content_encoding(),
-            s.file.compression.content_encoding(),
+            outcome.files[0].checksum,
+            wharf_testkit::checksums::crc32c_record(&stored),
             "{sync}"
         );
         // The run record agrees with the bucket.
@@ -504,6 +552,11 @@ async fn a_transient_fault_during_a_run_is_retried_and_a_fatal_one_fails_it() {
     );
     let outcome = fx.run("flaky").await;
     assert_eq!(outcome.status, "succeeded", "{:?}", outcome.error);
+    assert_eq!(
+        fx.server.faults.seen("PutObject"),
+        3,
+        "two SlowDowns, then the write that succeeded"
+    );
     assert_eq!(fx.residue().await.0.len(), 1, "exactly one object");
     fx.server.deny(&fx.server.access_key.clone(), "PutObject");
     let outcome = fx.run("flaky").await;

@@ -418,17 +418,103 @@ async fn tls_modes_encrypt_and_verify_as_libpq_does() {
         .expect_err("untrusted certificate");
     assert_eq!(e.code(), "postgres.tls", "{e}");
     // verify-full checks the name too: the certificate is for 127.0.0.1 and localhost only.
+    // The server is reached as 127.0.0.2, through a forwarder listening there, so the
+    // connection gets as far as the certificate and fails on its name alone.
     let mut url = schema.url();
+    let port = url.port().expect("the test cluster's port");
+    let forwarder = Forwarder::start("127.0.0.2", ("127.0.0.1", port)).await;
     url.set_host(Some("127.0.0.2")).expect("host");
+    url.set_port(Some(forwarder.port)).expect("port");
     let source =
         PostgresSource::parse(url.as_str(), Some(SslMode::VerifyFull), Some(ca)).expect("url");
     let e = add_parsed_source(&fx, "wrong-name", source)
         .await
         .expect_err("wrong host name");
-    assert!(
-        matches!(e.code().as_str(), "postgres.tls" | "postgres.unreachable"),
-        "{e}"
-    );
+    assert!(forwarder.connections() >= 1, "the server was reached");
+    assert_eq!(e.code(), "postgres.tls", "{e}");
+}
+
+/// A TCP forwarder from `host:<free port>` to `to`, counting connections; stops when dropped.
+/// One `refusing_tls` answers PostgreSQL's SSLRequest with `N` itself, as a server without TLS
+/// does, and forwards the rest of the session in the clear.
+struct Forwarder {
+    port: u16,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
+    refused: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// PostgreSQL's SSLRequest: length 8, code 80877103.
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x2F];
+
+impl Forwarder {
+    async fn start(host: &str, to: (&'static str, u16)) -> Self {
+        Self::with(host, to, false).await
+    }
+
+    async fn refusing_tls(host: &str, to: (&'static str, u16)) -> Self {
+        Self::with(host, to, true).await
+    }
+
+    async fn with(host: &str, to: (&'static str, u16), refuse_tls: bool) -> Self {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind((host, 0))
+            .await
+            .expect("bind the forwarder");
+        let port = listener.local_addr().expect("address").port();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let task = tokio::spawn({
+            let (connections, refused) = (connections.clone(), refused.clone());
+            async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    connections.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let refused = refused.clone();
+                    tokio::spawn(async move {
+                        let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await else {
+                            return;
+                        };
+                        if refuse_tls {
+                            let mut first = [0u8; 8];
+                            if inbound.read_exact(&mut first).await.is_err() {
+                                return;
+                            }
+                            let sent = if first == SSL_REQUEST {
+                                refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                inbound.write_all(b"N").await
+                            } else {
+                                outbound.write_all(&first).await
+                            };
+                            if sent.is_err() {
+                                return;
+                            }
+                        }
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    });
+                }
+            }
+        });
+        Self {
+            port,
+            connections,
+            refused,
+            task,
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn refused(&self) -> usize {
+        self.refused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// Columns PostgreSQL hands over as text but that are not text: `numeric` without precision
@@ -548,18 +634,24 @@ async fn a_cancelled_run_cancels_its_query_on_the_server() {
         let tag = schema.name.clone();
         tokio::spawn(async move {
             // Wait until PostgreSQL is busy with it, then cancel the run.
-            for _ in 0..200 {
+            let mut seen = false;
+            for _ in 0..400 {
                 if active(&tag) == "1" {
+                    seen = true;
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
             progress.cancel();
+            seen
         })
     };
     let outcome = fx.run_with("sorted-csv", progress.clone()).await;
-    canceller.await.expect("canceller");
-    assert!(outcome.error.is_some(), "the run was cancelled");
+    let seen = canceller.await.expect("canceller");
+    assert!(seen, "the query was never seen running on the server");
+    let error = outcome.error.expect("the run was cancelled");
+    assert_eq!(error.code, "cancelled", "{}", error.message);
+    assert_eq!(outcome.rows, 0, "cancelled before the first row");
     let mut still = String::new();
     for _ in 0..50 {
         still = active(&schema.name);
@@ -569,4 +661,175 @@ async fn a_cancelled_run_cancels_its_query_on_the_server() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(still, "0", "the query still runs on the server");
+}
+
+/// Values no file format can hold fail the run, naming the value and the fix, and leave
+/// nothing in the bucket: an infinite date or timestamp, and NaN in a `numeric(p, s)` column
+/// (one without precision is read as text, where NaN is just a value).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_no_file_can_hold_fail_the_run_with_the_fix() {
+    let fx = Fixture::start().await;
+    let schema = Schema::create("unholdable");
+    add_source(&fx, "pg", schema.url().as_str(), Some(SslMode::Disable))
+        .await
+        .expect("source");
+    for (name, sql, expected) in [
+        (
+            "inf-date",
+            "SELECT 1::int8 AS id, 'infinity'::date AS d",
+            "an infinite date, which no file format can hold; filter it out or cast it in the model's SQL",
+        ),
+        (
+            "inf-ts",
+            "SELECT 1::int8 AS id, '-infinity'::timestamptz AS t",
+            "an infinite timestamp, which no file format can hold",
+        ),
+        (
+            "nan",
+            "SELECT 1::int8 AS id, 'NaN'::numeric(10, 2) AS amount",
+            "numeric NaN, which a decimal column cannot hold; cast the column to text in the model's SQL",
+        ),
+    ] {
+        add_model(&fx, name, "pg", sql).await.expect("model");
+        fx.sync(name, name, settings("parquet")).await;
+        let outcome = fx.run(name).await;
+        let error = outcome
+            .error
+            .unwrap_or_else(|| panic!("{name}: the run failed"));
+        assert!(
+            error.message.contains(expected),
+            "{name}: {}",
+            error.message
+        );
+        assert!(outcome.files.is_empty(), "{name}");
+    }
+    let (objects, uploads) = fx.residue().await;
+    assert!(
+        objects.is_empty() && uploads.is_empty(),
+        "{objects:?} {uploads:?}"
+    );
+    // Without precision the value is text: NaN exports.
+    add_model(
+        &fx,
+        "nan-text",
+        "pg",
+        "SELECT 1::int8 AS id, 'NaN'::numeric AS amount",
+    )
+    .await
+    .expect("model");
+    fx.sync("nan-text", "nan-text", settings("csv")).await;
+    let outcome = fx.run("nan-text").await;
+    assert_eq!(outcome.status, "succeeded", "{:?}", outcome.error);
+}
+
+/// Every session wharf opens is read-only: a model that would write (through a function, a
+/// sequence's `nextval`) fails on the server, and the table stays as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_cannot_write_to_the_warehouse() {
+    let fx = Fixture::start().await;
+    let schema = Schema::create("readonly");
+    psql(&format!(
+        "SET search_path = {};
+         CREATE TABLE t (id int8); CREATE SEQUENCE s;
+         CREATE FUNCTION f() RETURNS int8 LANGUAGE sql AS 'INSERT INTO t VALUES (1) RETURNING id';",
+        schema.name
+    ));
+    add_source(&fx, "pg", schema.url().as_str(), Some(SslMode::Disable))
+        .await
+        .expect("source");
+    for (name, sql) in [
+        ("function", "SELECT f() AS id"),
+        ("nextval", "SELECT nextval('s') AS id"),
+    ] {
+        // Adding the model only prepares the query, which writes nothing; running it is refused.
+        add_model(&fx, name, "pg", sql).await.expect("model");
+        let e = wharf_runner::models::preview_model(
+            &fx.store,
+            DEFAULT_WORKSPACE,
+            name,
+            5,
+            &fx.settings,
+        )
+        .await
+        .expect_err("a preview that would write");
+        assert!(
+            e.to_string().contains("read-only transaction"),
+            "{name}: {e}"
+        );
+        fx.sync(name, name, settings("csv")).await;
+        let outcome = fx.run(name).await;
+        let error = outcome.error.expect("a run that would write fails");
+        assert!(
+            error.message.contains("read-only transaction"),
+            "{name}: {}",
+            error.message
+        );
+    }
+    // A data-modifying WITH is refused before it reaches the read-only check: wharf wraps the
+    // model's query, and PostgreSQL allows such a WITH only at the top level.
+    let cte = "WITH w AS (INSERT INTO t VALUES (1) RETURNING id) SELECT id FROM w";
+    let refused = match add_model(&fx, "cte", "pg", cte).await {
+        Err(e) => e.to_string(),
+        Ok(_) => wharf_runner::models::preview_model(
+            &fx.store,
+            DEFAULT_WORKSPACE,
+            "cte",
+            5,
+            &fx.settings,
+        )
+        .await
+        .expect_err("a preview that would write")
+        .to_string(),
+    };
+    assert!(refused.contains("data-modifying"), "{refused}");
+    let output = Command::new("psql")
+        .arg(server_url().as_str())
+        .args(["-X", "-At", "-c"])
+        .arg(format!(
+            "SELECT (SELECT count(*) FROM {0}.t), (SELECT last_value FROM {0}.s), (SELECT is_called FROM {0}.s)",
+            schema.name
+        ))
+        .output()
+        .expect("psql");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "0|1|f",
+        "nothing was written"
+    );
+}
+
+/// `sslmode=prefer` against a server that refuses TLS falls back to a plain session, as libpq
+/// does; `require` refuses to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefer_falls_back_to_plain_when_the_server_refuses_tls() {
+    let fx = Fixture::start().await;
+    let schema = Schema::create("prefer");
+    let mut url = schema.url();
+    let port = url.port().expect("the test cluster's port");
+    let forwarder = Forwarder::refusing_tls("127.0.0.1", ("127.0.0.1", port)).await;
+    url.set_port(Some(forwarder.port)).expect("port");
+    let encrypted = "SELECT 1::int8 AS id, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    let source = PostgresSource::parse(url.as_str(), Some(SslMode::Prefer), None).expect("url");
+    add_parsed_source(&fx, "preferred", source)
+        .await
+        .expect("prefer connects without TLS");
+    add_model(&fx, "preferred-ssl", "preferred", encrypted)
+        .await
+        .expect("model");
+    let preview = wharf_runner::models::preview_model(
+        &fx.store,
+        DEFAULT_WORKSPACE,
+        "preferred-ssl",
+        1,
+        &fx.settings,
+    )
+    .await
+    .expect("preview");
+    assert_eq!(preview.rows[0]["ssl"], false, "a plain session");
+    assert!(forwarder.refused() >= 1, "the server refused TLS");
+    let source = PostgresSource::parse(url.as_str(), Some(SslMode::Require), None).expect("url");
+    let e = add_parsed_source(&fx, "required", source)
+        .await
+        .expect_err("require does not fall back");
+    assert_eq!(e.code(), "postgres.tls", "{e}");
 }

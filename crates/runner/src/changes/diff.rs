@@ -66,6 +66,10 @@ pub struct Comparison<'a> {
     key: Vec<usize>,
     spill_dir: PathBuf,
     spills: Vec<Spill>,
+    /// A partition's buffer is written out at this many bytes ([`FLUSH_BYTES`]).
+    flush_bytes: usize,
+    /// Buffers written out while rows were still arriving (not by the final flush).
+    early_flushes: u64,
     /// Every row with a key, in arrival order.
     rows_file: Option<StreamWriter<BufWriter<File>>>,
     null_keys: u64,
@@ -151,6 +155,8 @@ impl<'a> Comparison<'a> {
                     bytes: 0,
                 })
                 .collect(),
+            flush_bytes: FLUSH_BYTES,
+            early_flushes: 0,
             rows_file: None,
             null_keys: 0,
             rows_read: 0,
@@ -246,11 +252,20 @@ impl<'a> Comparison<'a> {
             let spill = &mut self.spills[p];
             spill.buffer.push(sorted.slice(start, count));
             spill.bytes += count * per_row;
-            if spill.bytes >= FLUSH_BYTES {
+            if spill.bytes >= self.flush_bytes {
                 flush(spill, &self.spill_dir, p, &self.small)?;
+                self.early_flushes += 1;
             }
         }
         Ok(())
+    }
+
+    /// Writes a partition's buffer out at `bytes` instead of [`FLUSH_BYTES`], so a test with
+    /// few rows still spills.
+    #[cfg(test)]
+    fn flush_at(mut self, bytes: usize) -> Self {
+        self.flush_bytes = bytes;
+        self
     }
 
     /// Compares partition by partition, writes the change set and the new snapshot (pending:

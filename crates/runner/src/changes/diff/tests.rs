@@ -51,6 +51,19 @@ impl Fx {
         previous: Option<&str>,
         batches: &[RecordBatch],
     ) -> Result<ChangeCounts, ChangeError> {
+        self.compare_spilling(run, previous, batches, FLUSH_BYTES)
+            .map(|(counts, _)| counts)
+    }
+
+    /// [`Self::compare`] with partitions written out at `flush_bytes`; also returns how many
+    /// buffers were written out before the end, and checks that the spill files held them.
+    fn compare_spilling(
+        &self,
+        run: &str,
+        previous: Option<&str>,
+        batches: &[RecordBatch],
+        flush_bytes: usize,
+    ) -> Result<(ChangeCounts, u64), ChangeError> {
         let previous = previous.map(|p| Previous {
             run: p.to_string(),
             meta: SnapshotMeta::read(&self.store, "s", p)
@@ -65,11 +78,23 @@ impl Fx {
             schema(),
             vec![0],
             &self.dir.path().join("spill").join(run),
-        )?;
+        )?
+        .flush_at(flush_bytes);
         for b in batches {
             comparison.push(b)?;
         }
-        comparison.finish()
+        let early = comparison.early_flushes;
+        if early > 0 {
+            let spilled: u64 = std::fs::read_dir(self.dir.path().join("spill").join(run))
+                .expect("the spill folder")
+                .map(|entry| entry.expect("entry").metadata().expect("metadata").len())
+                .sum();
+            assert!(
+                spilled > 0,
+                "{early} buffers written out, but the spill files are empty"
+            );
+        }
+        Ok((comparison.finish()?, early))
     }
 
     fn ids(&self, run: &str, blob: &str) -> BTreeSet<i64> {
@@ -204,9 +229,16 @@ fn many_rows_across_every_partition_compare_exactly() {
     };
     let v1 = make(&mut (0..100_000), &|_| false);
     fx.compare("r1", None, &v1).expect("first");
-    // Rows 0..1000 removed, 100000..101000 added, every 97th changed.
+    // Rows 0..1000 removed, 100000..101000 added, every 97th changed. Partitions are written
+    // out at 4 KiB (about 100 rows), so each spills many times before the comparison.
     let v2 = make(&mut (1_000..101_000), &|i| i % 97 == 0);
-    let counts = fx.compare("r2", Some("r1"), &v2).expect("second");
+    let (counts, early) = fx
+        .compare_spilling("r2", Some("r1"), &v2, 4 * 1024)
+        .expect("second");
+    assert!(
+        early >= 256,
+        "every partition spilled before the end: {early} early writes"
+    );
     let changed = (1_000..100_000).filter(|i| i % 97 == 0).count() as u64;
     assert_eq!(counts.rows_read(), 100_000);
     assert_eq!(counts.removed, 1_000);
