@@ -351,16 +351,21 @@ impl Upload {
         // the code is retryable), so `Ok` here means S3 assembled the object.
         let request_id = match req.send().await {
             Ok(out) => out.request_id().map(str::to_owned),
-            Err(e) => match aws("CompleteMultipartUpload", &e) {
-                // A retried Complete that meets the object its first attempt assembled.
-                exists @ DeliveryError::KeyExists { .. } => {
-                    if !self.is_ours(total, &checksum, || etag).await {
-                        return Err(exists);
-                    }
-                    None
+            Err(e) => {
+                let failed = aws("CompleteMultipartUpload", &e);
+                // A retried Complete whose first attempt assembled the object (its answer
+                // lost) meets that object under `If-None-Match` (412), or finds the upload
+                // gone (NoSuchUpload: LocalStack, and S3 once it has forgotten the upload).
+                let maybe_ours = match &failed {
+                    DeliveryError::KeyExists { .. } => true,
+                    DeliveryError::Aws { failure, .. } => failure.is_code(&["NoSuchUpload"]),
+                    _ => false,
+                };
+                if !maybe_ours || !self.is_ours(total, &checksum, || etag).await {
+                    return Err(failed);
                 }
-                other => return Err(other),
-            },
+                None
+            }
         };
         Ok(UploadedObject {
             key: self.object.key.clone(),
