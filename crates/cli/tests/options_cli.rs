@@ -5,26 +5,10 @@
 
 mod common;
 
-use common::{BUCKET, Fixture, json, run, text, wharf};
+use common::{BUCKET, Fixture, add_model, json, run, text, wharf};
 use serde_json::Value;
 use std::path::Path;
 use wharf_testkit::{bucket_residue, duckdb_rows, object_bytes};
-
-/// Adds `model` over `sql` on the `files` source.
-fn model(home: &Path, name: &str, sql: &str) {
-    let out = run(wharf(home).args([
-        "model",
-        "add",
-        name,
-        "--source",
-        "files",
-        "--primary-key",
-        "id",
-        "--sql",
-        sql,
-    ]));
-    assert!(out.status.success(), "{}", text(&out));
-}
 
 /// Adds sync `name` of `model` to `lake` with `flags`, runs it, and returns the run's JSON.
 fn sync_and_run(home: &Path, name: &str, model: &str, flags: &[&str]) -> Value {
@@ -58,7 +42,7 @@ async fn the_file(fx: &Fixture, outcome: &Value) -> Vec<u8> {
 async fn csv_byte_order_mark_header_and_quote_are_as_asked() {
     let fx = Fixture::start().await;
     let h = fx.home.path();
-    model(h, "ordered", "SELECT * FROM people ORDER BY id");
+    add_model(h, "ordered", "SELECT * FROM people ORDER BY id");
     // people.csv (common::setup): a comma and quotes, a null, a newline and non-ASCII text.
     let rows = "1,Ada,\"Paris, \"\"FR\"\"\"\r\n2,Bob,\r\n3,Zoë 🌍,\"two\nlines\"\r\n";
     let cases: [(&str, &[&str], String); 4] = [
@@ -98,7 +82,7 @@ async fn parquet_codec_and_row_groups_are_as_asked_in_the_footer() {
         csv.push_str(&format!("{i},name {i}\n"));
     }
     std::fs::write(fx.data.path().join("many.csv"), csv).expect("write many.csv");
-    model(h, "many", "SELECT * FROM many ORDER BY id");
+    add_model(h, "many", "SELECT * FROM many ORDER BY id");
     let dir = tempfile::tempdir().expect("dir");
     for (codec, footer) in [
         ("zstd", "ZSTD"),
@@ -156,7 +140,7 @@ async fn parquet_codec_and_row_groups_are_as_asked_in_the_footer() {
 async fn avro_files_are_deflated_object_containers() {
     let fx = Fixture::start().await;
     let h = fx.home.path();
-    model(h, "ordered", "SELECT * FROM people ORDER BY id");
+    add_model(h, "ordered", "SELECT * FROM people ORDER BY id");
     let outcome = sync_and_run(h, "avro", "ordered", &["--format", "avro"]);
     let bytes = the_file(&fx, &outcome).await;
     assert!(bytes.starts_with(b"Obj\x01"), "an Avro object container");
@@ -173,7 +157,7 @@ async fn avro_files_are_deflated_object_containers() {
 async fn overwrite_replaces_the_same_key_each_run() {
     let fx = Fixture::start().await;
     let h = fx.home.path();
-    model(h, "ordered", "SELECT * FROM people ORDER BY id");
+    add_model(h, "ordered", "SELECT * FROM people ORDER BY id");
     let first = sync_and_run(
         h,
         "latest",

@@ -5,28 +5,13 @@
 mod common;
 
 use common::server::{Server, token};
-use common::{BUCKET, Fixture, json, run, text, wharf};
+use common::{BUCKET, Fixture, add_model, json, run, text, wharf};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use wharf_delivery::local_s3::Fault;
 use wharf_testkit::bucket_residue;
-
-fn add_model(home: &std::path::Path, name: &str, sql: &str) {
-    let out = run(wharf(home).args([
-        "model",
-        "add",
-        name,
-        "--source",
-        "files",
-        "--primary-key",
-        "id",
-        "--sql",
-        sql,
-    ]));
-    assert!(out.status.success(), "{}", text(&out));
-}
 
 fn add_sync(
     home: &std::path::Path,

@@ -238,6 +238,8 @@ async fn a_persistent_failure_after_create_still_aborts_the_upload() {
     );
     let report = run(&server, WRITER.0, WRITER.1, BUCKET).await;
     assert!(!report.ok);
+    // The connection test makes two attempts of each request: both met the SlowDown.
+    assert_eq!(server.faults.seen("UploadPart"), 2);
     let s = step(&report, "upload_part");
     assert!(s.message.contains("temporary problem"), "{}", s.message);
     assert!(step(&report, "abort_multipart_upload").ok);

@@ -195,10 +195,19 @@ async fn transient_faults_on_every_step_retry_into_exactly_one_object() {
         let (objects, uploads) = h.residue().await;
         assert_eq!(objects, vec![key.clone()], "{fault:?}: exactly one object");
         assert!(uploads.is_empty(), "{fault:?}: {uploads:?}");
-        assert!(
-            h.server.faults.seen("CompleteMultipartUpload") >= 3,
+        // Every step met its two faults and then succeeded: two requests more than a clean
+        // upload's one Create, three parts and one Complete.
+        assert_eq!(
+            h.server.faults.seen("CreateMultipartUpload"),
+            3,
             "{fault:?}"
         );
+        assert_eq!(
+            h.server.faults.seen("CompleteMultipartUpload"),
+            3,
+            "{fault:?}"
+        );
+        assert_eq!(h.server.faults.seen("UploadPart"), 3 + 2, "{fault:?}");
     }
 }
 

@@ -15,6 +15,7 @@
 //! A test that needs a peer starts it and fails loudly when it cannot: nothing here skips.
 
 pub mod checksums;
+mod httpd;
 mod journal;
 mod moto;
 mod proxy;

@@ -7,14 +7,14 @@
 //! verify upstream; it counts requests per S3 operation and keeps each request's headers, so a
 //! test can check what reached the server and that its fault fired.
 
+use crate::httpd::HandlerError;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use wharf_delivery::local_s3::operation_name;
@@ -64,37 +64,15 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`).
     pub async fn start(upstream: &str) -> Self {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .expect("bind the proxy on 127.0.0.1");
-        let port = listener.local_addr().expect("proxy address").port();
         let state = Arc::new(State::default());
         let client: Client<HttpConnector, Full<Bytes>> =
             Client::builder(TokioExecutor::new()).build_http();
         let upstream: Arc<str> = upstream.trim_end_matches('/').into();
-        let accept = tokio::spawn({
+        let (port, accept) = crate::httpd::serve("the fault proxy", {
             let state = state.clone();
-            async move {
-                let mut connections = tokio::task::JoinSet::new();
-                loop {
-                    tokio::select! {
-                        Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                        accepted = listener.accept() => {
-                            let Ok((stream, _)) = accepted else { continue };
-                            let (state, client, upstream) = (state.clone(), client.clone(), upstream.clone());
-                            connections.spawn(async move {
-                                let handler = service_fn(move |request| {
-                                    forward(state.clone(), client.clone(), upstream.clone(), request)
-                                });
-                                let _ = hyper::server::conn::http1::Builder::new()
-                                    .serve_connection(TokioIo::new(stream), handler)
-                                    .await;
-                            });
-                        }
-                    }
-                }
-            }
-        });
+            move |request| forward(state.clone(), client.clone(), upstream.clone(), request)
+        })
+        .await;
         Self {
             port,
             state,
@@ -140,14 +118,12 @@ impl Drop for FaultProxy {
     }
 }
 
-type ProxyError = Box<dyn std::error::Error + Send + Sync>;
-
 async fn forward(
     state: Arc<State>,
     client: Client<HttpConnector, Full<Bytes>>,
     upstream: Arc<str>,
     request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, ProxyError> {
+) -> Result<Response<Full<Bytes>>, HandlerError> {
     let operation = operation_name(request.method(), request.uri(), request.headers());
     let path_and_query = request
         .uri()

@@ -9,8 +9,6 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -45,10 +43,6 @@ pub struct StsStandIn {
 impl StsStandIn {
     /// Hands out `pool`'s `(access key, secret)` pairs in order, each valid for `lifetime`.
     pub async fn start(pool: Vec<(String, String)>, lifetime: Duration) -> Self {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .expect("bind the STS stand-in on 127.0.0.1");
-        let port = listener.local_addr().expect("address").port();
         let mut pool = pool;
         pool.reverse();
         let state = Arc::new(State {
@@ -56,27 +50,11 @@ impl StsStandIn {
             issued: Mutex::default(),
             lifetime,
         });
-        let accept = tokio::spawn({
+        let (port, accept) = crate::httpd::serve("the STS stand-in", {
             let state = state.clone();
-            async move {
-                let mut connections = tokio::task::JoinSet::new();
-                loop {
-                    tokio::select! {
-                        Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                        accepted = listener.accept() => {
-                            let Ok((stream, _)) = accepted else { continue };
-                            let state = state.clone();
-                            connections.spawn(async move {
-                                let handler = service_fn(move |request| answer(state.clone(), request));
-                                let _ = hyper::server::conn::http1::Builder::new()
-                                    .serve_connection(TokioIo::new(stream), handler)
-                                    .await;
-                            });
-                        }
-                    }
-                }
-            }
-        });
+            move |request| answer(state.clone(), request)
+        })
+        .await;
         Self {
             port,
             state,
@@ -103,7 +81,7 @@ impl Drop for StsStandIn {
 async fn answer(
     state: Arc<State>,
     request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<Response<Full<Bytes>>, crate::httpd::HandlerError> {
     let body = request.into_body().collect().await?.to_bytes();
     let params: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let respond = |status: StatusCode, xml: String| {

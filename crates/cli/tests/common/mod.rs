@@ -101,20 +101,25 @@ pub fn setup(home: &Path, data: &Path, server: &wharf_testkit::S3TestServer) {
     assert!(text(&out).contains("people"), "{}", text(&out));
 }
 
-/// Adds model `people` (over `people.csv`, key `id`).
-pub fn people_model(home: &Path) {
+/// Adds model `name` over `sql` on source `files`, key `id`.
+pub fn add_model(home: &Path, name: &str, sql: &str) {
     let out = run(wharf(home).args([
         "model",
         "add",
-        "people",
+        name,
         "--source",
         "files",
         "--primary-key",
         "id",
         "--sql",
-        "SELECT * FROM people",
+        sql,
     ]));
     assert!(out.status.success(), "{}", text(&out));
+}
+
+/// Adds model `people` (over `people.csv`, key `id`).
+pub fn people_model(home: &Path) {
+    add_model(home, "people", "SELECT * FROM people");
 }
 
 /// Adds model `people` (over `people.csv`) and sync `sync` of it to `lake` as CSV, with

@@ -324,10 +324,15 @@ fn compile_with(
 async fn ids(w: &LocalWarehouse, m: &Models, filter: Value) -> Vec<i64> {
     let compiled =
         compile_with(m, &filter, Dialect::DataFusion).unwrap_or_else(|e| panic!("{filter}: {e}"));
-    let mut stream = w
+    let stream = w
         .query_with(&compiled.sql, &compiled.params)
         .await
         .unwrap_or_else(|e| panic!("{filter}: {e}\n{}", compiled.sql));
+    collect_ids(stream).await
+}
+
+/// The `id`s of a result, sorted.
+async fn collect_ids(mut stream: crate::QueryStream) -> Vec<i64> {
     let mut out = Vec::new();
     while let Some(batch) = stream.next().await {
         let batch = batch.expect("batch");
