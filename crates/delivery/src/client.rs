@@ -169,9 +169,9 @@ pub fn s3_client_with_credentials(
 
 /// The S3 client of a destination: static keys for access-key auth; for role auth, credentials
 /// from `sts:AssumeRole` on top of wharf's identity, cached by the client and refreshed
-/// [`ClientSettings::credential_refresh_margin`] before expiry (a handful of STS calls per run, not one per
-/// request). `purpose` ends up in the role session name (`wharf-<destination>-<purpose>`), which
-/// CloudTrail shows to the bucket's owner.
+/// [`ClientSettings::credential_refresh_margin`] before expiry (a handful of STS calls per run,
+/// not one per request). `purpose` ends up in the role session name
+/// (`wharf-<destination>-<purpose>`), which CloudTrail shows to the bucket's owner.
 pub async fn s3_client(
     destination: &S3Destination,
     identity: Option<&Identity>,
