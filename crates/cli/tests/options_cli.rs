@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{BUCKET, Fixture, add_model, json, run, text, wharf};
+use common::{BUCKET, Fixture, add_model, json, run, setup_as, text, wharf};
 use serde_json::Value;
 use std::path::Path;
 use wharf_testkit::{bucket_residue, duckdb_rows, object_bytes};
@@ -206,50 +206,12 @@ async fn the_master_key_can_come_from_the_environment_instead_of_a_file() {
         command
     };
     // Set up under the key from the environment: no key file is written.
-    std::fs::write(data.path().join("people.csv"), "id,name\n1,Ada\n").expect("csv");
-    let out = run(with_key(key)
-        .args([
-            "--allow-private-endpoints",
-            "destination",
-            "add",
-            "s3",
-            "lake",
-        ])
-        .args([
-            "--bucket",
-            BUCKET,
-            "--region",
-            "us-east-1",
-            "--prefix",
-            "exports",
-        ])
-        .args([
-            "--auth",
-            "access-key",
-            "--access-key-id",
-            &server.access_key,
-        ])
-        .args([
-            "--secret-access-key-env",
-            "SECRET",
-            "--endpoint",
-            &server.endpoint(),
-        ])
-        .env("SECRET", &server.secret_key));
-    assert!(out.status.success(), "{}", text(&out));
+    setup_as(&|| with_key(key), data.path(), &server);
     assert!(
         !h.join("master.key").exists(),
         "no key file beside the database"
     );
     for args in [
-        vec![
-            "source",
-            "add",
-            "local",
-            "files",
-            "--path",
-            &data.path().to_string_lossy(),
-        ],
         vec![
             "model",
             "add",

@@ -58,12 +58,17 @@ pub const BUCKET: &str = "wharf-test";
 /// A destination `lake` on `server` (bucket [`BUCKET`], prefix `exports`) and a local source
 /// `files` on `data`, holding `people.csv`.
 pub fn setup(home: &Path, data: &Path, server: &wharf_testkit::S3TestServer) {
+    setup_as(&|| wharf(home), data, server);
+}
+
+/// [`setup`] through the commands `wharf` makes (a home with an environment of its own).
+pub fn setup_as(wharf: &dyn Fn() -> Command, data: &Path, server: &wharf_testkit::S3TestServer) {
     std::fs::write(
         data.join("people.csv"),
         "id,name,city\n1,Ada,\"Paris, \"\"FR\"\"\"\n2,Bob,\n3,Zoë 🌍,\"two\nlines\"\n",
     )
     .expect("write csv");
-    let out = run(wharf(home)
+    let out = run(wharf()
         .args([
             "--allow-private-endpoints",
             "destination",
@@ -94,7 +99,7 @@ pub fn setup(home: &Path, data: &Path, server: &wharf_testkit::S3TestServer) {
         .args(["--checksum", "crc32c"])
         .env("SECRET", &server.secret_key));
     assert!(out.status.success(), "{}", text(&out));
-    let out = run(wharf(home)
+    let out = run(wharf()
         .args(["source", "add", "local", "files", "--path"])
         .arg(data));
     assert!(out.status.success(), "{}", text(&out));
