@@ -122,7 +122,7 @@ impl<W: Write + Send> FileWriter<W> {
             }
             FileFormat::Csv => {
                 let c = &settings.csv;
-                let mut out = Compressed::new(settings.compression, sink)?;
+                let mut out = Compressed::new(settings.compression, sink, threads)?;
                 if c.bom {
                     out.write_all(b"\xEF\xBB\xBF")?;
                 }
@@ -139,7 +139,7 @@ impl<W: Write + Send> FileWriter<W> {
                 )?)
             }
             FileFormat::Ndjson => Inner::Text(ParallelText::new(
-                Compressed::new(settings.compression, sink)?,
+                Compressed::new(settings.compression, sink, threads)?,
                 TextKind::Ndjson,
                 false,
                 threads,
@@ -148,14 +148,14 @@ impl<W: Write + Send> FileWriter<W> {
                 arrow::json::WriterBuilder::new()
                     .with_explicit_nulls(true)
                     .with_encoder_factory(std::sync::Arc::new(text::FastValues))
-                    .build(Compressed::new(settings.compression, sink)?),
+                    .build(Compressed::new(settings.compression, sink, threads)?),
             ),
             FileFormat::Xml => {
                 let names = wharf_domain::xml_name::xml_names(
                     schema.fields().iter().map(|f| f.name().as_str()),
                 );
                 Inner::Text(ParallelText::new(
-                    Compressed::new(settings.compression, sink)?,
+                    Compressed::new(settings.compression, sink, threads)?,
                     TextKind::Xml(text::XmlEncoder::new(names, &settings.xml)),
                     false,
                     threads,

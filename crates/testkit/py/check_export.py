@@ -76,7 +76,6 @@ output.
 
 import csv
 import datetime as dt
-import gzip
 import io
 import json
 import math
@@ -88,6 +87,7 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 import xml.sax
 import xml.sax.handler
+import zlib
 from decimal import Decimal
 
 MAX_ERRORS = 10
@@ -633,14 +633,24 @@ class Ctx:
     def plain(self, key):
         """The object's bytes with its whole-object compression undone."""
         body = self.objects[key]
+        # One gzip member or one zstd frame, ending where the object ends: readers that stop
+        # after the first (zstandard's default stream reader, some partners' tools) must still
+        # read every row.
         if self.comp == "gzip":
-            return gzip.decompress(body)
-        if self.comp == "zstd":
+            d = zlib.decompressobj(wbits=31)
+        elif self.comp == "zstd":
             import zstandard
 
-            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(body), read_across_frames=True) as r:
-                return r.read()
-        return body
+            d = zstandard.ZstdDecompressor().decompressobj()
+        else:
+            return body
+        plain = d.decompress(body)
+        if not d.eof or d.unused_data:
+            what = "gzip member" if self.comp == "gzip" else "zstd frame"
+            self.errors.append(
+                f"{key}: not one {what}: " + (f"{len(d.unused_data)} bytes after the first" if d.eof else "it does not end")
+            )
+        return plain
 
     def s3_read_plain(self, key):
         """The object read through pyarrow's S3FileSystem, decompressed by Arrow's codecs."""

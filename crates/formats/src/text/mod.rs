@@ -19,6 +19,7 @@ pub use json::FastValues;
 pub use xml::XmlEncoder;
 
 use crate::Compressed;
+use crate::compress::Deflater;
 use arrow::array::RecordBatch;
 use arrow::error::ArrowError;
 use std::io::Write;
@@ -44,7 +45,10 @@ pub struct ParallelText<W: Write> {
     /// CSV: the header is still to be written.
     header_pending: bool,
     threads: usize,
+    /// One per slice: the slice's text.
     buffers: Vec<Vec<u8>>,
+    /// One per slice, gzip only: the slice deflated.
+    deflaters: Vec<Deflater>,
 }
 
 impl<W: Write> ParallelText<W> {
@@ -65,6 +69,7 @@ impl<W: Write> ParallelText<W> {
             kind,
             threads: threads.max(1),
             buffers: Vec::new(),
+            deflaters: Vec::new(),
         })
     }
 
@@ -113,42 +118,32 @@ impl<W: Write> ParallelText<W> {
             self.threads
         };
         self.buffers.resize_with(slices, Vec::new);
-        for buf in &mut self.buffers {
-            buf.clear();
-        }
         let per_slice = rows.div_ceil(slices);
         let kind = &self.kind;
-        if slices == 1 {
-            Self::encode(kind, batch, &mut self.buffers[0])?;
-        } else {
-            std::thread::scope(|scope| -> Result<(), ArrowError> {
-                let mut buffers = self.buffers.iter_mut().enumerate();
-                let (_, first) = buffers
-                    .next()
-                    .ok_or_else(|| ArrowError::ComputeError("no buffer".into()))?;
-                let helpers: Vec<_> = buffers
-                    .map(|(i, buf)| {
-                        let start = (i * per_slice).min(rows);
-                        let slice = batch.slice(start, per_slice.min(rows - start));
-                        scope.spawn(move || Self::encode(kind, &slice, buf))
-                    })
-                    .collect();
-                let mut result = Self::encode(kind, &batch.slice(0, per_slice.min(rows)), first);
-                for helper in helpers {
-                    let joined = helper.join().unwrap_or_else(|_| {
-                        Err(ArrowError::ComputeError(
-                            "an encoding thread panicked".into(),
-                        ))
-                    });
-                    if result.is_ok() {
-                        result = joined;
-                    }
-                }
-                result
+        in_parallel(&mut self.buffers, |i, buf| {
+            buf.clear();
+            let start = (i * per_slice).min(rows);
+            Self::encode(kind, &batch.slice(start, per_slice.min(rows - start)), buf)
+        })?;
+        let buffers = &self.buffers;
+        if let Some(gzip) = self.out.gzip() {
+            // Each slice is deflated on the thread that encoded it, primed with the text
+            // before it: the last slice's of this batch, or what the stream holds so far.
+            let before = gzip.before_next()?.to_vec();
+            if self.deflaters.len() < slices {
+                self.deflaters.resize_with(slices, Deflater::default);
+            }
+            in_parallel(&mut self.deflaters[..slices], |i, deflater| {
+                let before = if i == 0 { &before } else { &buffers[i - 1] };
+                Ok(deflater.deflate(before, &buffers[i])?)
             })?;
-        }
-        for buf in &self.buffers {
-            self.out.write_all(buf)?;
+            for (deflater, text) in self.deflaters.iter().zip(buffers) {
+                gzip.append(deflater, text)?;
+            }
+        } else {
+            for buf in buffers {
+                self.out.write_all(buf)?;
+            }
         }
         Ok(())
     }
@@ -164,6 +159,40 @@ impl<W: Write> ParallelText<W> {
     }
 }
 
+/// Runs `work` on every item at once: the first on this thread, each other on a thread of its
+/// own. The first error wins.
+fn in_parallel<T: Send>(
+    items: &mut [T],
+    work: impl Fn(usize, &mut T) -> Result<(), ArrowError> + Sync,
+) -> Result<(), ArrowError> {
+    let Some((first, rest)) = items.split_first_mut() else {
+        return Ok(());
+    };
+    if rest.is_empty() {
+        return work(0, first);
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = rest
+            .iter_mut()
+            .enumerate()
+            .map(|(i, item)| scope.spawn(move || work(i + 1, item)))
+            .collect();
+        let mut result = work(0, first);
+        for helper in helpers {
+            let joined = helper.join().unwrap_or_else(|_| {
+                Err(ArrowError::ComputeError(
+                    "an encoding thread panicked".into(),
+                ))
+            });
+            if result.is_ok() {
+                result = joined;
+            }
+        }
+        result
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,7 +202,16 @@ mod tests {
     use wharf_domain::TextCompression;
 
     fn encode(kind: TextKind, threads: usize, batch: &RecordBatch) -> Vec<u8> {
-        let out = Compressed::new(TextCompression::None, Vec::new()).expect("plain");
+        encode_as(TextCompression::None, kind, threads, batch)
+    }
+
+    fn encode_as(
+        compression: TextCompression,
+        kind: TextKind,
+        threads: usize,
+        batch: &RecordBatch,
+    ) -> Vec<u8> {
+        let out = Compressed::new(compression, Vec::new(), threads).expect("compressed");
         let mut w = ParallelText::new(out, kind, true, threads).expect("new");
         w.write(batch).expect("write");
         w.write(&batch.slice(0, batch.num_rows().min(10)))
@@ -219,5 +257,44 @@ mod tests {
         // An empty result still has its header.
         let empty = RecordBatch::new_empty(batch.schema());
         assert_eq!(encode(csv(), 2, &empty), b"id,s\n".to_vec());
+    }
+
+    #[test]
+    fn compressed_parallel_output_holds_the_serial_text() {
+        use std::io::Read;
+        let n = 50_000;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n));
+        let s: ArrayRef =
+            Arc::new(StringArray::from_iter((0..n).map(|i| {
+                (i % 5 != 0).then(|| format!("name {}", i * 7919 % 1000))
+            })));
+        let batch = RecordBatch::try_new(schema, vec![ids, s]).expect("batch");
+        let csv = || {
+            TextKind::Csv(
+                CsvEncoder::new(b',', b'"', ""),
+                arrow::csv::WriterBuilder::new(),
+            )
+        };
+        let plain = encode(csv(), 1, &batch);
+        for threads in [1, 3] {
+            // One gzip member (`GzDecoder` stops after the first) with every byte.
+            let gz = encode_as(TextCompression::Gzip, csv(), threads, &batch);
+            let mut text = Vec::new();
+            flate2::read::GzDecoder::new(&gz[..])
+                .read_to_end(&mut text)
+                .expect("gunzip");
+            assert_eq!(text, plain, "gzip, {threads} threads");
+            let z = encode_as(TextCompression::Zstd, csv(), threads, &batch);
+            assert_eq!(
+                zstd::zstd_safe::find_frame_compressed_size(&z).expect("a frame"),
+                z.len(),
+                "zstd, {threads} threads: more than one frame"
+            );
+            assert_eq!(zstd::stream::decode_all(&z[..]).expect("unzstd"), plain);
+        }
     }
 }
