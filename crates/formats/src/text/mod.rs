@@ -219,18 +219,22 @@ mod tests {
         w.finish(&batch.schema()).expect("finish")
     }
 
-    #[test]
-    fn parallel_output_is_byte_for_byte_the_serial_output() {
-        let n = 10_001;
+    /// A batch of `n` rows: `id` 0..n and `s` as `text` gives it.
+    fn ids_and_text(n: i64, text: impl Fn(i64) -> Option<String>) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),
             Field::new("s", DataType::Utf8, true),
         ]));
         let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n));
-        let s: ArrayRef = Arc::new(StringArray::from_iter(
-            (0..n).map(|i| (i % 7 != 0).then(|| format!("v{i}, \"q\"\nline"))),
-        ));
-        let batch = RecordBatch::try_new(schema, vec![ids, s]).expect("batch");
+        let s: ArrayRef = Arc::new(StringArray::from_iter((0..n).map(text)));
+        RecordBatch::try_new(schema, vec![ids, s]).expect("batch")
+    }
+
+    #[test]
+    fn parallel_output_is_byte_for_byte_the_serial_output() {
+        let batch = ids_and_text(10_001, |i| {
+            (i % 7 != 0).then(|| format!("v{i}, \"q\"\nline"))
+        });
         let csv = || {
             TextKind::Csv(
                 CsvEncoder::new(b',', b'"', ""),
@@ -262,17 +266,9 @@ mod tests {
     #[test]
     fn compressed_parallel_output_holds_the_serial_text() {
         use std::io::Read;
-        let n = 50_000;
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Int64, false),
-            Field::new("s", DataType::Utf8, true),
-        ]));
-        let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n));
-        let s: ArrayRef =
-            Arc::new(StringArray::from_iter((0..n).map(|i| {
-                (i % 5 != 0).then(|| format!("name {}", i * 7919 % 1000))
-            })));
-        let batch = RecordBatch::try_new(schema, vec![ids, s]).expect("batch");
+        let batch = ids_and_text(50_000, |i| {
+            (i % 5 != 0).then(|| format!("name {}", i * 7919 % 1000))
+        });
         let csv = || {
             TextKind::Csv(
                 CsvEncoder::new(b',', b'"', ""),
