@@ -64,6 +64,17 @@ impl Harness {
         data: Vec<u8>,
         stop_after: Option<usize>,
     ) -> Result<UploadedObject, DeliveryError> {
+        self.upload_in_writes_of(64 * 1024, key, data, stop_after)
+            .await
+    }
+
+    async fn upload_in_writes_of(
+        &self,
+        write_size: usize,
+        key: &str,
+        data: Vec<u8>,
+        stop_after: Option<usize>,
+    ) -> Result<UploadedObject, DeliveryError> {
         let (mut sink, upload) = upload::start(
             self.target.clone(),
             ObjectSpec {
@@ -81,7 +92,7 @@ impl Harness {
         );
         tokio::task::spawn_blocking(move || {
             let limit = stop_after.unwrap_or(data.len());
-            for chunk in data[..limit].chunks(64 * 1024) {
+            for chunk in data[..limit].chunks(write_size) {
                 if sink.write_all(chunk).is_err() {
                     return;
                 }
@@ -127,11 +138,19 @@ async fn sizes_around_the_part_size_round_trip_byte_for_byte() {
         (MIN_PART_SIZE + 1, 2, 2),
         (3 * MIN_PART_SIZE + 7, 4, 4),
     ];
-    for (len, uploaded_parts, parts) in cases {
-        let key = format!("exports/size-{len}.bin");
+    // In 64 KiB writes, and in one write of the whole object (a Parquet column chunk can be
+    // larger than a part): the parts are cut at the same places.
+    let writes = [64 * 1024, usize::MAX];
+    for ((len, uploaded_parts, parts), write_size) in
+        cases.into_iter().flat_map(|case| writes.map(|w| (case, w)))
+    {
+        let key = format!("exports/size-{len}-writes-{write_size}.bin");
         let before = h.server.faults.seen("UploadPart");
         let bytes = data(len);
-        let object = h.upload(&key, bytes.clone(), None).await.expect("uploads");
+        let object = h
+            .upload_in_writes_of(write_size, &key, bytes.clone(), None)
+            .await
+            .expect("uploads");
         assert_eq!(object.bytes, len as u64, "{key}");
         assert_eq!(object.parts, parts, "{key}");
         assert_eq!(
@@ -150,7 +169,7 @@ async fn sizes_around_the_part_size_round_trip_byte_for_byte() {
         .admin()
         .head_object()
         .bucket(BUCKET)
-        .key("exports/size-1.bin")
+        .key(format!("exports/size-1-writes-{}.bin", 64 * 1024))
         .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
         .send()
         .await

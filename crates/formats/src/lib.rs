@@ -190,12 +190,16 @@ impl<W: Write + Send> FileWriter<W> {
     }
 
     /// Bytes held inside the encoder, not yet handed to the sink (a Parquet row group being
-    /// built). Files are split on written + buffered bytes.
-    pub fn buffered_bytes(&self) -> usize {
-        match &self.inner {
-            Inner::Parquet(w) => w.in_progress_size(),
+    /// built). Files are split on written + buffered bytes. Rows the Parquet writer gathers
+    /// before encoding them are encoded first, so that they count.
+    pub fn buffered_bytes(&mut self) -> Result<usize, FormatError> {
+        Ok(match &mut self.inner {
+            Inner::Parquet(w) => {
+                w.encode_pending()?;
+                w.in_progress_size()
+            }
             _ => 0,
-        }
+        })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), FormatError> {

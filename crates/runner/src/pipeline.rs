@@ -297,8 +297,11 @@ impl FileLoop<'_> {
                 }
                 if let Some(max) = settings.max_bytes_per_file {
                     // Rows that should fit in the room left, from the average row so far.
-                    let size =
-                        file.written.load(Ordering::Relaxed) + file.writer.buffered_bytes() as u64;
+                    let buffered = match file.writer.buffered_bytes() {
+                        Ok(bytes) => bytes as u64,
+                        Err(e) => return Err(self.write_failed(e)),
+                    };
+                    let size = file.written.load(Ordering::Relaxed) + buffered;
                     let per_row = size.checked_div(file.writer.rows()).unwrap_or(256).max(1);
                     let fits = max.saturating_sub(size) / per_row;
                     take = take.min((fits as usize).clamp(1, SIZE_CHECK_ROWS));
@@ -315,10 +318,13 @@ impl FileLoop<'_> {
                 let full_rows = settings
                     .max_rows_per_file
                     .is_some_and(|max| file.writer.rows() >= max);
-                let full_bytes = settings.max_bytes_per_file.is_some_and(|max| {
-                    file.written.load(Ordering::Relaxed) + file.writer.buffered_bytes() as u64
-                        >= max
-                });
+                let full_bytes = match settings.max_bytes_per_file {
+                    Some(max) => match file.writer.buffered_bytes() {
+                        Ok(bytes) => file.written.load(Ordering::Relaxed) + bytes as u64 >= max,
+                        Err(e) => return Err(self.write_failed(e)),
+                    },
+                    None => false,
+                };
                 if full_rows || full_bytes {
                     self.close()?;
                 }

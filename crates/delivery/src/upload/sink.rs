@@ -49,12 +49,10 @@ impl PartSink {
         })
     }
 
-    /// Ships the first `size` buffered bytes as a part.
-    fn ship(&mut self, size: usize) -> io::Result<()> {
+    /// Ships the buffered bytes (a full part) as a part.
+    fn ship(&mut self) -> io::Result<()> {
         let next_size = part_size_for(self.part + 1, self.base_part_size);
-        let mut next = Vec::with_capacity(next_size.min(64 * 1024 * 1024) + 64 * 1024);
-        next.extend_from_slice(&self.buf[size..]);
-        self.buf.truncate(size);
+        let next = Vec::with_capacity(next_size.min(64 * 1024 * 1024) + 64 * 1024);
         let body = std::mem::replace(&mut self.buf, next);
         let crc = crc_fast::checksum(self.algorithm, &body);
         self.shipped_crc = if self.shipped == 0 {
@@ -94,18 +92,24 @@ impl PartSink {
 
 impl io::Write for PartSink {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        self.written.fetch_add(data.len() as u64, Ordering::Relaxed);
-        // Ship only when more than a part is buffered, so the last part is never empty and a
-        // file of exactly one part size is a single PutObject.
-        loop {
+        // The buffer never holds more than a part, so a large write (a Parquet column chunk)
+        // does not make it grow past the capacity it was given. A full part is shipped only
+        // when more bytes come, so the last part is never empty and a file of exactly one part
+        // size is a single PutObject.
+        let mut rest = data;
+        while !rest.is_empty() {
             let size = self.current_part_size();
-            if self.buf.len() <= size {
-                break;
-            }
             debug_assert!(size >= MIN_PART_SIZE);
-            self.ship(size)?;
+            if self.buf.len() >= size {
+                self.ship()?;
+                continue;
+            }
+            let take = rest.len().min(size - self.buf.len());
+            let (now, later) = rest.split_at(take);
+            self.buf.extend_from_slice(now);
+            rest = later;
         }
+        self.written.fetch_add(data.len() as u64, Ordering::Relaxed);
         Ok(data.len())
     }
 
