@@ -1,6 +1,7 @@
 //! The local warehouse: a folder of files, queried with DataFusion.
 
 mod discovery;
+mod views;
 
 pub use discovery::{TableInfo, discover};
 
@@ -143,8 +144,9 @@ impl LocalWarehouse {
         // A sort sets this much aside to merge its spill files; DataFusion's 10 MiB default
         // fails outright under small limits, so take a share of the limit instead.
         options.execution.sort_spill_reservation_bytes = (settings.memory_limit / 8).min(10 << 20);
-        // Plain strings: every writer and reader handles them; view types would be cast later.
-        options.execution.parquet.schema_force_view_types = false;
+        // Parquet text as string views, cast to plain strings at the end of each query
+        // (`views`): a filter's dropped rows are never copied out of the pages.
+        options.execution.parquet.schema_force_view_types = true;
         options.sql_parser.map_string_types_to_utf8view = false;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         crate::guard::install(&ctx);
@@ -261,11 +263,13 @@ impl LocalWarehouse {
             .execute_logical_plan(plan)
             .await
             .map_err(EngineError::sql)?;
-        if params.is_empty() {
-            return Ok(df);
-        }
-        df.with_param_values(params.to_vec())
-            .map_err(EngineError::sql)
+        let df = if params.is_empty() {
+            df
+        } else {
+            df.with_param_values(params.to_vec())
+                .map_err(EngineError::sql)?
+        };
+        views::without_views(df).map_err(EngineError::sql)
     }
 
     /// Plans `sql` without running it and returns its result's schema.
