@@ -374,18 +374,23 @@ mod tests {
         assert!(!dictionary(1), "email has a dictionary");
         assert!(dictionary(2), "city has no dictionary");
         // Every row reads back.
-        let read = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .expect("reader")
-            .build()
-            .expect("reader")
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .expect("batches");
+        let read = read_back(bytes);
         let rows: usize = read.iter().map(RecordBatch::num_rows).sum();
         assert_eq!(rows, n as usize);
         assert_eq!(
             arrow::compute::concat_batches(&batch.schema(), &read).expect("concat"),
             batch
         );
+    }
+
+    /// Every batch of a Parquet file, read with parquet-rs' own reader.
+    fn read_back(bytes: bytes::Bytes) -> Vec<RecordBatch> {
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .expect("reader")
+            .build()
+            .expect("reader")
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .expect("batches")
     }
 
     /// Batches are gathered before they are encoded; row groups still end at their row limit,
@@ -426,12 +431,7 @@ mod tests {
             .map(|g| g.num_rows())
             .collect();
         assert_eq!(groups, [100_000, 100_000, 50_000]);
-        let read = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .expect("reader")
-            .build()
-            .expect("reader")
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .expect("batches");
+        let read = read_back(bytes);
         assert_eq!(
             arrow::compute::concat_batches(&batch.schema(), &read).expect("concat"),
             batch
