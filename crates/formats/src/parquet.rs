@@ -383,6 +383,17 @@ mod tests {
         );
     }
 
+    /// The row count of each row group of a Parquet file.
+    fn row_group_rows(bytes: &bytes::Bytes) -> Vec<i64> {
+        let reader = SerializedFileReader::new(bytes.clone()).expect("parquet");
+        reader
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows())
+            .collect()
+    }
+
     /// Every batch of a Parquet file, read with parquet-rs' own reader.
     fn read_back(bytes: bytes::Bytes) -> Vec<RecordBatch> {
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
@@ -423,14 +434,7 @@ mod tests {
             .write(&batch.slice(offset, batch.num_rows() - offset))
             .expect("write");
         let bytes = bytes::Bytes::from(writer.into_inner().expect("finish"));
-        let reader = SerializedFileReader::new(bytes.clone()).expect("parquet");
-        let groups: Vec<i64> = reader
-            .metadata()
-            .row_groups()
-            .iter()
-            .map(|g| g.num_rows())
-            .collect();
-        assert_eq!(groups, [100_000, 100_000, 50_000]);
+        assert_eq!(row_group_rows(&bytes), [100_000, 100_000, 50_000]);
         let read = read_back(bytes);
         assert_eq!(
             arrow::compute::concat_batches(&batch.schema(), &read).expect("concat"),
@@ -463,13 +467,7 @@ mod tests {
             offset += take;
         }
         let bytes = bytes::Bytes::from(writer.into_inner().expect("finish"));
-        let reader = SerializedFileReader::new(bytes).expect("parquet");
-        let groups: Vec<i64> = reader
-            .metadata()
-            .row_groups()
-            .iter()
-            .map(|g| g.num_rows())
-            .collect();
+        let groups = row_group_rows(&bytes);
         // 8-byte ids, plain: 256 KiB is 32,768 rows, passed at the first encode of gathered
         // rows, so every row group but the last holds one gathering.
         const { assert!(GATHER_ROWS * 8 > 256 << 10) };
