@@ -202,6 +202,15 @@ impl<W: Write + Send> FileWriter<W> {
         })
     }
 
+    /// At least [`Self::buffered_bytes`], without encoding the rows the Parquet writer
+    /// gathers: enough to tell that a file is far below a size limit.
+    pub fn buffered_bytes_high(&self) -> usize {
+        match &self.inner {
+            Inner::Parquet(w) => w.in_progress_size() + w.pending_size_high(),
+            _ => 0,
+        }
+    }
+
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), FormatError> {
         if batch.num_rows() == 0 {
             return Ok(());

@@ -103,6 +103,18 @@ impl<W: Write + Send> ParallelParquetWriter<W> {
         })
     }
 
+    /// A size that the gathered rows, once encoded, will not pass: twice their size in memory
+    /// and 64 KiB (encoding and compression shrink values; levels, page headers and
+    /// statistics add a little). Asking for it encodes nothing.
+    pub fn pending_size_high(&self) -> usize {
+        self.pending
+            .iter()
+            .map(RecordBatch::get_array_memory_size)
+            .sum::<usize>()
+            .saturating_mul(2)
+            .saturating_add(if self.pending.is_empty() { 0 } else { 64 << 10 })
+    }
+
     /// Opens the file, with the dictionary off for the columns `first` shows to be near-unique.
     fn open(&mut self, first: Option<&RecordBatch>) -> Result<()> {
         let State::Pending(pending) = &mut self.state else {
@@ -440,6 +452,42 @@ mod tests {
             arrow::compute::concat_batches(&batch.schema(), &read).expect("concat"),
             batch
         );
+    }
+
+    /// The estimate for gathered rows is never below what encoding them adds, and asking for
+    /// it encodes nothing.
+    #[test]
+    fn the_gathered_rows_estimate_errs_high() {
+        let n: i64 = 20_000;
+        let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n));
+        let names: ArrayRef =
+            Arc::new(StringArray::from_iter((0..n).map(|i| {
+                (i % 5 != 0).then(|| format!("customer {i} of a sample"))
+            })));
+        let batch = RecordBatch::try_from_iter([("id", ids), ("name", names)]).expect("batch");
+        for compression in [
+            parquet::basic::Compression::UNCOMPRESSED,
+            parquet::basic::Compression::SNAPPY,
+        ] {
+            let mut writer = ParallelParquetWriter::try_new(
+                Vec::new(),
+                batch.schema(),
+                WriterProperties::builder()
+                    .set_compression(compression)
+                    .build(),
+                1 << 20,
+                64 << 20,
+                2,
+            )
+            .expect("writer");
+            writer.write(&batch).expect("write");
+            assert_eq!(writer.in_progress_size(), 0, "nothing encoded yet");
+            let high = writer.pending_size_high();
+            writer.encode_pending().expect("encode");
+            let encoded = writer.in_progress_size();
+            assert!(encoded > 0 && high >= encoded, "{high} < {encoded}");
+            assert_eq!(writer.pending_size_high(), 0);
+        }
     }
 
     /// A row group also ends when its encoded bytes pass the limit, which gathered rows are

@@ -221,6 +221,19 @@ struct OpenFile {
     written: Arc<AtomicU64>,
 }
 
+impl OpenFile {
+    /// Bytes written and held by the encoder, exactly: the Parquet writer encodes the rows it
+    /// gathers to count them, so this is asked only near a size limit.
+    fn size(&mut self) -> Result<u64, wharf_formats::FormatError> {
+        Ok(self.written.load(Ordering::Relaxed) + self.writer.buffered_bytes()? as u64)
+    }
+
+    /// At least [`Self::size`], without encoding anything.
+    fn size_high(&self) -> u64 {
+        self.written.load(Ordering::Relaxed) + self.writer.buffered_bytes_high() as u64
+    }
+}
+
 /// A file an earlier attempt committed, whose rows this attempt passes over.
 struct Carried {
     part: u32,
@@ -297,13 +310,19 @@ impl FileLoop<'_> {
                 }
                 if let Some(max) = settings.max_bytes_per_file {
                     // Rows that should fit in the room left, from the average row so far.
-                    let buffered = match file.writer.buffered_bytes() {
-                        Ok(bytes) => bytes as u64,
-                        Err(e) => return Err(self.write_failed(e)),
+                    let rows = file.writer.rows();
+                    let per_row = move |size: u64| size.checked_div(rows).unwrap_or(256).max(1);
+                    let high = file.size_high();
+                    let size = if high.saturating_add(SIZE_CHECK_ROWS as u64 * per_row(high)) < max
+                    {
+                        high
+                    } else {
+                        match file.size() {
+                            Ok(size) => size,
+                            Err(e) => return Err(self.write_failed(e)),
+                        }
                     };
-                    let size = file.written.load(Ordering::Relaxed) + buffered;
-                    let per_row = size.checked_div(file.writer.rows()).unwrap_or(256).max(1);
-                    let fits = max.saturating_sub(size) / per_row;
+                    let fits = max.saturating_sub(size) / per_row(size);
                     take = take.min((fits as usize).clamp(1, SIZE_CHECK_ROWS));
                 }
                 if let Err(e) = file.writer.write(&batch.slice(offset, take)) {
@@ -319,11 +338,11 @@ impl FileLoop<'_> {
                     .max_rows_per_file
                     .is_some_and(|max| file.writer.rows() >= max);
                 let full_bytes = match settings.max_bytes_per_file {
-                    Some(max) => match file.writer.buffered_bytes() {
-                        Ok(bytes) => file.written.load(Ordering::Relaxed) + bytes as u64 >= max,
+                    Some(max) if file.size_high() >= max => match file.size() {
+                        Ok(size) => size >= max,
                         Err(e) => return Err(self.write_failed(e)),
                     },
-                    None => false,
+                    _ => false,
                 };
                 if full_rows || full_bytes {
                     self.close()?;
