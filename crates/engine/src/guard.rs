@@ -269,7 +269,7 @@ impl ScalarUDFImpl for Guarded {
 /// Fails a batch that breaks the limits above, naming the column and the row.
 pub fn check_batch(batch: &RecordBatch) -> Result<(), crate::EngineError> {
     let too_large = |message: String| Err(crate::EngineError::TooLarge(message));
-    let total = batch.get_array_memory_size() as u64;
+    let total = batch_bytes(batch);
     if total > MAX_BATCH_BYTES {
         return too_large(format!(
             "a batch of {} rows takes {}, over wharf's limit of {} per batch; select fewer or smaller columns",
@@ -306,6 +306,29 @@ pub fn check_batch(batch: &RecordBatch) -> Result<(), crate::EngineError> {
         }
     }
     Ok(())
+}
+
+/// The memory a batch's rows take. A view column counts its views and the bytes its values
+/// use, not the buffers it shares: a sorted result's views point into the whole sort's
+/// buffers, which every batch of it would otherwise count again.
+fn batch_bytes(batch: &RecordBatch) -> u64 {
+    let views = |len: usize, used: usize| len * 16 + used;
+    batch
+        .columns()
+        .iter()
+        .map(|column| match column.data_type() {
+            DataType::Utf8View => {
+                let a = column.as_string_view();
+                views(a.len(), a.total_buffer_bytes_used())
+            }
+            DataType::BinaryView => {
+                let a = column.as_binary_view();
+                views(a.len(), a.total_buffer_bytes_used())
+            }
+            _ => column.get_array_memory_size(),
+        })
+        .map(|bytes| bytes as u64)
+        .sum()
 }
 
 /// The byte size of each value of a text or binary column; `None` for other columns.
@@ -374,6 +397,29 @@ mod tests {
             text.contains("column \"note\"") && text.contains("row 2") && text.contains("64.0 MiB"),
             "{text}"
         );
+    }
+
+    /// Ten rows of views into 10 MB of shared text count their own 10 values, not the 10 MB.
+    #[test]
+    fn a_view_batch_counts_the_values_it_uses_not_the_buffers_it_shares() {
+        use arrow::array::StringViewArray;
+        let text: Vec<String> = (0..100_000).map(|i| format!("{i:0>100}")).collect();
+        let all = StringViewArray::from_iter_values(&text);
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "t",
+            DataType::Utf8View,
+            false,
+        )]));
+        let ten = RecordBatch::try_new(schema, vec![Arc::new(all.slice(0, 10))]).expect("batch");
+        assert!(ten.get_array_memory_size() > 10_000_000);
+        assert_eq!(batch_bytes(&ten), 10 * (16 + 100));
+        let plain = RecordBatch::try_from_iter([(
+            "t",
+            Arc::new(StringArray::from_iter_values(&text[..10])) as ArrayRef,
+        )])
+        .expect("batch");
+        assert_eq!(batch_bytes(&plain), plain.get_array_memory_size() as u64);
+        assert!(check_batch(&ten).is_ok());
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub use plan_check::MAX_EXPANDED_NODES;
 pub use postgres::PostgresWarehouse;
 pub use preview::Preview;
 pub use sql_check::MAX_EXPRESSION_DEPTH;
-pub use warehouse::Warehouse;
+pub use warehouse::{Text, Warehouse};
 
 use arrow::datatypes::Schema;
 use wharf_domain::ColumnInfo;

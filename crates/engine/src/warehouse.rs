@@ -6,6 +6,17 @@ use crate::{EngineError, EngineSettings, LocalWarehouse, Preview, QueryStream, T
 use arrow::datatypes::SchemaRef;
 use wharf_domain::SourceConfig;
 
+/// How a query's text columns leave a stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Text {
+    /// Plain strings (`Utf8`): the types plans, previews and stored schemas show.
+    Plain,
+    /// As the source reads them: string views (`Utf8View`) from the local source's Parquet
+    /// files, plain strings elsewhere. For a consumer that reads views (the text formats'
+    /// encoders), which saves a copy of every value.
+    AsRead,
+}
+
 /// An opened source.
 pub enum Warehouse {
     Local(LocalWarehouse),
@@ -87,13 +98,15 @@ impl Warehouse {
         Ok(schema)
     }
 
+    /// Runs `sql` with `params` bound, streaming its result with its text as `text` says.
     pub async fn query_with(
         &self,
         sql: &str,
         params: &[ScalarValue],
+        text: Text,
     ) -> Result<QueryStream, EngineError> {
         match self {
-            Self::Local(w) => w.query_with(sql, params).await,
+            Self::Local(w) => w.stream(sql, params, text).await,
             Self::Postgres(w) => w.query_with(sql, params).await,
         }
     }

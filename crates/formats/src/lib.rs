@@ -76,7 +76,11 @@ enum Inner<W: Write + Send> {
 pub struct FileWriter<W: Write + Send> {
     inner: Inner<W>,
     format: FileFormat,
+    /// The schema the file is written with.
     schema: SchemaRef,
+    /// The schema batches are brought to before they are encoded: [`Self::schema`], or for
+    /// the text formats the same with text views kept ([`normalize::with_text_views`]).
+    encoded: SchemaRef,
     rows: u64,
     wrote_batch: bool,
 }
@@ -95,6 +99,11 @@ impl<W: Write + Send> FileWriter<W> {
         };
         let nested_as_text = matches!(format, FileFormat::Csv | FileFormat::Xml);
         let file_schema = normalize::file_schema(schema, names.as_deref(), nested_as_text);
+        let encoded = if format.is_text() {
+            normalize::with_text_views(&file_schema, schema)
+        } else {
+            file_schema.clone()
+        };
         let threads = encoding_threads();
         let inner = match format {
             FileFormat::Parquet => {
@@ -175,6 +184,7 @@ impl<W: Write + Send> FileWriter<W> {
             inner,
             format,
             schema: file_schema,
+            encoded,
             rows: 0,
             wrote_batch: false,
         })
@@ -217,7 +227,7 @@ impl<W: Write + Send> FileWriter<W> {
         }
         let format = self.format;
         let arrow = |source| FormatError::Arrow { format, source };
-        let batch = normalize::conform(batch, &self.schema).map_err(arrow)?;
+        let batch = normalize::conform(batch, &self.encoded).map_err(arrow)?;
         match &mut self.inner {
             Inner::Parquet(w) => w.write(&batch)?,
             Inner::Text(w) => w.write(&batch).map_err(arrow)?,
@@ -290,4 +300,98 @@ fn check_types(format: FileFormat, schema: &Schema) -> Result<(), FormatError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::ArrayRef;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    use wharf_domain::{CsvOptions, ParquetOptions, TextCompression, XmlOptions};
+
+    fn settings(format: FileFormat) -> FileSettings {
+        FileSettings {
+            format,
+            compression: TextCompression::None,
+            csv: CsvOptions::default(),
+            xml: XmlOptions::default(),
+            parquet: ParquetOptions::default(),
+        }
+    }
+
+    fn file(format: FileFormat, batch: &RecordBatch) -> Vec<u8> {
+        let mut w = FileWriter::new(&settings(format), &batch.schema(), Vec::new()).expect("new");
+        // Text views reach the text encoders as views (no cast), never the file's schema.
+        for (i, field) in batch.schema().fields().iter().enumerate() {
+            let encoded = w.encoded.field(i).data_type();
+            let views = format.is_text() && field.data_type() == &DataType::Utf8View;
+            assert_eq!(encoded == &DataType::Utf8View, views, "{format:?} {field}");
+            assert_ne!(w.schema().field(i).data_type(), &DataType::Utf8View);
+        }
+        w.write(batch).expect("write");
+        w.write(&batch.slice(0, 5)).expect("write");
+        w.finish().expect("finish")
+    }
+
+    /// `batch` with its text views cast to plain strings: what the source gave before views.
+    fn without_views(batch: &RecordBatch) -> RecordBatch {
+        let (fields, columns): (Vec<Field>, Vec<ArrayRef>) = batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(|(f, c)| match f.data_type() {
+                DataType::Utf8View => (
+                    f.as_ref().clone().with_data_type(DataType::Utf8),
+                    arrow::compute::cast(c, &DataType::Utf8).expect("cast"),
+                ),
+                _ => (f.as_ref().clone(), c.clone()),
+            })
+            .unzip();
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("batch")
+    }
+
+    /// The text formats write text views as they come, not cast: the file is byte for byte the
+    /// one the same rows as plain strings give. Parquet still writes plain strings.
+    #[test]
+    fn text_views_make_the_same_files_as_plain_strings() {
+        let views = text::random::batch(11, 3000);
+        assert!(
+            views
+                .schema()
+                .fields()
+                .iter()
+                .any(|f| f.data_type() == &DataType::Utf8View)
+        );
+        let plain = without_views(&views);
+        for format in [
+            FileFormat::Csv,
+            FileFormat::Ndjson,
+            FileFormat::Json,
+            FileFormat::Xml,
+        ] {
+            let written = file(format, &views);
+            assert!(written.len() > 3000, "{format:?}");
+            assert!(written == file(format, &plain), "{format:?} differs");
+        }
+        // Parquet has no negative decimal scales.
+        let schema = views.schema();
+        let keep: Vec<usize> = (0..schema.fields().len())
+            .filter(|i| schema.field(*i).name() != "dec_neg_scale")
+            .collect();
+        let parquet = file(FileFormat::Parquet, &views.project(&keep).expect("project"));
+        let reader = ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            bytes::Bytes::from(parquet),
+        )
+        .expect("reader");
+        assert_eq!(
+            reader
+                .schema()
+                .field_with_name("view_text")
+                .expect("column")
+                .data_type(),
+            &DataType::Utf8
+        );
+    }
 }

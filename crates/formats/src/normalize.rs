@@ -68,7 +68,26 @@ pub fn file_schema(schema: &Schema, names: Option<&[String]>, nested_as_text: bo
     Arc::new(Schema::new(fields))
 }
 
-/// `batch` in `schema` (from [`file_schema`] of the batch's schema): columns cast where the type
+/// `file` (from [`file_schema`] of `source`) with the top-level columns `source` has as text
+/// views kept as views: the batches the text formats' encoders take, which read views directly
+/// (a cast would copy every value once more for nothing). Nested and dictionary text is cast.
+pub fn with_text_views(file: &SchemaRef, source: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = file
+        .fields()
+        .iter()
+        .zip(source.fields())
+        .map(|(f, s)| {
+            if s.data_type() == &DataType::Utf8View && f.data_type() == &DataType::Utf8 {
+                f.as_ref().clone().with_data_type(DataType::Utf8View)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, file.metadata().clone()))
+}
+
+/// `batch` in `schema` (from [`file_schema`] or [`with_text_views`] of the batch's schema): columns cast where the type
 /// changed (nested values to JSON text), untouched (no copy) where it did not.
 pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
     let columns: Vec<ArrayRef> = batch

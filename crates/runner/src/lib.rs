@@ -28,11 +28,11 @@ use time::OffsetDateTime;
 use wharf_delivery::upload::{StaleRef, UploadSettings, UploadTarget};
 use wharf_delivery::{ClientSettings, DeliveryError, Identity};
 use wharf_domain::{ChangeCounts, KeyTemplate, S3Auth, SyncSettings};
-use wharf_engine::EngineSettings;
 pub use wharf_engine::{
     EngineError, MAX_EXPANDED_NODES, MAX_EXPRESSION_DEPTH, Preview, TableInfo, Warehouse, columns,
     threads,
 };
+use wharf_engine::{EngineSettings, Text};
 use wharf_store::{DestinationRecord, ModelRecord, SegmentRecord, Store, StoreError, SyncRecord};
 
 /// Attempts per S3 request during a run (the SDK's backoff with full jitter between them).
@@ -304,8 +304,15 @@ async fn execute(
         .query(store, &warehouse, started_at)
         .await
         .map_err(|e| fail(failure(e.code(), e)))?;
+    // The text formats' encoders read string views as the local source gives them; Parquet,
+    // Avro and the change comparison (whose snapshots keep plain strings) take plain ones.
+    let text = if ctx.sync.settings.file.format.is_text() && !ctx.sync.settings.mode.compares() {
+        Text::AsRead
+    } else {
+        Text::Plain
+    };
     let stream = warehouse
-        .query_with(&sql, &params)
+        .query_with(&sql, &params, text)
         .await
         .map_err(|e| fail(failure(e.code(), e)))?;
     let journal = Arc::new(journal::StoreJournal::new(

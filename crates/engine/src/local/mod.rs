@@ -5,6 +5,7 @@ mod views;
 
 pub use discovery::{TableInfo, discover};
 
+use crate::Text;
 use crate::error::EngineError;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -239,6 +240,16 @@ impl LocalWarehouse {
     }
 
     async fn dataframe(&self, sql: &str, params: &[ScalarValue]) -> Result<DataFrame, EngineError> {
+        let df = self.dataframe_as_read(sql, params).await?;
+        views::without_views(df).map_err(EngineError::sql)
+    }
+
+    /// The query's plan with text as the Parquet reader gives it (string views).
+    async fn dataframe_as_read(
+        &self,
+        sql: &str,
+        params: &[ScalarValue],
+    ) -> Result<DataFrame, EngineError> {
         let statement = self.parse(sql)?;
         let state = self.ctx.state();
         for reference in state
@@ -263,13 +274,12 @@ impl LocalWarehouse {
             .execute_logical_plan(plan)
             .await
             .map_err(EngineError::sql)?;
-        let df = if params.is_empty() {
-            df
+        if params.is_empty() {
+            Ok(df)
         } else {
             df.with_param_values(params.to_vec())
-                .map_err(EngineError::sql)?
-        };
-        views::without_views(df).map_err(EngineError::sql)
+                .map_err(EngineError::sql)
+        }
     }
 
     /// Plans `sql` without running it and returns its result's schema.
@@ -298,7 +308,20 @@ impl LocalWarehouse {
         sql: &str,
         params: &[ScalarValue],
     ) -> Result<QueryStream, EngineError> {
-        let df = self.dataframe(sql, params).await?;
+        self.stream(sql, params, Text::Plain).await
+    }
+
+    /// Runs `sql` with `params` bound, streaming its result with its text as `text` says.
+    pub async fn stream(
+        &self,
+        sql: &str,
+        params: &[ScalarValue],
+        text: Text,
+    ) -> Result<QueryStream, EngineError> {
+        let df = match text {
+            Text::Plain => self.dataframe(sql, params).await?,
+            Text::AsRead => self.dataframe_as_read(sql, params).await?,
+        };
         let inner = df.execute_stream().await.map_err(EngineError::query)?;
         let schema = inner.schema();
         Ok(QueryStream::new(

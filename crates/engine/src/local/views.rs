@@ -3,7 +3,8 @@
 //! The Parquet reader gives text and binary columns as views (`Utf8View`, `BinaryView`): 16-byte
 //! handles into the decompressed pages, so the values of rows that a filter drops are never
 //! copied. A query's result is cast to plain strings at its end, after any filter: the type
-//! every writer, page and stored schema works with.
+//! every page, stored schema and most writers work with. A stream for a consumer that reads
+//! views (the text formats: [`crate::Text::AsRead`]) keeps them.
 
 use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{Column, Result};
@@ -188,6 +189,43 @@ mod tests {
             }
         }
         assert_eq!(seen, (0..2000).filter(|i| i % 3 == 1).count());
+    }
+
+    /// A stream for a consumer that reads views keeps them, with the plain stream's values.
+    #[tokio::test]
+    async fn a_stream_as_read_keeps_the_views() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_table(dir.path());
+        let wh = LocalWarehouse::open(dir.path(), &EngineSettings::new(dir.path().join("spill")))
+            .await
+            .expect("open");
+        let sql = "SELECT n, name, raw, tags FROM t WHERE n % 3 = $1 ORDER BY n";
+        let params = &[datafusion::common::ScalarValue::Int64(Some(2))];
+        let collect = |text| {
+            let wh = &wh;
+            async move {
+                let stream = wh.stream(sql, params, text).await.expect("query");
+                let schema = stream.schema();
+                let batches: Vec<RecordBatch> =
+                    stream.map(|b| b.expect("batch")).collect::<Vec<_>>().await;
+                datafusion::arrow::compute::concat_batches(&schema, &batches).expect("concat")
+            }
+        };
+        let plain_rows = collect(crate::Text::Plain).await;
+        let as_read = collect(crate::Text::AsRead).await;
+        assert_eq!(as_read.column(1).data_type(), &DataType::Utf8View);
+        assert_eq!(as_read.column(2).data_type(), &DataType::BinaryView);
+        assert_eq!(as_read.num_rows(), (0..2000).filter(|i| i % 3 == 2).count());
+        for (i, (read, plain_column)) in as_read
+            .columns()
+            .iter()
+            .zip(plain_rows.columns())
+            .enumerate()
+        {
+            let cast =
+                datafusion::arrow::compute::cast(read, &plain(read.data_type())).expect("cast");
+            assert_eq!(&cast, plain_column, "column {i}");
+        }
     }
 
     #[test]

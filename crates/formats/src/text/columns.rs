@@ -6,7 +6,7 @@
 use super::values::{DayCache, write_decimal128};
 use arrow::array::{
     Array, ArrayRef, AsArray as _, BooleanArray, Decimal128Array, GenericStringArray,
-    PrimitiveArray,
+    PrimitiveArray, StringViewArray,
 };
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{
@@ -40,6 +40,8 @@ pub(crate) struct Column<'a> {
 enum Kind<'a> {
     Utf8(&'a GenericStringArray<i32>),
     LargeUtf8(&'a GenericStringArray<i64>),
+    /// Text as the local source reads it: written from the views, never cast to `Utf8` first.
+    Utf8View(&'a StringViewArray),
     Int8(&'a PrimitiveArray<Int8Type>),
     Int16(&'a PrimitiveArray<Int16Type>),
     Int32(&'a PrimitiveArray<Int32Type>),
@@ -67,6 +69,7 @@ impl<'a> Column<'a> {
         let kind = match array.data_type() {
             DataType::Utf8 => Kind::Utf8(array.as_string::<i32>()),
             DataType::LargeUtf8 => Kind::LargeUtf8(array.as_string::<i64>()),
+            DataType::Utf8View => Kind::Utf8View(array.as_string_view()),
             DataType::Int8 => Kind::Int8(array.as_primitive()),
             DataType::Int16 => Kind::Int16(array.as_primitive()),
             DataType::Int32 => Kind::Int32(array.as_primitive()),
@@ -113,6 +116,7 @@ impl<'a> Column<'a> {
         let written = match &mut self.kind {
             Kind::Utf8(a) => return Ok(Value::Text(a.value(row).as_bytes())),
             Kind::LargeUtf8(a) => return Ok(Value::Text(a.value(row).as_bytes())),
+            Kind::Utf8View(a) => return Ok(Value::Text(a.value(row).as_bytes())),
             Kind::Int8(a) => int(a, row, out),
             Kind::Int16(a) => int(a, row, out),
             Kind::Int32(a) => int(a, row, out),

@@ -5,7 +5,9 @@
 //! arrow's (the differential tests in `tests` are the judge).
 
 use super::values::{DayCache, write_decimal128};
-use arrow::array::{Array, AsArray as _, Decimal128Array, GenericStringArray, PrimitiveArray};
+use arrow::array::{
+    Array, AsArray as _, Decimal128Array, GenericStringArray, PrimitiveArray, StringViewArray,
+};
 use arrow::datatypes::{DataType, Date32Type, FieldRef, TimeUnit, TimestampMicrosecondType};
 use arrow::error::ArrowError;
 use arrow::json::writer::NullableEncoder;
@@ -31,6 +33,7 @@ impl EncoderFactory for FastValues {
         let encoder: Box<dyn Encoder + 'a> = match array.data_type() {
             DataType::Utf8 => Box::new(Text(array.as_string::<i32>())),
             DataType::LargeUtf8 => Box::new(Text(array.as_string::<i64>())),
+            DataType::Utf8View => Box::new(TextView(array.as_string_view())),
             DataType::Date32 if default_formats => Box::new(Date32 {
                 array: array.as_primitive(),
                 days: DayCache::default(),
@@ -66,6 +69,15 @@ fn fallback(array: &dyn Array) -> Result<ArrayFormatter<'_>, ArrowError> {
 struct Text<'a, O: arrow::array::OffsetSizeTrait>(&'a GenericStringArray<O>);
 
 impl<O: arrow::array::OffsetSizeTrait> Encoder for Text<'_, O> {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        write_json_string(self.0.value(idx).as_bytes(), out);
+    }
+}
+
+/// Text as the local source reads it, written from the views.
+struct TextView<'a>(&'a StringViewArray);
+
+impl Encoder for TextView<'_> {
     fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
         write_json_string(self.0.value(idx).as_bytes(), out);
     }

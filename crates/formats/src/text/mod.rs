@@ -10,7 +10,7 @@ mod columns;
 mod csv;
 mod json;
 #[cfg(test)]
-mod random;
+pub(crate) mod random;
 mod values;
 mod xml;
 
