@@ -440,6 +440,12 @@ async fn a_complete_slower_than_the_client_timeout_is_kept_alive_and_sent_once()
         );
     }
     let read_timeout = std::time::Duration::from_millis(250);
+    // 60 MiB assemble in tens of milliseconds: the test makes the assembly slow.
+    server.faults.inject(
+        "CompleteMultipartUpload",
+        Fault::SlowWork(4 * read_timeout),
+        1,
+    );
     let impatient = aws_sdk_s3::Client::from_conf(
         admin
             .config()

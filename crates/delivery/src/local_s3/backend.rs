@@ -15,6 +15,9 @@
 //! - Keys whose side-file names would pass 255 bytes cannot be stored; S3 takes 1,024 bytes.
 //!   Such keys are stored under a hash ([`super::keys`]) and listed under their own names
 //!   ([`super::listing`]).
+//! - CompleteMultipartUpload reads every part back and hashes it again on one core (seconds for
+//!   a large export), checks neither the listed parts' ETags nor that the upload id is the key's,
+//!   and loses the upload when it fails halfway. It is done here ([`super::assemble`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,6 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
+use super::assemble::{Assembly, PartDigests};
 use super::integrity;
 use super::keys::LongKeys;
 use super::listing;
@@ -64,6 +68,8 @@ pub(crate) struct Backend {
     uploads: Arc<Mutex<BTreeMap<String, OpenUpload>>>,
     /// CompleteMultipartUpload runs by upload id, running or finished, with when they started.
     completions: Mutex<HashMap<String, (Instant, CompletionRun)>>,
+    /// The MD5 of each part stored since the endpoint started, for the object's ETag.
+    digests: Arc<PartDigests>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -85,6 +91,7 @@ impl Backend {
             keys,
             uploads: Arc::new(Mutex::new(uploads)),
             completions: Mutex::new(HashMap::new()),
+            digests: Arc::default(),
         })
     }
 
@@ -95,13 +102,8 @@ impl Backend {
             .map_err(|e| s3_error!(InternalError, "cannot record the key's name: {e}"))
     }
 
-    /// `<root>/.bucket-<b64(bucket)>.object-<b64(stored key)>.<kind>.json`, s3s-fs's side files.
     fn sidecar(&self, bucket: &str, key: &str, kind: &str) -> PathBuf {
-        self.root.join(format!(
-            ".bucket-{}.object-{}.{kind}.json",
-            URL_SAFE_NO_PAD.encode(bucket),
-            URL_SAFE_NO_PAD.encode(key)
-        ))
+        sidecar(&self.root, bucket, key, kind)
     }
 
     async fn list(
@@ -171,6 +173,15 @@ impl Backend {
             ))
         }
     }
+}
+
+/// `<root>/.bucket-<b64(bucket)>.object-<b64(stored key)>.<kind>.json`, s3s-fs's side files.
+pub(super) fn sidecar(root: &Path, bucket: &str, key: &str, kind: &str) -> PathBuf {
+    root.join(format!(
+        ".bucket-{}.object-{}.{kind}.json",
+        URL_SAFE_NO_PAD.encode(bucket),
+        URL_SAFE_NO_PAD.encode(key)
+    ))
 }
 
 /// Rebuilds the open uploads from s3s-fs's files: `.upload-<id>.json` marks an open upload and
@@ -427,21 +438,28 @@ impl S3 for Backend {
         self.require_upload(&req.input.upload_id)?;
         self.as_creator(&req.input.upload_id, &mut req.credentials);
         req.input.key = self.keys.stored(&req.input.bucket, &req.input.key);
-        let Some(expected) = integrity::Expected::of(&req.input) else {
-            return self.fs.upload_part(req).await;
-        };
-        let Some(body) = req.input.body.take() else {
-            return self.fs.upload_part(req).await;
-        };
-        let header = expected.header;
-        let mismatch = Arc::new(AtomicBool::new(false));
-        req.input.body = Some(integrity::checked(body, expected, mismatch.clone()));
+        let (id, number) = (req.input.upload_id.clone(), req.input.part_number);
+        let mut check = None;
+        if let Some(expected) = integrity::Expected::of(&req.input)
+            && let Some(body) = req.input.body.take()
+        {
+            let mismatch = Arc::new(AtomicBool::new(false));
+            check = Some((expected.header, mismatch.clone()));
+            req.input.body = Some(integrity::checked(body, expected, mismatch));
+        }
         let stored = self.fs.upload_part(req).await;
-        if mismatch.load(Ordering::SeqCst) {
+        if let Some((header, mismatch)) = check
+            && mismatch.load(Ordering::SeqCst)
+        {
             return Err(s3_error!(
                 BadDigest,
                 "The part's bytes do not match its {header} header: it was not stored."
             ));
+        }
+        if let Ok(response) = &stored
+            && let Some(e_tag) = &response.output.e_tag
+        {
+            self.digests.record(&id, number, e_tag.value());
         }
         stored
     }
@@ -471,64 +489,76 @@ impl S3 for Backend {
         let id = req.input.upload_id.clone();
         let key = std::mem::take(&mut req.input.key);
         req.input.key = self.keys.stored(&req.input.bucket, &key);
-        let completion = {
+        // A retry (the first request's client gave up waiting) joins that run, or gets its
+        // result, as S3 answers a repeated Complete. A run that failed left the upload whole:
+        // a new request runs again.
+        let joined = |completions: &HashMap<String, (Instant, CompletionRun)>| {
+            completions
+                .get(&id)
+                .filter(|(_, run)| !matches!(run.peek(), Some(Err(_))))
+                .map(|(_, run)| run.clone())
+        };
+        let earlier = {
             let mut completions = lock(&self.completions);
             completions.retain(|_, (started, _)| started.elapsed() < COMPLETION_MEMORY);
-            match completions.get(&id) {
-                // A retry (the first request's client gave up waiting): join that run, or get
-                // its result, as S3 answers a repeated Complete. s3s-fs would say AccessDenied,
-                // having deleted the upload when the first run began.
-                Some((_, run)) => run.clone(),
-                None => {
-                    self.require_upload(&id)?;
-                    self.as_creator(&id, &mut req.credentials);
-                    // Checks that fail fast keep their 4xx status (the rest come in a 200 body).
-                    let parts = req
-                        .input
-                        .multipart_upload
-                        .as_ref()
-                        .and_then(|m| m.parts.as_ref());
-                    if parts.is_none_or(Vec::is_empty) {
-                        return Err(s3_error!(InvalidPart, "You must specify at least one part"));
-                    }
-                    if req.input.if_none_match.as_ref().is_some_and(|c| c.is_any())
-                        && self
-                            .root
-                            .join(&req.input.bucket)
-                            .join(&req.input.key)
-                            .exists()
-                    {
-                        return Err(s3_error!(PreconditionFailed, "Object already exists"));
-                    }
-                    let _ = std::fs::remove_file(self.sidecar(
-                        &req.input.bucket,
-                        &req.input.key,
-                        "internal",
+            joined(&completions)
+        };
+        let completion = match earlier {
+            Some(run) => run,
+            None => {
+                // What S3 checks before it answers fails here with its 4xx status.
+                self.require_upload(&id)?;
+                let input = req.input;
+                // An upload id completes only the key it was made for, as on S3.
+                let same = lock(&self.uploads)
+                    .get(&id)
+                    .is_some_and(|u| u.bucket == input.bucket && u.key == key);
+                if !same {
+                    return Err(s3_error!(
+                        NoSuchUpload,
+                        "The specified upload does not exist for this key"
                     ));
-                    let (fs, uploads, root) =
-                        (self.fs.clone(), self.uploads.clone(), self.root.clone());
-                    let task_id = id.clone();
-                    // Spawned: assembling a large object takes seconds, and a client that hangs
-                    // up meanwhile must not cancel it halfway (s3s-fs deletes each part once
-                    // copied, so a cancelled run loses the upload).
-                    let task = tokio::spawn(async move {
-                        let result = async {
-                            let out = fs.complete_multipart_upload(req).await?.output;
-                            let out = match out.future {
-                                Some(future) => future.await?,
-                                None => out,
-                            };
-                            Ok::<_, S3Error>(Completed {
-                                bucket: out.bucket.unwrap_or_default(),
-                                key,
-                                e_tag: out.e_tag,
-                            })
+                }
+                if input.if_none_match.as_ref().is_some_and(|c| c.is_any())
+                    && self.root.join(&input.bucket).join(&input.key).exists()
+                {
+                    return Err(s3_error!(PreconditionFailed, "Object already exists"));
+                }
+                let assembly = Arc::new(Assembly {
+                    root: self.root.clone(),
+                    bucket: input.bucket,
+                    key: input.key,
+                    upload_id: id.clone(),
+                    parts: input
+                        .multipart_upload
+                        .and_then(|m| m.parts)
+                        .unwrap_or_default(),
+                    if_match: input.if_match,
+                });
+                let (checking, digests) = (assembly.clone(), self.digests.clone());
+                let parts = tokio::task::spawn_blocking(move || checking.check(&digests))
+                    .await
+                    .map_err(|e| s3_error!(InternalError, "the checks stopped: {e}"))??;
+                let slow = req.extensions.get::<super::SlowWork>().copied();
+                let mut completions = lock(&self.completions);
+                // Another request for this upload got here first: join it.
+                if let Some(run) = joined(&completions) {
+                    run
+                } else {
+                    let (uploads, digests) = (self.uploads.clone(), self.digests.clone());
+                    // Spawned: assembling a large object takes a while, and a client that
+                    // hangs up meanwhile must not cancel it halfway.
+                    let task = tokio::task::spawn_blocking(move || {
+                        if let Some(super::SlowWork(delay)) = slow {
+                            std::thread::sleep(delay);
                         }
-                        .await;
-                        // s3s-fs forgets the upload before assembling it, so even a failed run can end it.
-                        if result.is_ok() || !root.join(format!(".upload-{task_id}.json")).exists()
-                        {
-                            lock(&uploads).remove(&task_id);
+                        let result = assembly.run(&parts, &digests).map(|e_tag| Completed {
+                            bucket: assembly.bucket.clone(),
+                            key,
+                            e_tag: Some(ETag::Strong(e_tag)),
+                        });
+                        if result.is_ok() {
+                            lock(&uploads).remove(&assembly.upload_id);
                         }
                         result.map_err(|e| (e.code().clone(), e.message().map(str::to_owned)))
                     });
@@ -577,6 +607,7 @@ impl S3 for Backend {
         req.input.key = self.keys.stored(&req.input.bucket, &req.input.key);
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let response = self.fs.abort_multipart_upload(req).await?;
+        self.digests.forget(&id);
         let mut uploads = lock(&self.uploads);
         if let Some(aborted) = uploads.remove(&id) {
             // A hashed key's name goes too when no object and no other upload uses it.

@@ -8,6 +8,7 @@
 //! reaches S3 logic (503 SlowDown, 500, a 200 with an error body, a dropped connection, a delay, an
 //! answer lost after the request took effect).
 
+mod assemble;
 mod backend;
 mod integrity;
 mod keys;
@@ -61,7 +62,14 @@ pub enum Fault {
     /// Serve it, then answer with this S3 error instead of the result: the request took
     /// effect, but the client believes it failed (a lost answer) and retries.
     LoseAnswer { code: String, status: u16 },
+    /// Serve it, with the work done after the answer has begun (CompleteMultipartUpload's
+    /// assembly) taking this much longer: the client waits on a kept-alive answer.
+    SlowWork(Duration),
 }
+
+/// [`Fault::SlowWork`]'s delay, handed to the backend with the request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SlowWork(pub(crate) Duration);
 
 /// Sees every request (its operation name, bucket and key) and may inject a fault.
 pub trait RequestHook: Send + Sync + 'static {
@@ -200,7 +208,7 @@ async fn accept_loop(
 async fn handle(
     service: S3Service,
     hook: Option<Arc<dyn RequestHook>>,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
 ) -> Result<HttpResponse, HttpError> {
     let fault = match &hook {
         Some(hook) => {
@@ -213,6 +221,10 @@ async fn handle(
         Fault::Pass => None,
         Fault::Delay(duration) => {
             tokio::time::sleep(duration).await;
+            None
+        }
+        Fault::SlowWork(duration) => {
+            request.extensions_mut().insert(SlowWork(duration));
             None
         }
         Fault::Drop => return Err(HttpError::new("connection dropped by a test fault".into())),

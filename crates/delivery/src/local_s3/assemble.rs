@@ -1,0 +1,296 @@
+//! CompleteMultipartUpload's assembly: the parts joined into the object in s3s-fs's own layout,
+//! without reading them back.
+//!
+//! s3s-fs 0.14.1 reads every part again in 64 KiB async reads, hashes it with MD5 a second time
+//! and writes it out, on one core: for a 1.4 GB CSV that was 2.4 s after the last part arrived,
+//! a third of the export's wall time. Here the parts are copied by the kernel
+//! (`copy_file_range`) and the ETag is made from the MD5 each part got when it was stored
+//! ([`PartDigests`]); a part stored before the endpoint started again is hashed from its file.
+//!
+//! It also does what S3 does and s3s-fs does not: a part whose ETag in the request is not the
+//! stored part's is refused (`InvalidPart`), and a run that fails leaves the upload whole (parts
+//! are deleted only once the object is in place), so the client can complete it again.
+
+use md5::{Digest as _, Md5};
+use path_absolutize::Absolutize as _;
+use s3s::dto::{CompletedPart, ETag, ETagCondition};
+use s3s::{S3Error, S3Result, s3_error};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+/// The smallest part but the last, as S3 and s3s-fs require.
+const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
+
+/// The MD5 of each stored part, by upload id and part number, as UploadPart computed it.
+#[derive(Default)]
+pub(super) struct PartDigests(Mutex<HashMap<String, BTreeMap<i32, [u8; 16]>>>);
+
+impl PartDigests {
+    /// Records a stored part's MD5 from its ETag (hex), replacing an earlier upload of the part.
+    pub(super) fn record(&self, upload_id: &str, part_number: i32, e_tag: &str) {
+        let Some(md5) = from_hex(e_tag) else { return };
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(upload_id.to_owned())
+            .or_default()
+            .insert(part_number, md5);
+    }
+
+    fn of(&self, upload_id: &str) -> BTreeMap<i32, [u8; 16]> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(upload_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub(super) fn forget(&self, upload_id: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(upload_id);
+    }
+}
+
+fn from_hex(text: &str) -> Option<[u8; 16]> {
+    let text = text.trim_matches('"');
+    if text.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One CompleteMultipartUpload: where the upload's files are and what the request lists.
+pub(super) struct Assembly {
+    pub(super) root: PathBuf,
+    pub(super) bucket: String,
+    /// The key as s3s-fs stores it (a long key's hash, see `keys`).
+    pub(super) key: String,
+    pub(super) upload_id: String,
+    pub(super) parts: Vec<CompletedPart>,
+    /// `If-Match`: the object must exist (`*`) or have this ETag.
+    pub(super) if_match: Option<ETagCondition>,
+}
+
+/// A listed part, checked: its file and its MD5.
+pub(super) struct Part {
+    path: PathBuf,
+    md5: [u8; 16],
+}
+
+impl Assembly {
+    /// `<root>/.bucket-<b64(bucket)>.object-<b64(key)>.<kind>.json`, s3s-fs's side files.
+    fn sidecar(&self, kind: &str) -> PathBuf {
+        super::backend::sidecar(&self.root, &self.bucket, &self.key, kind)
+    }
+
+    fn part_path(&self, part_number: i32) -> PathBuf {
+        self.root
+            .join(format!(".upload_id-{}.part-{part_number}", self.upload_id))
+    }
+
+    fn object(&self) -> S3Result<PathBuf> {
+        Ok(Path::new(&self.bucket)
+            .join(&self.key)
+            .absolutize_virtually(&self.root)
+            .map_err(|e| s3_error!(InvalidArgument, "the key is not a valid path here: {e}"))?
+            .into_owned())
+    }
+
+    /// What S3 checks before it answers: `If-Match`, the parts listed in order, each stored,
+    /// large enough and with the listed ETag. Returns the parts, each with its MD5 (read from
+    /// its file when it was stored before the endpoint started). Blocking.
+    pub(super) fn check(&self, digests: &PartDigests) -> S3Result<Vec<Part>> {
+        if self.parts.is_empty() {
+            return Err(s3_error!(InvalidPart, "You must specify at least one part"));
+        }
+        if let Some(condition) = &self.if_match {
+            self.check_if_match(condition, &self.object()?)?;
+        }
+        let known = digests.of(&self.upload_id);
+        let mut sources = Vec::with_capacity(self.parts.len());
+        for (i, part) in self.parts.iter().enumerate() {
+            let number = part
+                .part_number
+                .ok_or_else(|| s3_error!(InvalidRequest, "a part has no part number"))?;
+            if usize::try_from(number).ok() != Some(i + 1) {
+                return Err(s3_error!(
+                    InvalidPartOrder,
+                    "The parts must be listed in order, numbered from 1 without gaps"
+                ));
+            }
+            let path = self.part_path(number);
+            let size = std::fs::metadata(&path)
+                .map_err(|_| s3_error!(InvalidPart, "Part {number} was never uploaded"))?
+                .len();
+            if i + 1 < self.parts.len() && size < MIN_PART_BYTES {
+                return Err(s3_error!(
+                    EntityTooSmall,
+                    "Part {number} is {size} bytes; every part but the last must be at least 5 MiB"
+                ));
+            }
+            let md5 = match known.get(&number) {
+                Some(md5) => *md5,
+                None => md5_of(&path)?,
+            };
+            if let Some(listed) = part.e_tag.as_ref().and_then(|t| from_hex(t.value()))
+                && listed != md5
+            {
+                return Err(s3_error!(
+                    InvalidPart,
+                    "Part {number}'s ETag is not the stored part's"
+                ));
+            }
+            sources.push(Part { path, md5 });
+        }
+        Ok(sources)
+    }
+
+    /// Writes the object from `parts` ([`Self::check`]'s) and its side files, then removes the
+    /// upload's files; returns the object's ETag (`<md5 of the part MD5s>-<parts>`). Blocking.
+    pub(super) fn run(&self, parts: &[Part], digests: &PartDigests) -> S3Result<String> {
+        let object = self.object()?;
+        let tmp = self
+            .root
+            .join(format!(".tmp.complete-{}.internal.part", self.upload_id));
+        let joined = join_parts(&tmp, parts.iter().map(|p| p.path.as_path()));
+        if let Err(e) = joined {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(internal("cannot join the parts", e));
+        }
+        // The former object's checksums must not describe the new one.
+        let _ = std::fs::remove_file(self.sidecar("internal"));
+        if let Some(dir) = object.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| internal("cannot make the key's folder", e))?;
+        }
+        std::fs::rename(&tmp, &object).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            internal("cannot move the object into place", e)
+        })?;
+
+        let mut all = Md5::new();
+        for part in parts {
+            all.update(part.md5);
+        }
+        let e_tag = format!("{}-{}", hex(&all.finalize()), parts.len());
+        // The upload's metadata (content type, user metadata) becomes the object's; without
+        // any, a former object's must not stay.
+        let metadata = self.sidecar("metadata");
+        match std::fs::rename(
+            self.sidecar(&format!("upload-{}.metadata", self.upload_id)),
+            &metadata,
+        ) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let _ = std::fs::remove_file(&metadata);
+            }
+            Err(e) => return Err(internal("cannot keep the upload's metadata", e)),
+        }
+        let info = serde_json::json!({ "e_tag": e_tag });
+        write_atomic(
+            &self.root,
+            &self.sidecar("internal"),
+            info.to_string().as_bytes(),
+        )
+        .map_err(|e| internal("cannot record the object's ETag", e))?;
+
+        for part in parts {
+            let _ = std::fs::remove_file(&part.path);
+        }
+        let _ = std::fs::remove_file(self.root.join(format!(".upload-{}.json", self.upload_id)));
+        digests.forget(&self.upload_id);
+        Ok(e_tag)
+    }
+
+    fn check_if_match(&self, condition: &ETagCondition, object: &Path) -> S3Result<()> {
+        if !object.is_file() {
+            return Err(s3_error!(PreconditionFailed, "Object does not exist"));
+        }
+        let Some(expected) = condition.as_etag() else {
+            return Ok(()); // `*`: it exists.
+        };
+        let recorded = std::fs::read(self.sidecar("internal"))
+            .ok()
+            .and_then(|info| serde_json::from_slice::<serde_json::Value>(&info).ok())
+            .and_then(|info| info.get("e_tag")?.as_str().map(str::to_owned));
+        let current = match recorded {
+            Some(e_tag) => e_tag,
+            None => hex(&md5_of(object)?),
+        };
+        if expected.strong_cmp(&ETag::Strong(current)) {
+            Ok(())
+        } else {
+            Err(s3_error!(PreconditionFailed, "ETag does not match"))
+        }
+    }
+}
+
+fn internal(what: &str, e: std::io::Error) -> S3Error {
+    s3_error!(InternalError, "{what}: {e}")
+}
+
+/// `parts` concatenated into a new file at `to`, copied by the kernel where it can.
+fn join_parts<'a>(to: &Path, parts: impl Iterator<Item = &'a Path>) -> std::io::Result<()> {
+    let mut out = File::create(to)?;
+    for part in parts {
+        std::io::copy(&mut File::open(part)?, &mut out)?;
+    }
+    out.flush()
+}
+
+/// The MD5 of a file, read in 1 MiB blocks.
+fn md5_of(path: &Path) -> S3Result<[u8; 16]> {
+    let hash = || -> std::io::Result<[u8; 16]> {
+        let mut file = File::open(path)?;
+        let mut md5 = Md5::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                return Ok(md5.finalize().into());
+            }
+            md5.update(&buf[..n]);
+        }
+    };
+    hash().map_err(|e| internal("cannot read a part", e))
+}
+
+/// `bytes` written to `path` through a temporary file in `root`, so readers never see half.
+fn write_atomic(root: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let tmp = root.join(format!(".tmp.{name}.part"));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_refuses_what_is_not_an_md5() {
+        let md5: [u8; 16] = Md5::digest(b"part").into();
+        assert_eq!(from_hex(&hex(&md5)), Some(md5));
+        assert_eq!(from_hex(&format!("\"{}\"", hex(&md5))), Some(md5));
+        assert_eq!(from_hex("abc"), None);
+        assert_eq!(from_hex(&"zz".repeat(16)), None);
+    }
+}
