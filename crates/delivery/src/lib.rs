@@ -15,6 +15,7 @@ mod aws_error;
 mod client;
 pub mod connection_test;
 mod error;
+mod etag;
 mod identity;
 pub mod local_s3;
 pub mod upload;

@@ -8,24 +8,9 @@ use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use md5::{Digest as _, Md5};
-use wharf_delivery::local_s3::{LocalS3Config, LocalS3Server};
-use wharf_testkit::{bucket_residue, object_bytes, s3_client};
+use wharf_testkit::{S3TestServer, bucket_residue, object_bytes};
 
 const BUCKET: &str = "complete";
-
-async fn start(root: &std::path::Path) -> (LocalS3Server, aws_sdk_s3::Client) {
-    let server = LocalS3Server::start(LocalS3Config {
-        root: root.to_path_buf(),
-        port: 0,
-        credentials: vec![("AKIACOMPLETE".into(), "secret".into())],
-        access_rule: None,
-        hook: None,
-    })
-    .await
-    .expect("start");
-    let client = s3_client(&server.endpoint(), "AKIACOMPLETE", "secret");
-    (server, client)
-}
 
 /// An open upload to `key` with `parts` stored; their ETags as the endpoint answered.
 async fn upload(
@@ -112,14 +97,9 @@ fn part(seed: u8, len: usize) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_completed_upload_is_its_parts_with_s3s_e_tag_and_refusals_keep_the_upload() {
-    let root = tempfile::tempdir().expect("dir");
-    let (server, client) = start(root.path()).await;
-    client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("bucket");
+    let server = S3TestServer::start().await;
+    server.create_bucket(BUCKET).await;
+    let client = server.admin();
     let parts = vec![
         part(1, 5 * 1024 * 1024),
         part(2, 5 * 1024 * 1024 + 7),
@@ -183,8 +163,8 @@ async fn a_completed_upload_is_its_parts_with_s3s_e_tag_and_refusals_keep_the_up
     // stored before a restart, so their MD5s come from their files.
     let second = vec![part(9, 5 * 1024 * 1024), part(8, 1)];
     let (id, done) = upload(&client, key, &second).await;
-    server.shutdown().await;
-    let (_server, client) = start(root.path()).await;
+    let server = S3TestServer::restart(server.stop_keeping_files().await).await;
+    let client = server.admin();
     assert_eq!(
         complete(&client, key, &id, done.clone(), Some("\"0123\"")).await,
         Err("PreconditionFailed".into())
@@ -194,7 +174,7 @@ async fn a_completed_upload_is_its_parts_with_s3s_e_tag_and_refusals_keep_the_up
         .expect("complete over the object");
     assert_eq!(replaced, multipart_e_tag(&second));
     assert!(object_bytes(&client, BUCKET, key).await == second.concat());
-    let leftovers: Vec<String> = std::fs::read_dir(root.path())
+    let leftovers: Vec<String> = std::fs::read_dir(server.root.path())
         .expect("root")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| n.starts_with(".upload") || n.starts_with(".tmp"))

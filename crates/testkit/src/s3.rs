@@ -80,7 +80,16 @@ impl S3TestServer {
 
     /// Starts with the admin key and `extra` `(access key, secret)` pairs.
     pub async fn start_with_keys(extra: &[(&str, &str)]) -> Self {
-        let root = tempfile::tempdir().expect("temporary folder");
+        Self::start_in(tempfile::tempdir().expect("temporary folder"), extra).await
+    }
+
+    /// Starts again on the folder a stopped server kept ([`Self::stop_keeping_files`]), with
+    /// a new admin key: what its objects and open uploads are after a restart.
+    pub async fn restart(root: tempfile::TempDir) -> Self {
+        Self::start_in(root, &[]).await
+    }
+
+    async fn start_in(root: tempfile::TempDir, extra: &[(&str, &str)]) -> Self {
         let access_key = format!(
             "AKIATEST{}",
             &uuid::Uuid::new_v4().simple().to_string()[..12]

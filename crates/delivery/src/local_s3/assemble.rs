@@ -8,9 +8,11 @@
 //! ([`PartDigests`]); a part stored before the endpoint started again is hashed from its file.
 //!
 //! It also does what S3 does and s3s-fs does not: a part whose ETag in the request is not the
-//! stored part's is refused (`InvalidPart`), and a run that fails leaves the upload whole (parts
-//! are deleted only once the object is in place), so the client can complete it again.
+//! stored part's is refused (`InvalidPart`), as are parts out of order (`InvalidPartOrder`),
+//! before the answer starts; and a run that fails leaves the upload whole (parts are deleted only
+//! once the object is in place), so the client can complete it again.
 
+use crate::etag;
 use md5::{Digest as _, Md5};
 use path_absolutize::Absolutize as _;
 use s3s::dto::{CompletedPart, ETag, ETagCondition};
@@ -31,7 +33,7 @@ pub(super) struct PartDigests(Mutex<HashMap<String, BTreeMap<i32, [u8; 16]>>>);
 impl PartDigests {
     /// Records a stored part's MD5 from its ETag (hex), replacing an earlier upload of the part.
     pub(super) fn record(&self, upload_id: &str, part_number: i32, e_tag: &str) {
-        let Some(md5) = from_hex(e_tag) else { return };
+        let Some(md5) = etag::md5(e_tag) else { return };
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -55,22 +57,6 @@ impl PartDigests {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(upload_id);
     }
-}
-
-fn from_hex(text: &str) -> Option<[u8; 16]> {
-    let text = text.trim_matches('"');
-    if text.len() != 32 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One CompleteMultipartUpload: where the upload's files are and what the request lists.
@@ -146,7 +132,7 @@ impl Assembly {
                 Some(md5) => *md5,
                 None => md5_of(&path)?,
             };
-            if let Some(listed) = part.e_tag.as_ref().and_then(|t| from_hex(t.value()))
+            if let Some(listed) = part.e_tag.as_ref().and_then(|t| etag::md5(t.value()))
                 && listed != md5
             {
                 return Err(s3_error!(
@@ -182,11 +168,8 @@ impl Assembly {
             internal("cannot move the object into place", e)
         })?;
 
-        let mut all = Md5::new();
-        for part in parts {
-            all.update(part.md5);
-        }
-        let e_tag = format!("{}-{}", hex(&all.finalize()), parts.len());
+        let md5s: Vec<[u8; 16]> = parts.iter().map(|p| p.md5).collect();
+        let e_tag = etag::multipart(&md5s);
         // The upload's metadata (content type, user metadata) becomes the object's; without
         // any, a former object's must not stay.
         let metadata = self.sidecar("metadata");
@@ -201,12 +184,11 @@ impl Assembly {
             Err(e) => return Err(internal("cannot keep the upload's metadata", e)),
         }
         let info = serde_json::json!({ "e_tag": e_tag });
-        write_atomic(
-            &self.root,
-            &self.sidecar("internal"),
-            info.to_string().as_bytes(),
-        )
-        .map_err(|e| internal("cannot record the object's ETag", e))?;
+        let tmp = self
+            .root
+            .join(format!(".tmp.complete-{}.internal.json", self.upload_id));
+        write_atomic(&tmp, &self.sidecar("internal"), info.to_string().as_bytes())
+            .map_err(|e| internal("cannot record the object's ETag", e))?;
 
         for part in parts {
             let _ = std::fs::remove_file(&part.path);
@@ -229,7 +211,7 @@ impl Assembly {
             .and_then(|info| info.get("e_tag")?.as_str().map(str::to_owned));
         let current = match recorded {
             Some(e_tag) => e_tag,
-            None => hex(&md5_of(object)?),
+            None => etag::hex(&md5_of(object)?),
         };
         if expected.strong_cmp(&ETag::Strong(current)) {
             Ok(())
@@ -269,28 +251,10 @@ fn md5_of(path: &Path) -> S3Result<[u8; 16]> {
     hash().map_err(|e| internal("cannot read a part", e))
 }
 
-/// `bytes` written to `path` through a temporary file in `root`, so readers never see half.
-fn write_atomic(root: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let tmp = root.join(format!(".tmp.{name}.part"));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
+/// `bytes` written to `path` through the temporary file `tmp`, so readers never see half.
+fn write_atomic(tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(tmp, bytes)?;
+    std::fs::rename(tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(tmp);
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hex_round_trips_and_refuses_what_is_not_an_md5() {
-        let md5: [u8; 16] = Md5::digest(b"part").into();
-        assert_eq!(from_hex(&hex(&md5)), Some(md5));
-        assert_eq!(from_hex(&format!("\"{}\"", hex(&md5))), Some(md5));
-        assert_eq!(from_hex("abc"), None);
-        assert_eq!(from_hex(&"zz".repeat(16)), None);
-    }
 }

@@ -467,31 +467,17 @@ pub(crate) async fn abort_upload(target: &UploadTarget, key: &str, upload_id: &s
 /// The ETag S3 gives an object written by one PutObject of `body`: its MD5, in hex.
 fn body_etag(body: &Bytes) -> String {
     use md5::Digest as _;
-    hex(&md5::Md5::digest(body))
+    crate::etag::hex(&md5::Md5::digest(body))
 }
 
 /// The ETag S3 gives a multipart object: the MD5 of its parts' MD5s, then `-` and the number
 /// of parts. `None` when a part's ETag is not an MD5 (SSE-KMS on AWS, some servers).
 fn multipart_etag(parts: &[CompletedPart]) -> Option<String> {
-    use md5::Digest as _;
-    let mut md5 = md5::Md5::new();
-    for part in parts {
-        let etag = part.e_tag()?.trim_matches('"');
-        if etag.len() != 32 {
-            return None;
-        }
-        for pair in etag.as_bytes().chunks(2) {
-            let byte = std::str::from_utf8(pair)
-                .ok()
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())?;
-            md5.update([byte]);
-        }
-    }
-    Some(format!("{}-{}", hex(&md5.finalize()), parts.len()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let md5s = parts
+        .iter()
+        .map(|part| part.e_tag().and_then(crate::etag::md5))
+        .collect::<Option<Vec<_>>>()?;
+    Some(crate::etag::multipart(&md5s))
 }
 
 /// Error codes with which a server refuses a body that does not match the checksum or the
