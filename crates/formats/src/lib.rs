@@ -296,6 +296,17 @@ fn check_types(format: FileFormat, schema: &Schema) -> Result<(), FormatError> {
             FileFormat::Parquet if matches!(dt, arrow::datatypes::DataType::Union(..)) => {
                 return unsupported(": Parquet has no union type");
             }
+            FileFormat::Parquet | FileFormat::Avro
+                if matches!(
+                    dt,
+                    arrow::datatypes::DataType::Decimal128(_, scale)
+                        | arrow::datatypes::DataType::Decimal256(_, scale) if scale < 0
+                ) =>
+            {
+                return unsupported(
+                    ": its scale is negative, which Parquet and Avro decimals cannot hold (cast the column to a decimal with a scale of 0 or more in the model's SQL, e.g. CAST(x AS DECIMAL(38, 0)), or use csv or json)",
+                );
+            }
             _ => {}
         }
     }
@@ -350,6 +361,36 @@ mod tests {
             })
             .unzip();
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("batch")
+    }
+
+    /// A negative decimal scale is refused before anything is written, naming the column and
+    /// the way out, where the format has no such decimal; CSV writes it.
+    #[test]
+    fn a_negative_decimal_scale_is_refused_where_the_format_cannot_hold_it() {
+        let column = arrow::array::Decimal128Array::from(vec![
+            Some(123_i128),
+            None,
+            Some(-4),
+            Some(0),
+            Some(1),
+            Some(7),
+        ])
+        .with_precision_and_scale(6, -2)
+        .expect("decimal");
+        let batch = RecordBatch::try_from_iter([("hundreds", Arc::new(column) as ArrayRef)])
+            .expect("batch");
+        for format in [FileFormat::Parquet, FileFormat::Avro] {
+            let Err(e) = FileWriter::new(&settings(format), &batch.schema(), Vec::new()) else {
+                panic!("{format:?} took a negative scale");
+            };
+            let text = e.to_string();
+            assert!(
+                text.contains("hundreds") && text.contains("scale") && text.contains("CAST"),
+                "{text}"
+            );
+        }
+        let csv = String::from_utf8(file(FileFormat::Csv, &batch)).expect("utf-8");
+        assert!(csv.starts_with("hundreds\r\n12300\r\n"), "{csv:?}");
     }
 
     /// The text formats write text views as they come, not cast: the file is byte for byte the
