@@ -1,8 +1,8 @@
 //! CompleteMultipartUpload on the local S3 endpoint answers as S3 does: the object is the parts
 //! in order with the upload's content type, its ETag is the MD5 of the parts' MD5s with the part
 //! count, and a request S3 refuses (no parts, a part's ETag that is not the stored part's, parts
-//! out of order, another key's upload id, an `If-Match` the object does not meet) is refused with
-//! S3's code without losing the upload, which completes afterwards.
+//! out of order, another key's upload id, an `If-Match` or `If-None-Match` the object does not
+//! meet) is refused with S3's code without losing the upload, which completes afterwards.
 
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::primitives::ByteStream;
@@ -168,6 +168,24 @@ async fn a_completed_upload_is_its_parts_with_s3s_e_tag_and_refusals_keep_the_up
     assert_eq!(
         complete(&client, key, &id, done.clone(), Some("\"0123\"")).await,
         Err("PreconditionFailed".into())
+    );
+    let refused = client
+        .complete_multipart_upload()
+        .bucket(BUCKET)
+        .key(key)
+        .upload_id(&id)
+        .if_none_match("*")
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(done.clone()))
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("If-None-Match: * and the object exists");
+    assert_eq!(
+        refused.into_service_error().code(),
+        Some("PreconditionFailed")
     );
     let replaced = complete(&client, key, &id, done, Some(&e_tag))
         .await

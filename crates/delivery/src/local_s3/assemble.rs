@@ -69,6 +69,8 @@ pub(super) struct Assembly {
     pub(super) parts: Vec<CompletedPart>,
     /// `If-Match`: the object must exist (`*`) or have this ETag.
     pub(super) if_match: Option<ETagCondition>,
+    /// `If-None-Match: *`: the object must not exist.
+    pub(super) if_none_match: Option<ETagCondition>,
 }
 
 /// A listed part, checked: its file and its MD5.
@@ -96,12 +98,20 @@ impl Assembly {
             .into_owned())
     }
 
-    /// What S3 checks before it answers: `If-Match`, the parts listed in order, each stored,
-    /// large enough and with the listed ETag. Returns the parts, each with its MD5 (read from
-    /// its file when it was stored before the endpoint started). Blocking.
+    /// What S3 checks before it answers: `If-Match` and `If-None-Match`, the parts listed in
+    /// order, each stored, large enough and with the listed ETag. Returns the parts, each with
+    /// its MD5 (read from its file when it was stored before the endpoint started). Blocking.
     pub(super) fn check(&self, digests: &PartDigests) -> S3Result<Vec<Part>> {
         if self.parts.is_empty() {
             return Err(s3_error!(InvalidPart, "You must specify at least one part"));
+        }
+        if self
+            .if_none_match
+            .as_ref()
+            .is_some_and(ETagCondition::is_any)
+            && self.object()?.exists()
+        {
+            return Err(s3_error!(PreconditionFailed, "Object already exists"));
         }
         if let Some(condition) = &self.if_match {
             self.check_if_match(condition, &self.object()?)?;

@@ -519,11 +519,6 @@ impl S3 for Backend {
                         "The specified upload does not exist for this key"
                     ));
                 }
-                if input.if_none_match.as_ref().is_some_and(|c| c.is_any())
-                    && self.root.join(&input.bucket).join(&input.key).exists()
-                {
-                    return Err(s3_error!(PreconditionFailed, "Object already exists"));
-                }
                 let assembly = Arc::new(Assembly {
                     root: self.root.clone(),
                     bucket: input.bucket,
@@ -534,6 +529,7 @@ impl S3 for Backend {
                         .and_then(|m| m.parts)
                         .unwrap_or_default(),
                     if_match: input.if_match,
+                    if_none_match: input.if_none_match,
                 });
                 let (checking, digests) = (assembly.clone(), self.digests.clone());
                 let parts = tokio::task::spawn_blocking(move || checking.check(&digests))
