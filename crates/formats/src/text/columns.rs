@@ -3,7 +3,7 @@
 //! where there is one, arrow's formatter for the rest. Shared by the CSV and XML encoders, which
 //! differ only in how they quote or escape what this writes.
 
-use super::values::{DayCache, write_decimal128};
+use super::values::{DayCache, write_decimal128, write_f64, write_float};
 use arrow::array::{
     Array, ArrayRef, AsArray as _, BooleanArray, Decimal128Array, GenericStringArray,
     PrimitiveArray, StringViewArray,
@@ -21,6 +21,9 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 pub(crate) enum Value<'a> {
     /// A text value, not written: the caller quotes or escapes it.
     Text(&'a [u8]),
+    /// A string view's text of at most 12 bytes, held in the view itself (see [`inline_text`]):
+    /// a caller can check and copy it as whole words, not byte by byte.
+    Inline(u128),
     /// Appended to `out` by a fast path: ASCII digits, signs, `.`, `:`, `-`, `T`, `Z`, `e`,
     /// `inf`, `NaN`, `true`, `false`; never a quote, an `&`, a `<` or a control character.
     Written,
@@ -100,12 +103,14 @@ impl<'a> Column<'a> {
         })
     }
 
+    #[inline(always)]
     pub(crate) fn is_null(&self, row: usize) -> bool {
         self.nulls.as_ref().is_some_and(|n| n.is_null(row))
     }
 
     /// The value at `row` (not null): appended to `out`, formatted into `scratch`, or handed
     /// back as text (see [`Value`]).
+    #[inline(always)]
     pub(crate) fn write(
         &mut self,
         row: usize,
@@ -116,7 +121,14 @@ impl<'a> Column<'a> {
         let written = match &mut self.kind {
             Kind::Utf8(a) => return Ok(Value::Text(a.value(row).as_bytes())),
             Kind::LargeUtf8(a) => return Ok(Value::Text(a.value(row).as_bytes())),
-            Kind::Utf8View(a) => return Ok(Value::Text(a.value(row).as_bytes())),
+            Kind::Utf8View(a) => {
+                // Bounds-checked here: `views()` is the array's own slice.
+                let view = a.views()[row];
+                if view as u32 <= INLINE_MAX {
+                    return Ok(Value::Inline(view));
+                }
+                return Ok(Value::Text(a.value(row).as_bytes()));
+            }
             Kind::Int8(a) => int(a, row, out),
             Kind::Int16(a) => int(a, row, out),
             Kind::Int32(a) => int(a, row, out),
@@ -125,14 +137,8 @@ impl<'a> Column<'a> {
             Kind::UInt16(a) => int(a, row, out),
             Kind::UInt32(a) => int(a, row, out),
             Kind::UInt64(a) => int(a, row, out),
-            Kind::Float32(a) => {
-                out.extend_from_slice(ryu::Buffer::new().format(a.value(row)).as_bytes());
-                true
-            }
-            Kind::Float64(a) => {
-                out.extend_from_slice(ryu::Buffer::new().format(a.value(row)).as_bytes());
-                true
-            }
+            Kind::Float32(a) => write_float(a.value(row), out),
+            Kind::Float64(a) => write_f64(a.value(row), out),
             Kind::Boolean(a) => {
                 out.extend_from_slice(if a.value(row) { b"true" } else { b"false" });
                 true
@@ -158,6 +164,14 @@ impl<'a> Column<'a> {
             .map_err(|e| ArrowError::InvalidArgumentError(format!("row {}: {e}", row + 1)))?;
         Ok(Value::Formatted)
     }
+}
+
+/// The longest text a string view holds inline, in its bytes 4..16 after the length.
+pub(crate) const INLINE_MAX: u32 = 12;
+
+/// An inline view's text: its bytes (4..16 hold the text) and the text's length.
+pub(crate) fn inline_text(view: u128) -> ([u8; 16], usize) {
+    (view.to_le_bytes(), (view as u32).min(INLINE_MAX) as usize)
 }
 
 fn int<T: ArrowPrimitiveType>(array: &PrimitiveArray<T>, row: usize, out: &mut Vec<u8>) -> bool

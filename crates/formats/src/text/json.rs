@@ -4,7 +4,9 @@
 //! text with a lookup-table escape over whole runs of plain bytes. The output is byte for byte
 //! arrow's (the differential tests in `tests` are the judge).
 
+use super::columns::{INLINE_MAX, inline_text};
 use super::values::{DayCache, write_decimal128};
+use super::words::{any_word, has_byte_below, has_zero_byte, inline_words, repeat};
 use arrow::array::{
     Array, AsArray as _, Decimal128Array, GenericStringArray, PrimitiveArray, StringViewArray,
 };
@@ -79,7 +81,23 @@ struct TextView<'a>(&'a StringViewArray);
 
 impl Encoder for TextView<'_> {
     fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
-        write_json_string(self.0.value(idx).as_bytes(), out);
+        let view = self.0.views()[idx];
+        if view as u32 > INLINE_MAX {
+            return write_json_string(self.0.value(idx).as_bytes(), out);
+        }
+        // Inline text: checked as two words and copied as a fixed 12 bytes, cut back.
+        let (bytes, len) = inline_text(view);
+        if inline_words(view, len, b' ')
+            .iter()
+            .any(|w| escaped_in_word(*w))
+        {
+            return write_json_string(&bytes[4..4 + len], out);
+        }
+        let start = out.len();
+        out.push(b'"');
+        out.extend_from_slice(&bytes[4..]);
+        out.truncate(start + 1 + len);
+        out.push(b'"');
     }
 }
 
@@ -157,11 +175,26 @@ const ESCAPE: [u8; 256] = {
     table
 };
 
-/// `text` as a JSON string: quoted, runs of plain bytes copied whole.
+/// Whether a word holds a byte JSON escapes: a control character, `"` or `\`.
+fn escaped_in_word(word: u64) -> bool {
+    has_byte_below(word, 0x20)
+        || has_zero_byte(word ^ repeat(b'"'))
+        || has_zero_byte(word ^ repeat(b'\\'))
+}
+
+/// `text` as a JSON string: quoted, copied whole when nothing in it is escaped (checked a word
+/// at a time), else runs of plain bytes copied whole.
 pub(crate) fn write_json_string(text: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(text.len() + 2);
     out.push(b'"');
+    if !any_word(text, escaped_in_word)
+        .unwrap_or_else(|| text.iter().any(|b| ESCAPE[usize::from(*b)] != 0))
+    {
+        out.extend_from_slice(text);
+        out.push(b'"');
+        return;
+    }
     let mut run = 0;
     for (i, &b) in text.iter().enumerate() {
         let escape = ESCAPE[usize::from(b)];

@@ -12,6 +12,7 @@ mod json;
 #[cfg(test)]
 pub(crate) mod random;
 mod values;
+mod words;
 mod xml;
 
 pub use csv::CsvEncoder;

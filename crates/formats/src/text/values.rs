@@ -1,7 +1,8 @@
 //! Values as bytes, exactly as arrow's `ArrayFormatter` writes them with default options, but
 //! appended straight to a buffer: integers with `itoa` (the same digits as arrow's `lexical`),
-//! floats with `ryu` (what arrow uses), dates and timestamps from a table of day prefixes,
-//! decimals from their integer digits. A value these cannot write exactly (a year outside 0..=9999, a
+//! floats as `ryu` writes them (what arrow uses: amounts from their integer hundredths, others
+//! with `zmij`), dates and timestamps from a table of day prefixes, decimals from their integer
+//! digits. A value these cannot write exactly (a year outside 0..=9999, a
 //! negative decimal scale, a decimal wider than its precision) returns `false`, and the caller
 //! formats it with arrow instead.
 
@@ -82,7 +83,7 @@ impl DayCache {
 
     /// A `Timestamp(Microsecond, _)` value as arrow writes it: `2026-01-31T07:13:00`, with
     /// `.123` or `.123456` when the fraction is not zero, and `Z` when the column has a zone
-    /// (always UTC in a file's schema).
+    /// (always UTC in a file's schema). Built on the stack and appended as one fixed-size copy.
     pub(crate) fn write_timestamp_micros(
         &mut self,
         micros: i64,
@@ -94,11 +95,12 @@ impl DayCache {
         let Some(date) = self.date(day) else {
             return false;
         };
-        out.extend_from_slice(date);
-        let seconds = in_day / 1_000_000;
-        let fraction = (in_day % 1_000_000) as u32;
+        let mut text = [0u8; 28];
+        text[..10].copy_from_slice(date);
+        let seconds = (in_day / 1_000_000) as u32;
+        let mut fraction = (in_day % 1_000_000) as u32;
         let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-        out.extend_from_slice(&[
+        text[10..19].copy_from_slice(&[
             b'T',
             b'0' + (h / 10) as u8,
             b'0' + (h % 10) as u8,
@@ -109,29 +111,75 @@ impl DayCache {
             b'0' + (s / 10) as u8,
             b'0' + (s % 10) as u8,
         ]);
+        let mut len = 19;
         if fraction != 0 {
-            if fraction.is_multiple_of(1000) {
-                push_digits(out, fraction / 1000, 3);
+            // Milliseconds are the first three of the six digits.
+            len = if fraction.is_multiple_of(1000) {
+                23
             } else {
-                push_digits(out, fraction, 6);
+                26
+            };
+            text[19] = b'.';
+            for digit in text[20..26].iter_mut().rev() {
+                *digit = b'0' + (fraction % 10) as u8;
+                fraction /= 10;
             }
         }
         if utc {
-            out.push(b'Z');
+            text[len] = b'Z';
+            len += 1;
         }
+        let start = out.len();
+        out.extend_from_slice(&text);
+        out.truncate(start + len);
         true
     }
 }
 
-/// `.` and `value` in exactly `width` digits, zero-padded.
-fn push_digits(out: &mut Vec<u8>, mut value: u32, width: usize) {
-    let start = out.len() + 1;
-    out.push(b'.');
-    out.resize(start + width, b'0');
-    for i in (0..width).rev() {
-        out[start + i] = b'0' + (value % 10) as u8;
-        value /= 10;
+/// Below this, a float that is some integer divided by 100 is written from that integer: the
+/// doubles here are closer together than 0.01, so no other decimal of two places or fewer reads
+/// back as the same value, and that decimal is the shortest (what ryu writes).
+const HUNDREDTHS_BELOW: f64 = (1_u64 << 46) as f64;
+
+/// An `f64` as arrow writes it (see [`write_float`]). Amounts and prices, with at most two
+/// decimals, are most floats in business data: they are written from their integer hundredths,
+/// checked to read back as the same value, at a fraction of the shortest-digits search.
+pub(crate) fn write_f64(value: f64, out: &mut Vec<u8>) -> bool {
+    if value.abs() < HUNDREDTHS_BELOW {
+        let scaled = value * 100.0;
+        let hundredths = (scaled + 0.5_f64.copysign(scaled)) as i64;
+        // Exact: the division rounds correctly, so this decimal reads back as `value`.
+        if hundredths as f64 / 100.0 == value {
+            if value.is_sign_negative() {
+                out.push(b'-');
+            }
+            let n = hundredths.unsigned_abs();
+            out.extend_from_slice(itoa::Buffer::new().format(n / 100).as_bytes());
+            let cents = (n % 100) as u8;
+            if cents.is_multiple_of(10) {
+                out.extend_from_slice(&[b'.', b'0' + cents / 10]);
+            } else {
+                out.extend_from_slice(&[b'.', b'0' + cents / 10, b'0' + cents % 10]);
+            }
+            return true;
+        }
     }
+    write_float(value, out)
+}
+
+/// A float as arrow writes it (with `ryu`): the shortest digits that read back as the same
+/// value, `NaN`, `inf`, `-inf`. `zmij` finds the same digits about twice as fast but writes a
+/// positive exponent as `e+16` where ryu writes `e16`, so a value with an exponent (rare in
+/// data: below 1e-5 or from 1e16) is written by ryu.
+pub(crate) fn write_float<F: zmij::Float + ryu::Float>(value: F, out: &mut Vec<u8>) -> bool {
+    let mut buffer = zmij::Buffer::new();
+    let text = buffer.format(value).as_bytes();
+    if memchr::memchr(b'e', text).is_none() {
+        out.extend_from_slice(text);
+    } else {
+        out.extend_from_slice(ryu::Buffer::new().format(value).as_bytes());
+    }
+    true
 }
 
 /// A `Decimal128(precision, scale)` value as arrow writes it (`-0.05`, `12.50`, `125`).
@@ -185,7 +233,10 @@ fn civil_from_days(day: i64) -> Option<(u32, u32, u32)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{DAYS, DayCache, TABLE_END_DAY, TABLE_FIRST_DAY, civil_from_days, date_text};
+    use super::{
+        DAYS, DayCache, TABLE_END_DAY, TABLE_FIRST_DAY, civil_from_days, date_text, write_f64,
+        write_float,
+    };
     use chrono::{Datelike as _, NaiveDate};
 
     /// The table holds every day from 1900-01-01 to 2099-12-31, each as the conversion writes
@@ -201,6 +252,68 @@ mod tests {
             assert_eq!(cache.date(day), Some(&date_text(y, m, d)), "day {day}");
         }
         assert_eq!(cache.date(3_000_000), None);
+    }
+
+    /// zmij's digits with ryu's exponents: every float is written as ryu writes it.
+    #[test]
+    fn floats_are_written_as_ryu_writes_them() {
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1.0,
+            0.1,
+            0.01,
+            -0.05,
+            1e-5,
+            1e-7,
+            0.0001,
+            123456.789,
+            1e15,
+            1e16,
+            1e17,
+            1.5e300,
+            70_368_744_177_663.99,
+            70_368_744_177_664.0,
+            70_368_744_177_664.5,
+            9_007_199_254_740_993.0,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        for _ in 0..200_000 {
+            let bits = next();
+            values.push(f64::from_bits(bits));
+            values.push((bits % 100_000_000) as f64 / 100.0);
+            // Amounts of every size up to past the hundredths limit, some a hair off.
+            let amount = (bits >> 8) as f64 / 100.0 * if bits & 1 == 0 { 1.0 } else { -1.0 };
+            values.extend([amount, amount.next_up(), amount / 10.0, amount / 1000.0]);
+        }
+        for value in values {
+            let mut out = Vec::new();
+            write_f64(value, &mut out);
+            assert_eq!(
+                out,
+                ryu::Buffer::new().format(value).as_bytes(),
+                "{value:e}"
+            );
+            let single = value as f32;
+            out.clear();
+            write_float(single, &mut out);
+            assert_eq!(
+                out,
+                ryu::Buffer::new().format(single).as_bytes(),
+                "{single:e}"
+            );
+        }
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! The differential tests in `tests` compare it with the first XML writer (arrow's formatter per
 //! value, escaping per `char`) on random batches.
 
-use super::columns::{Column, Value};
+use super::columns::{Column, Value, inline_text};
+use super::words::{any_word, has_byte_below, has_zero_byte, inline_words, repeat};
 use arrow::array::RecordBatch;
 use arrow::error::ArrowError;
 use arrow::util::display::FormatOptions;
@@ -80,6 +81,20 @@ impl XmlEncoder {
                 out.extend_from_slice(open);
                 match column.write(row, out, &mut scratch)? {
                     Value::Text(text) => escape_into(text, out),
+                    Value::Inline(view) => {
+                        let (bytes, len) = inline_text(view);
+                        if inline_words(view, len, b'a')
+                            .iter()
+                            .any(|w| maybe_special(*w))
+                        {
+                            escape_into(&bytes[4..4 + len], out);
+                        } else {
+                            // Copied as a fixed 12 bytes, cut back to the text.
+                            let start = out.len();
+                            out.extend_from_slice(&bytes[4..]);
+                            out.truncate(start + len);
+                        }
+                    }
                     Value::Formatted => escape_into(scratch.as_bytes(), out),
                     Value::Written => {}
                 }
@@ -111,9 +126,22 @@ const SPECIAL: [bool; 256] = {
 /// U+FFFD in UTF-8.
 const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
 
+/// Whether a word may hold a [`SPECIAL`] byte: any control byte (tab and line feed too), `&`,
+/// `<`, `>` or 0xEF. A hit is checked byte by byte.
+fn maybe_special(word: u64) -> bool {
+    has_byte_below(word, 0x20)
+        || [b'&', b'<', b'>', 0xEF]
+            .iter()
+            .any(|b| has_zero_byte(word ^ repeat(*b)))
+}
+
 /// Escapes UTF-8 text content for XML 1.0 (see the module's rules), copying whole runs of
-/// ordinary bytes.
+/// ordinary bytes; text with nothing to escape (checked a word at a time) is copied whole.
 pub(crate) fn escape_into(text: &[u8], out: &mut Vec<u8>) {
+    if any_word(text, maybe_special) == Some(false) {
+        out.extend_from_slice(text);
+        return;
+    }
     let mut rest = text;
     while let Some(at) = rest.iter().position(|b| SPECIAL[usize::from(*b)]) {
         out.extend_from_slice(&rest[..at]);

@@ -67,6 +67,7 @@ fn every_delimiter_quote_and_null_text_is_honoured() {
         (b'e', b'"'),
         (b'1', b'"'),
         (b',', b'T'),
+        (b'\0', b'"'),
     ] {
         for null in ["", "NULL", "\\N"] {
             same(&batch, delimiter, quote, null);
