@@ -329,23 +329,30 @@ pub async fn run_with_progress(
     Ok(outcome?)
 }
 
-/// SIGINT (Ctrl-C) and SIGTERM, whichever comes first.
+/// SIGINT (Ctrl-C) and SIGTERM, whichever comes first. Both are streams that keep what arrives
+/// from their creation on: a `ctrl_c()` future made anew at each wait (as a `select!` loop
+/// does) would miss a SIGINT that lands between two waits.
 pub(super) struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
 }
 
 impl StopSignals {
     pub(super) fn new() -> Result<Self, CliError> {
         use tokio::signal::unix::{SignalKind, signal};
-        let terminate = signal(SignalKind::terminate())
-            .map_err(|e| CliError::failed(format!("cannot listen for SIGTERM: {e}")))?;
-        Ok(Self { terminate })
+        let listen = |kind, name| {
+            signal(kind).map_err(|e| CliError::failed(format!("cannot listen for {name}: {e}")))
+        };
+        Ok(Self {
+            interrupt: listen(SignalKind::interrupt(), "SIGINT")?,
+            terminate: listen(SignalKind::terminate(), "SIGTERM")?,
+        })
     }
 
     /// Waits for the next signal and names it.
     pub(super) async fn next(&mut self) -> &'static str {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => "interrupted (SIGINT)",
+            _ = self.interrupt.recv() => "interrupted (SIGINT)",
             _ = self.terminate.recv() => "terminated (SIGTERM)",
         }
     }
