@@ -174,6 +174,14 @@ pub(crate) fn inline_text(view: u128) -> ([u8; 16], usize) {
     (view.to_le_bytes(), (view as u32).min(INLINE_MAX) as usize)
 }
 
+/// Appends an inline view's text (from [`inline_text`]) as a fixed 12-byte copy cut back to its
+/// length: a copy of a slice of it would be a `memcpy` call.
+pub(crate) fn push_inline(bytes: &[u8; 16], len: usize, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&bytes[4..]);
+    out.truncate(start + len);
+}
+
 fn int<T: ArrowPrimitiveType>(array: &PrimitiveArray<T>, row: usize, out: &mut Vec<u8>) -> bool
 where
     T::Native: itoa::Integer,

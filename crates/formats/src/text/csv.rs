@@ -12,7 +12,7 @@
 //! The differential tests in `tests` compare this writer with arrow's on random batches of
 //! every type, with nulls, unicode and every character that needs quoting.
 
-use super::columns::{Column, Value, inline_text};
+use super::columns::{Column, Value, inline_text, push_inline};
 use super::words::{any_word, has_zero_byte, inline_words, repeat};
 use arrow::array::RecordBatch;
 use arrow::error::ArrowError;
@@ -138,8 +138,7 @@ impl CsvEncoder {
             .unwrap_or_else(|| text.iter().any(|b| self.special[usize::from(*b)]))
     }
 
-    /// An inline view's text: checked as two words and copied as a fixed 12 bytes (cut back to
-    /// the text's length), where a slice of it would cost a byte loop and a `memcpy` call.
+    /// An inline view's text: checked as two words, not byte by byte, and copied whole.
     fn inline(&self, view: u128, out: &mut Vec<u8>) {
         let (bytes, len) = inline_text(view);
         if inline_words(view, len, self.plain)
@@ -149,9 +148,7 @@ impl CsvEncoder {
             self.text(&bytes[4..4 + len], out);
             return;
         }
-        let start = out.len();
-        out.extend_from_slice(&bytes[4..]);
-        out.truncate(start + len);
+        push_inline(&bytes, len, out);
     }
 
     /// A field's text, in quotes (with quotes inside doubled) when it holds a special byte.

@@ -4,7 +4,7 @@
 //! text with a lookup-table escape over whole runs of plain bytes. The output is byte for byte
 //! arrow's (the differential tests in `tests` are the judge).
 
-use super::columns::{INLINE_MAX, inline_text};
+use super::columns::{INLINE_MAX, inline_text, push_inline};
 use super::values::{DayCache, write_decimal128};
 use super::words::{any_word, has_byte_below, has_zero_byte, inline_words, repeat};
 use arrow::array::{
@@ -85,7 +85,7 @@ impl Encoder for TextView<'_> {
         if view as u32 > INLINE_MAX {
             return write_json_string(self.0.value(idx).as_bytes(), out);
         }
-        // Inline text: checked as two words and copied as a fixed 12 bytes, cut back.
+        // Inline text: checked as two words, not byte by byte.
         let (bytes, len) = inline_text(view);
         if inline_words(view, len, b' ')
             .iter()
@@ -93,10 +93,8 @@ impl Encoder for TextView<'_> {
         {
             return write_json_string(&bytes[4..4 + len], out);
         }
-        let start = out.len();
         out.push(b'"');
-        out.extend_from_slice(&bytes[4..]);
-        out.truncate(start + 1 + len);
+        push_inline(&bytes, len, out);
         out.push(b'"');
     }
 }

@@ -13,7 +13,7 @@
 //! The differential tests in `tests` compare it with the first XML writer (arrow's formatter per
 //! value, escaping per `char`) on random batches.
 
-use super::columns::{Column, Value, inline_text};
+use super::columns::{Column, Value, inline_text, push_inline};
 use super::words::{any_word, has_byte_below, has_zero_byte, inline_words, repeat};
 use arrow::array::RecordBatch;
 use arrow::error::ArrowError;
@@ -89,10 +89,7 @@ impl XmlEncoder {
                         {
                             escape_into(&bytes[4..4 + len], out);
                         } else {
-                            // Copied as a fixed 12 bytes, cut back to the text.
-                            let start = out.len();
-                            out.extend_from_slice(&bytes[4..]);
-                            out.truncate(start + len);
+                            push_inline(&bytes, len, out);
                         }
                     }
                     Value::Formatted => escape_into(scratch.as_bytes(), out),
