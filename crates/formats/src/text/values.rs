@@ -142,7 +142,7 @@ impl DayCache {
 const HUNDREDTHS_BELOW: f64 = (1_u64 << 46) as f64;
 
 /// An `f64` as arrow writes it (see [`write_float`]). Amounts and prices, with at most two
-/// decimals, are most floats in business data: they are written from their integer hundredths,
+/// decimals, are common floats in business data: they are written from their integer hundredths,
 /// checked to read back as the same value, at a fraction of the shortest-digits search.
 pub(crate) fn write_f64(value: f64, out: &mut Vec<u8>) -> bool {
     if value.abs() < HUNDREDTHS_BELOW {
@@ -168,9 +168,9 @@ pub(crate) fn write_f64(value: f64, out: &mut Vec<u8>) -> bool {
 }
 
 /// A float as arrow writes it (with `ryu`): the shortest digits that read back as the same
-/// value, `NaN`, `inf`, `-inf`. `zmij` finds the same digits about twice as fast but writes a
-/// positive exponent as `e+16` where ryu writes `e16`, so a value with an exponent (rare in
-/// data: below 1e-5 or from 1e16) is written by ryu.
+/// value, `NaN`, `inf`, `-inf`. `zmij` finds the same digits faster (17% of the CSV encoder's
+/// profile with ryu, 12% with zmij) but writes a positive exponent as `e+16` where ryu writes
+/// `e16`, so a value with an exponent (below 1e-5 or from 1e16) is written by ryu.
 pub(crate) fn write_float<F: zmij::Float + ryu::Float>(value: F, out: &mut Vec<u8>) -> bool {
     let mut buffer = zmij::Buffer::new();
     let text = buffer.format(value).as_bytes();
