@@ -3,15 +3,17 @@
 //!
 //! s3s-fs 0.14.1 reads every part again in 64 KiB async reads, hashes it with MD5 a second time
 //! and writes it out, on one core: for a 1.4 GB CSV that was 2.4 s after the last part arrived,
-//! a third of the export's wall time. Here the parts are copied by the kernel
-//! (`copy_file_range`) and the ETag is made from the MD5 each part got when it was stored
-//! ([`PartDigests`]); a part stored before the endpoint started again is hashed from its file.
+//! a third of the export's wall time. Here the parts written in place ([`super::placed`]) become
+//! the object by a rename; others are copied by the kernel (`copy_file_range`). The ETag is made
+//! from the MD5 each part got when it was stored ([`PartDigests`]); a part stored before the
+//! endpoint started again is hashed from its file.
 //!
 //! It also does what S3 does and s3s-fs does not: a part whose ETag in the request is not the
 //! stored part's is refused (`InvalidPart`), as are parts out of order (`InvalidPartOrder`),
 //! before the answer starts; and a run that fails leaves the upload whole (parts are deleted only
 //! once the object is in place), so the client can complete it again.
 
+use super::placed::{self, Place, Placement, StoredPlace};
 use crate::etag;
 use md5::{Digest as _, Md5};
 use path_absolutize::Absolutize as _;
@@ -19,7 +21,7 @@ use s3s::dto::{CompletedPart, ETag, ETagCondition};
 use s3s::{S3Error, S3Result, s3_error};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{Read as _, Write as _};
+use std::io::{Read, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -42,7 +44,7 @@ impl PartDigests {
             .insert(part_number, md5);
     }
 
-    fn of(&self, upload_id: &str) -> BTreeMap<i32, [u8; 16]> {
+    pub(super) fn of(&self, upload_id: &str) -> BTreeMap<i32, [u8; 16]> {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -73,10 +75,18 @@ pub(super) struct Assembly {
     pub(super) if_none_match: Option<ETagCondition>,
 }
 
-/// A listed part, checked: its file and its MD5.
+/// A listed part, checked: where its bytes are, its MD5 and its length.
 pub(super) struct Part {
-    path: PathBuf,
+    source: Source,
     md5: [u8; 16],
+    len: u64,
+}
+
+enum Source {
+    /// A file of its own (s3s-fs's).
+    Own(PathBuf),
+    /// Its place in the upload's data file.
+    Placed(Place),
 }
 
 impl Assembly {
@@ -100,8 +110,14 @@ impl Assembly {
 
     /// What S3 checks before it answers: `If-Match` and `If-None-Match`, the parts listed in
     /// order, each stored, large enough and with the listed ETag. Returns the parts, each with
-    /// its MD5 (read from its file when it was stored before the endpoint started). Blocking.
-    pub(super) fn check(&self, digests: &PartDigests) -> S3Result<Vec<Part>> {
+    /// its MD5 (read from its file when it was stored before the endpoint started). A part's own
+    /// file is newer than its place in the data file (`placed`): a part goes to its own file
+    /// only after its place was taken. Blocking.
+    pub(super) fn check(
+        &self,
+        digests: &PartDigests,
+        placed: &BTreeMap<i32, StoredPlace>,
+    ) -> S3Result<Vec<Part>> {
         if self.parts.is_empty() {
             return Err(s3_error!(InvalidPart, "You must specify at least one part"));
         }
@@ -129,19 +145,27 @@ impl Assembly {
                 ));
             }
             let path = self.part_path(number);
-            let size = std::fs::metadata(&path)
-                .map_err(|_| s3_error!(InvalidPart, "Part {number} was never uploaded"))?
-                .len();
+            let (source, size, md5) = match (std::fs::metadata(&path), placed.get(&number)) {
+                (Ok(meta), _) => {
+                    let md5 = match known.get(&number) {
+                        Some(md5) => *md5,
+                        None => md5_of(&path)?,
+                    };
+                    (Source::Own(path), meta.len(), md5)
+                }
+                (Err(_), Some(stored)) => {
+                    (Source::Placed(stored.place), stored.place.len, stored.md5)
+                }
+                (Err(_), None) => {
+                    return Err(s3_error!(InvalidPart, "Part {number} was never uploaded"));
+                }
+            };
             if i + 1 < self.parts.len() && size < MIN_PART_BYTES {
                 return Err(s3_error!(
                     EntityTooSmall,
                     "Part {number} is {size} bytes; every part but the last must be at least 5 MiB"
                 ));
             }
-            let md5 = match known.get(&number) {
-                Some(md5) => *md5,
-                None => md5_of(&path)?,
-            };
             if let Some(listed) = part.e_tag.as_ref().and_then(|t| etag::md5(t.value()))
                 && listed != md5
             {
@@ -150,33 +174,86 @@ impl Assembly {
                     "Part {number}'s ETag is not the stored part's"
                 ));
             }
-            sources.push(Part { path, md5 });
+            sources.push(Part {
+                source,
+                md5,
+                len: size,
+            });
         }
         Ok(sources)
     }
 
     /// Writes the object from `parts` ([`Self::check`]'s) and its side files, then removes the
     /// upload's files; returns the object's ETag (`<md5 of the part MD5s>-<parts>`). Blocking.
-    pub(super) fn run(&self, parts: &[Part], digests: &PartDigests) -> S3Result<String> {
+    pub(super) fn run(
+        &self,
+        parts: &[Part],
+        digests: &PartDigests,
+        placement: &Placement,
+    ) -> S3Result<String> {
         let object = self.object()?;
-        let tmp = self
-            .root
-            .join(format!(".tmp.complete-{}.internal.part", self.upload_id));
-        let joined = join_parts(&tmp, parts.iter().map(|p| p.path.as_path()));
-        if let Err(e) = joined {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(internal("cannot join the parts", e));
-        }
-        // The former object's checksums must not describe the new one.
-        let _ = std::fs::remove_file(self.sidecar("internal"));
         if let Some(dir) = object.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| internal("cannot make the key's folder", e))?;
         }
-        std::fs::rename(&tmp, &object).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
+        let sealed = placement.seal(&self.upload_id);
+        let data = placement.data_path(&self.upload_id);
+        // The data file holds every listed part in its place (or has its place for a part
+        // sent again to its own file), and nobody writes into it: it becomes the object.
+        let in_place: Option<Vec<(Place, Option<&Path>)>> = if sealed.idle {
+            let mut end = 0;
+            parts
+                .iter()
+                .enumerate()
+                .map(|(i, part)| {
+                    let place = *sealed.places.get(&i32::try_from(i + 1).ok()?)?;
+                    // One after the other from the start of the file.
+                    if place.offset != end {
+                        return None;
+                    }
+                    end += place.len;
+                    match &part.source {
+                        Source::Placed(p) => (*p == place).then_some((place, None)),
+                        Source::Own(path) => {
+                            (part.len == place.len).then_some((place, Some(path.as_path())))
+                        }
+                    }
+                })
+                .collect()
+        } else {
+            None
+        };
+        let built = match in_place {
+            Some(places) => placed::fill(&data, &places)
+                .map(|()| {
+                    placement.cut_after(&self.upload_id, places.len() as i32);
+                    data
+                })
+                .map_err(|e| internal("cannot make the object from its parts", e)),
+            None => {
+                let tmp = self
+                    .root
+                    .join(format!(".tmp.complete-{}.internal.part", self.upload_id));
+                join_parts(&tmp, parts, &data)
+                    .map(|()| tmp.clone())
+                    .map_err(|e| {
+                        let _ = std::fs::remove_file(&tmp);
+                        internal("cannot join the parts", e)
+                    })
+            }
+        };
+        let built = built.inspect_err(|_| placement.unseal(&self.upload_id))?;
+        // The former object's checksums must not describe the new one.
+        let _ = std::fs::remove_file(self.sidecar("internal"));
+        std::fs::rename(&built, &object).map_err(|e| {
+            if built != placement.data_path(&self.upload_id) {
+                let _ = std::fs::remove_file(&built);
+            }
+            placement.unseal(&self.upload_id);
             internal("cannot move the object into place", e)
         })?;
+        // The data file is the object now: no later request may take its parts from it.
+        placement.forget(&self.upload_id);
 
         let md5s: Vec<[u8; 16]> = parts.iter().map(|p| p.md5).collect();
         let e_tag = etag::multipart(&md5s);
@@ -201,7 +278,9 @@ impl Assembly {
             .map_err(|e| internal("cannot record the object's ETag", e))?;
 
         for part in parts {
-            let _ = std::fs::remove_file(&part.path);
+            if let Source::Own(path) = &part.source {
+                let _ = std::fs::remove_file(path);
+            }
         }
         let _ = std::fs::remove_file(self.root.join(format!(".upload-{}.json", self.upload_id)));
         digests.forget(&self.upload_id);
@@ -235,11 +314,28 @@ fn internal(what: &str, e: std::io::Error) -> S3Error {
     s3_error!(InternalError, "{what}: {e}")
 }
 
-/// `parts` concatenated into a new file at `to`, copied by the kernel where it can.
-fn join_parts<'a>(to: &Path, parts: impl Iterator<Item = &'a Path>) -> std::io::Result<()> {
+/// `parts` concatenated into a new file at `to`, copied by the kernel where it can; placed
+/// parts are read from the upload's data file `data`.
+fn join_parts(to: &Path, parts: &[Part], data: &Path) -> std::io::Result<()> {
     let mut out = File::create(to)?;
+    let mut data_file = None;
     for part in parts {
-        std::io::copy(&mut File::open(part)?, &mut out)?;
+        match &part.source {
+            Source::Own(path) => {
+                std::io::copy(&mut File::open(path)?, &mut out)?;
+            }
+            Source::Placed(place) => {
+                let file = match &mut data_file {
+                    Some(file) => file,
+                    None => data_file.insert(File::open(data)?),
+                };
+                file.seek(SeekFrom::Start(place.offset))?;
+                let copied = std::io::copy(&mut Read::by_ref(file).take(place.len), &mut out)?;
+                if copied != place.len {
+                    return Err(std::io::Error::other("the upload's data file is too short"));
+                }
+            }
+        }
     }
     out.flush()
 }
@@ -262,7 +358,7 @@ fn md5_of(path: &Path) -> S3Result<[u8; 16]> {
 }
 
 /// `bytes` written to `path` through the temporary file `tmp`, so readers never see half.
-fn write_atomic(tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_atomic(tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(tmp, bytes)?;
     std::fs::rename(tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(tmp);

@@ -17,13 +17,17 @@
 //!   ([`super::listing`]).
 //! - CompleteMultipartUpload reads every part back and hashes it again on one core (seconds for
 //!   a large export), checks neither the listed parts' ETags nor that the upload id is the key's,
-//!   and loses the upload when it fails halfway. It is done here ([`super::assemble`]).
+//!   and loses the upload when it fails halfway. It is done here ([`super::assemble`]), and
+//!   parts that arrive where they can be placed are written in place in the object-to-be
+//!   ([`super::placed`]), so that completing renames one file instead of copying every byte.
+//! - ListParts names no ETags; here those of the parts stored since the endpoint started.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::FutureExt as _;
 use futures::future::{BoxFuture, Shared};
 use s3s::dto::*;
+use s3s::stream::ByteStream as _;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use s3s_fs::FileSystem;
 use std::collections::{BTreeMap, HashMap};
@@ -37,6 +41,7 @@ use super::assemble::{Assembly, PartDigests};
 use super::integrity;
 use super::keys::LongKeys;
 use super::listing;
+use super::placed::{self, Placement};
 
 /// The outcome of one CompleteMultipartUpload, kept so that a client's retry gets it too.
 #[derive(Clone)]
@@ -70,6 +75,8 @@ pub(crate) struct Backend {
     completions: Mutex<HashMap<String, (Instant, CompletionRun)>>,
     /// The MD5 of each part stored since the endpoint started, for the object's ETag.
     digests: Arc<PartDigests>,
+    /// Parts written where they will sit in the object.
+    placement: Arc<Placement>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -85,6 +92,7 @@ impl Backend {
         })?;
         let keys = Arc::new(LongKeys::new(&root));
         let uploads = recover_uploads(&root, &keys)?;
+        let placement = Placement::recover(&root, &uploads.keys().cloned().collect())?;
         Ok(Self {
             fs: Arc::new(fs),
             root,
@@ -92,6 +100,7 @@ impl Backend {
             uploads: Arc::new(Mutex::new(uploads)),
             completions: Mutex::new(HashMap::new()),
             digests: Arc::default(),
+            placement: Arc::new(placement),
         })
     }
 
@@ -161,6 +170,37 @@ impl Backend {
         {
             credentials.access_key = creator;
         }
+    }
+
+    /// UploadPart for a part with a place in the upload's data file (see [`placed`]).
+    async fn upload_placed(
+        &self,
+        input: UploadPartInput,
+        place: placed::Place,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let (id, number) = (input.upload_id, input.part_number);
+        let Some(body) = input.body else {
+            self.placement.failed(&id, number);
+            return Err(s3_error!(IncompleteBody));
+        };
+        let written = placed::write(self.placement.data_path(&id), place, body).await;
+        let md5 = match written {
+            Ok(md5) => md5,
+            Err(e) => {
+                self.placement.failed(&id, number);
+                return Err(e);
+            }
+        };
+        let placement = self.placement.clone();
+        let recording = id.clone();
+        tokio::task::spawn_blocking(move || placement.stored(&recording, number, place, md5))
+            .await
+            .map_err(|e| s3_error!(InternalError, "recording the part stopped: {e}"))?
+            .inspect_err(|_| self.placement.failed(&id, number))?;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(ETag::Strong(crate::etag::hex(&md5))),
+            ..Default::default()
+        }))
     }
 
     fn require_upload(&self, upload_id: &str) -> S3Result<()> {
@@ -439,6 +479,12 @@ impl S3 for Backend {
         self.as_creator(&req.input.upload_id, &mut req.credentials);
         req.input.key = self.keys.stored(&req.input.bucket, &req.input.key);
         let (id, number) = (req.input.upload_id.clone(), req.input.part_number);
+        let place = req
+            .input
+            .body
+            .as_ref()
+            .and_then(|body| body.remaining_length().exact())
+            .and_then(|len| self.placement.reserve(&id, number, len as u64));
         let mut check = None;
         if let Some(expected) = integrity::Expected::of(&req.input)
             && let Some(body) = req.input.body.take()
@@ -447,7 +493,10 @@ impl S3 for Backend {
             check = Some((expected.header, mismatch.clone()));
             req.input.body = Some(integrity::checked(body, expected, mismatch));
         }
-        let stored = self.fs.upload_part(req).await;
+        let stored = match place {
+            Some(place) => self.upload_placed(req.input, place).await,
+            None => self.fs.upload_part(req).await,
+        };
         if let Some((header, mismatch)) = check
             && mismatch.load(Ordering::SeqCst)
         {
@@ -472,12 +521,33 @@ impl S3 for Backend {
         self.require_upload(&req.input.upload_id)?;
         let key = std::mem::take(&mut req.input.key);
         req.input.key = self.keys.stored(&req.input.bucket, &key);
+        let id = req.input.upload_id.clone();
         let mut response = self.fs.list_parts(req).await?;
         response.output.key = Some(key);
-        // s3s-fs lists parts in directory order; S3 lists them by part number.
-        if let Some(parts) = response.output.parts.as_mut() {
-            parts.sort_by_key(|p| p.part_number);
+        let parts = response.output.parts.get_or_insert_with(Vec::new);
+        // s3s-fs names no ETags: those of the parts stored since the endpoint started.
+        let known = self.digests.of(&id);
+        for part in parts.iter_mut() {
+            if let Some(md5) = part.part_number.and_then(|n| known.get(&n)) {
+                part.e_tag = Some(ETag::Strong(crate::etag::hex(md5)));
+            }
         }
+        // Parts in the data file, but those sent again to files of their own (newer).
+        let own: std::collections::BTreeSet<i32> =
+            parts.iter().filter_map(|p| p.part_number).collect();
+        for (number, (stored, when)) in self.placement.stored_parts(&id) {
+            if !own.contains(&number) {
+                parts.push(Part {
+                    part_number: Some(number),
+                    size: i64::try_from(stored.place.len).ok(),
+                    e_tag: Some(ETag::Strong(crate::etag::hex(&stored.md5))),
+                    last_modified: Some(Timestamp::from(when)),
+                    ..Default::default()
+                });
+            }
+        }
+        // s3s-fs lists parts in directory order; S3 lists them by part number.
+        parts.sort_by_key(|p| p.part_number);
         Ok(response)
     }
 
@@ -532,7 +602,13 @@ impl S3 for Backend {
                     if_none_match: input.if_none_match,
                 });
                 let (checking, digests) = (assembly.clone(), self.digests.clone());
-                let parts = tokio::task::spawn_blocking(move || checking.check(&digests))
+                let placed = self
+                    .placement
+                    .stored_parts(&id)
+                    .into_iter()
+                    .map(|(number, (stored, _))| (number, stored))
+                    .collect();
+                let parts = tokio::task::spawn_blocking(move || checking.check(&digests, &placed))
                     .await
                     .map_err(|e| s3_error!(InternalError, "the checks stopped: {e}"))??;
                 let slow = req.extensions.get::<super::SlowWork>().copied();
@@ -542,17 +618,21 @@ impl S3 for Backend {
                     run
                 } else {
                     let (uploads, digests) = (self.uploads.clone(), self.digests.clone());
+                    let placement = self.placement.clone();
                     // Spawned: assembling a large object takes a while, and a client that
                     // hangs up meanwhile must not cancel it halfway.
                     let task = tokio::task::spawn_blocking(move || {
                         if let Some(super::SlowWork(delay)) = slow {
                             std::thread::sleep(delay);
                         }
-                        let result = assembly.run(&parts, &digests).map(|e_tag| Completed {
-                            bucket: assembly.bucket.clone(),
-                            key,
-                            e_tag: Some(ETag::Strong(e_tag)),
-                        });
+                        let result =
+                            assembly
+                                .run(&parts, &digests, &placement)
+                                .map(|e_tag| Completed {
+                                    bucket: assembly.bucket.clone(),
+                                    key,
+                                    e_tag: Some(ETag::Strong(e_tag)),
+                                });
                         if result.is_ok() {
                             lock(&uploads).remove(&assembly.upload_id);
                         }
@@ -604,6 +684,9 @@ impl S3 for Backend {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let response = self.fs.abort_multipart_upload(req).await?;
         self.digests.forget(&id);
+        let placement = self.placement.clone();
+        let forgotten = id.clone();
+        let _ = tokio::task::spawn_blocking(move || placement.forget(&forgotten)).await;
         let mut uploads = lock(&self.uploads);
         if let Some(aborted) = uploads.remove(&id) {
             // A hashed key's name goes too when no object and no other upload uses it.

@@ -14,6 +14,7 @@ mod integrity;
 mod keys;
 mod listing;
 mod operation;
+mod placed;
 
 pub use operation::operation_name;
 
