@@ -8,8 +8,8 @@
 //!
 //! An upload's parts usually arrive in order with their lengths known from their headers, so
 //! where part `n` goes is known when it arrives if part `n - 1` has arrived: right after it.
-//! When it has not (clients send several parts at once, and a short last part often overtakes
-//! the one before it), the parts still on their way are taken to be as long as the nearest part
+//! When it has not (clients send several parts at once, and a short last part can overtake the
+//! one before it), the parts still on their way are taken to be as long as the nearest part
 //! before them, which all but the last part usually are; places never overlap, and completing
 //! checks that they follow one another from the start of the file. A part with a place is
 //! written there in one data file per upload (`.upload_id-<id>.placed`)
@@ -166,9 +166,9 @@ impl Placement {
             .join(format!(".upload_id-{upload_id}.part-{number}"))
     }
 
-    /// Takes part `number`'s place in the data file if it has one: right after part
-    /// `number - 1` (at 0 for part 1), when this part was never uploaded before and the next
-    /// part has not taken its place yet. `None`: the part goes to a file of its own.
+    /// Takes part `number`'s place in the data file if it has one (at 0 for part 1; see below
+    /// for the others), when this part was never uploaded before and the place runs into no
+    /// other. `None`: the part goes to a file of its own.
     pub(super) fn reserve(&self, upload_id: &str, number: i32, len: u64) -> Option<Place> {
         let mut uploads = self.lock();
         let layout = uploads.entry(upload_id.to_owned()).or_default();
@@ -177,9 +177,8 @@ impl Placement {
         let offset = match (number, before) {
             (1, _) => Some(0),
             // Right after it, and after the parts still on their way between the two (parts
-            // sent side by side arrive in any order; a short last part, sent without waiting
-            // for the one before, often first), taken to be as long as it: every part but the
-            // last usually is. Completing checks that they were.
+            // sent side by side arrive in any order, a short last part too), taken to be as
+            // long as it: every part but the last usually is. Completing checks that they were.
             (2..=10_000, Some((&k, (p, _)))) => {
                 Some(p.offset + p.len + u64::try_from(number - 1 - k).unwrap_or(0) * p.len)
             }
