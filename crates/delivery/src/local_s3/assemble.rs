@@ -200,7 +200,13 @@ impl Assembly {
         let data = placement.data_path(&self.upload_id);
         // The data file holds every listed part in its place (or has its place for a part
         // sent again to its own file), and nobody writes into it: it becomes the object.
-        let in_place: Option<Vec<(Place, Option<&Path>)>> = if sealed.idle {
+        // Parts stored after the listed ones would be cut away: S3 keeps them if completing
+        // fails, so that case is joined by copying.
+        let keeps_all = sealed
+            .stored
+            .iter()
+            .all(|n| usize::try_from(*n).is_ok_and(|n| n <= parts.len()));
+        let in_place: Option<Vec<(Place, Option<&Path>)>> = if sealed.idle && keeps_all {
             let mut end = 0;
             parts
                 .iter()

@@ -446,6 +446,7 @@ impl S3 for Backend {
         let out = &mut response.output;
         out.key = Some(key.clone());
         if let (Some(bucket), Some(id)) = (&out.bucket, &out.upload_id) {
+            self.placement.open(id);
             lock(&self.uploads).insert(
                 id.clone(),
                 OpenUpload {
@@ -493,7 +494,11 @@ impl S3 for Backend {
                 "The part's bytes do not match its {header} header: it was not stored."
             ));
         }
-        if let Ok(response) = &stored
+        // The MD5s of parts in files of their own; a placed part's is kept with its place.
+        // An upload of a part to its own file wins over its place's (see `assemble`), so the
+        // two must not share a record.
+        if place.is_none()
+            && let Ok(response) = &stored
             && let Some(e_tag) = &response.output.e_tag
         {
             self.digests.record(&id, number, e_tag.value());

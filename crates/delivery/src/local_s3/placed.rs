@@ -15,8 +15,8 @@
 //! written there in one data file per upload (`.upload_id-<id>.placed`)
 //! and recorded in a side file (`.upload_id-<id>.placed-<n>.json`: place, length, MD5) so that it
 //! survives a restart. When the listed parts fill the data file from its start (parts sent again
-//! since are copied into their places first), completing truncates it and renames it to the
-//! object. Everything else takes s3s-fs's way (a file per part, joined at completion): a part
+//! since are copied into their places first) and no stored part follows them, completing
+//! truncates it and renames it to the object. Everything else takes s3s-fs's way (a file per part, joined at completion): a part
 //! whose predecessor has not arrived, a part sent again, a body of unknown length.
 //!
 //! What S3 guarantees stays: a part that fails (its checksum, a dropped connection) is not
@@ -89,6 +89,8 @@ pub(super) struct StoredPlace {
 pub(super) struct Sealed {
     /// Every place taken, stored or not.
     pub(super) places: BTreeMap<i32, Place>,
+    /// The parts stored in their places (completing must not cut one away).
+    pub(super) stored: BTreeSet<i32>,
     /// No part is being written into the file.
     pub(super) idle: bool,
 }
@@ -142,6 +144,9 @@ impl Placement {
                     .insert(number, (place, State::Stored(md5, when)));
             }
         }
+        for id in open {
+            uploads.entry(id.clone()).or_default();
+        }
         Ok(Self {
             root: root.to_owned(),
             uploads: Mutex::new(uploads),
@@ -171,7 +176,8 @@ impl Placement {
     /// other. `None`: the part goes to a file of its own.
     pub(super) fn reserve(&self, upload_id: &str, number: i32, len: u64) -> Option<Place> {
         let mut uploads = self.lock();
-        let layout = uploads.entry(upload_id.to_owned()).or_default();
+        // An upload completed or aborted meanwhile has no layout: s3s-fs refuses the part.
+        let layout = uploads.get_mut(upload_id)?;
         // The nearest place before it (its predecessor's, when that one has arrived).
         let before = layout.places.range(..number).next_back();
         let offset = match (number, before) {
@@ -290,15 +296,30 @@ impl Placement {
     /// Stops new parts from going to the data file while an upload completes.
     pub(super) fn seal(&self, upload_id: &str) -> Sealed {
         let mut uploads = self.lock();
-        let layout = uploads.entry(upload_id.to_owned()).or_default();
+        let Some(layout) = uploads.get_mut(upload_id) else {
+            return Sealed {
+                places: BTreeMap::new(),
+                stored: BTreeSet::new(),
+                idle: true,
+            };
+        };
         layout.sealed = true;
         Sealed {
             places: layout.places.iter().map(|(n, (p, _))| (*n, *p)).collect(),
+            stored: (layout.places.iter())
+                .filter(|(_, (_, state))| matches!(state, State::Stored(..)))
+                .map(|(n, _)| *n)
+                .collect(),
             idle: !layout
                 .places
                 .values()
                 .any(|(_, state)| matches!(state, State::Writing)),
         }
+    }
+
+    /// A new upload: its parts may take places.
+    pub(super) fn open(&self, upload_id: &str) {
+        self.lock().entry(upload_id.to_owned()).or_default();
     }
 
     /// Completing failed: new parts may go to the data file again.
@@ -486,6 +507,10 @@ mod tests {
     fn each_part_takes_the_place_after_its_predecessor_once() {
         let root = tempfile::tempdir().expect("tmp");
         let p = placement(root.path());
+        assert_eq!(p.reserve("u", 1, 10), None, "not an open upload");
+        for id in ["u", "v", "w", "x", "y", "v2", "z"] {
+            p.open(id);
+        }
         assert_eq!(p.reserve("u", 1, 10), Some(Place { offset: 0, len: 10 }));
         assert_eq!(p.reserve("u", 2, 7), Some(Place { offset: 10, len: 7 }));
         // Part 4 before part 3: after part 2 and a part 3 as long as part 2.
@@ -534,6 +559,7 @@ mod tests {
     fn recorded_places_come_back_and_a_new_place_never_overlaps_them() {
         let root = tempfile::tempdir().expect("tmp");
         let p = placement(root.path());
+        p.open("u");
         for (number, len) in [(1, 10), (2, 10), (3, 10)] {
             let place = p.reserve("u", number, len).expect("place");
             if number != 2 {
