@@ -21,8 +21,9 @@
 //!
 //! What S3 guarantees stays: a part that fails (its checksum, a dropped connection) is not
 //! stored and a part's earlier upload is never overwritten (a part sent again goes to its own
-//! file), a part is never written outside its place, and nothing is renamed while a part is
-//! still being written into the file. A part whose request went away mid-way (the client hung
+//! file), a part is never written outside its place, nothing is renamed while a part is still
+//! being written into the file, and the data file is made once, when the upload opens (one gone
+//! underneath is never made again with zeros where its parts were). A part whose request went away mid-way (the client hung
 //! up) stays marked as being written, since its last write may still be under way: that upload
 //! completes by copying, as s3s-fs would.
 
@@ -145,6 +146,20 @@ impl Placement {
             }
         }
         for id in open {
+            let data = root.join(format!(".upload_id-{id}.placed"));
+            if !data.exists() {
+                // Places recorded in a file that is gone hold nothing (an upload opened by an
+                // older wharf has neither).
+                if let Some(gone) = uploads.remove(id) {
+                    for number in gone.places.keys() {
+                        let record = format!(".upload_id-{id}.placed-{number}.json");
+                        let _ = std::fs::remove_file(root.join(record));
+                    }
+                }
+                if File::create(&data).is_err() {
+                    continue;
+                }
+            }
             uploads.entry(id.clone()).or_default();
         }
         Ok(Self {
@@ -317,9 +332,12 @@ impl Placement {
         }
     }
 
-    /// A new upload: its parts may take places.
+    /// A new upload: its data file, empty, and its parts may take places. Without the file,
+    /// every part goes to a file of its own.
     pub(super) fn open(&self, upload_id: &str) {
-        self.lock().entry(upload_id.to_owned()).or_default();
+        if File::create(self.data_path(upload_id)).is_ok() {
+            self.lock().entry(upload_id.to_owned()).or_default();
+        }
     }
 
     /// Completing failed: new parts may go to the data file again.
@@ -370,14 +388,12 @@ pub(super) async fn write(
     place: Place,
     mut body: StreamingBlob,
 ) -> S3Result<[u8; 16]> {
-    let file = blocking(move || {
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-    })
-    .await?;
+    // Never created here: a file gone (aborted underneath) must not come back with zeros where
+    // the earlier parts were. `open` and `recover` make it.
+    let file = tokio::task::spawn_blocking(move || OpenOptions::new().write(true).open(&path))
+        .await
+        .map_err(|e| s3_error!(InternalError, "writing the part stopped: {e}"))?
+        .map_err(|e| s3_error!(InternalError, "cannot open the upload's data file: {e}"))?;
     let file = Arc::new(file);
     let mut md5 = Md5::new();
     let (mut written, mut gathered) = (0u64, Vec::<Bytes>::new());
@@ -448,15 +464,6 @@ async fn finish(write: Option<tokio::task::JoinHandle<std::io::Result<()>>>) -> 
         .await
         .map_err(|e| s3_error!(InternalError, "writing the part stopped: {e}"))?
         .map_err(|e| s3_error!(InternalError, "cannot write the part: {e}"))
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> S3Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| s3_error!(InternalError, "writing the part stopped: {e}"))?
-        .map_err(|e| s3_error!(InternalError, "cannot open the upload's data file: {e}"))
 }
 
 /// The data file made into the object: the parts sent again copied into their places, the
@@ -591,6 +598,21 @@ mod tests {
         );
         // Part 2 again, longer than its old place: it would run into part 3's.
         assert_eq!(p.reserve("u", 2, 11), None);
+        // Its data file gone underneath: the recorded places hold nothing, and a new empty
+        // file takes the parts from now on.
+        std::fs::remove_file(p.data_path("u")).expect("remove the data file");
+        let p = Placement::recover(root.path(), &open).expect("recover");
+        assert!(
+            p.stored_parts("u").is_empty(),
+            "no place comes back without its file"
+        );
+        assert_eq!(p.reserve("u", 1, 10), Some(Place { offset: 0, len: 10 }));
+        assert_eq!(
+            std::fs::metadata(p.data_path("u"))
+                .expect("data file")
+                .len(),
+            0
+        );
         // The records of an upload no longer open go at the next start.
         let p = Placement::recover(root.path(), &BTreeSet::new()).expect("recover");
         assert!(p.stored_parts("u").is_empty());
