@@ -65,8 +65,7 @@ const MAX_ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
 
 enum Inner<W: Write + Send> {
     Parquet(Box<ParallelParquetWriter<W>>),
-    Text(ParallelText<W>),
-    Json(arrow::json::Writer<Compressed<W>, arrow::json::writer::JsonArray>),
+    Text(Box<ParallelText<W>>),
     Avro(arrow_avro::writer::Writer<W, AvroOcfFormat>),
 }
 
@@ -140,35 +139,36 @@ impl<W: Write + Send> FileWriter<W> {
                     .with_quote(c.quote)
                     .with_null(c.null.clone())
                     .with_line_terminator(arrow::csv::writer::Terminator::CRLF);
-                Inner::Text(ParallelText::new(
+                Inner::Text(Box::new(ParallelText::new(
                     out,
                     TextKind::Csv(CsvEncoder::new(c.delimiter, c.quote, &c.null), builder),
                     c.header,
                     threads,
-                )?)
+                )?))
             }
-            FileFormat::Ndjson => Inner::Text(ParallelText::new(
-                Compressed::new(settings.compression, sink, threads)?,
-                TextKind::Ndjson,
-                false,
-                threads,
-            )?),
-            FileFormat::Json => Inner::Json(
-                arrow::json::WriterBuilder::new()
-                    .with_explicit_nulls(true)
-                    .with_encoder_factory(std::sync::Arc::new(text::FastValues))
-                    .build(Compressed::new(settings.compression, sink, threads)?),
-            ),
+            FileFormat::Ndjson | FileFormat::Json => {
+                let layout = if format == FileFormat::Ndjson {
+                    text::JsonLayout::Lines
+                } else {
+                    text::JsonLayout::Array
+                };
+                Inner::Text(Box::new(ParallelText::new(
+                    Compressed::new(settings.compression, sink, threads)?,
+                    TextKind::Json(text::JsonEncoder::new(layout)),
+                    false,
+                    threads,
+                )?))
+            }
             FileFormat::Xml => {
                 let names = wharf_domain::xml_name::xml_names(
                     schema.fields().iter().map(|f| f.name().as_str()),
                 );
-                Inner::Text(ParallelText::new(
+                Inner::Text(Box::new(ParallelText::new(
                     Compressed::new(settings.compression, sink, threads)?,
                     TextKind::Xml(text::XmlEncoder::new(names, &settings.xml)),
                     false,
                     threads,
-                )?)
+                )?))
             }
             FileFormat::Avro => {
                 sink.flush()?;
@@ -231,7 +231,6 @@ impl<W: Write + Send> FileWriter<W> {
         match &mut self.inner {
             Inner::Parquet(w) => w.write(&batch)?,
             Inner::Text(w) => w.write(&batch).map_err(arrow)?,
-            Inner::Json(w) => w.write(&batch).map_err(arrow)?,
             Inner::Avro(w) => w
                 .write(&batch)
                 .map_err(|e| FormatError::Avro(e.to_string()))?,
@@ -248,10 +247,6 @@ impl<W: Write + Send> FileWriter<W> {
         Ok(match self.inner {
             Inner::Parquet(w) => w.into_inner()?,
             Inner::Text(w) => w.finish(&self.schema).map_err(arrow)?,
-            Inner::Json(mut w) => {
-                w.finish().map_err(arrow)?;
-                w.into_inner().finish()?
-            }
             Inner::Avro(mut w) => {
                 w.finish().map_err(|e| FormatError::Avro(e.to_string()))?;
                 w.into_inner()

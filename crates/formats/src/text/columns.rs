@@ -176,6 +176,7 @@ pub(crate) fn inline_text(view: u128) -> ([u8; 16], usize) {
 
 /// Appends an inline view's text (from [`inline_text`]) as a fixed 12-byte copy cut back to its
 /// length: a copy of a slice of it would be a `memcpy` call.
+#[inline(always)]
 pub(crate) fn push_inline(bytes: &[u8; 16], len: usize, out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(&bytes[4..]);

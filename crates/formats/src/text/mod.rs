@@ -2,9 +2,9 @@
 //!
 //! Text encoding is per row, so a batch's rows are cut into one slice per thread, each slice is
 //! encoded into its own buffer, and the buffers are written in order. The output is byte-for-byte
-//! what one writer would produce. CSV rows are written by [`CsvEncoder`] (bytes straight into
-//! the buffer, arrow's output exactly), NDJSON by arrow's writer with wharf's value encoders
-//! ([`FastValues`]), XML by [`XmlEncoder`] (values as CSV writes them, escaped for XML).
+//! what one writer would produce. CSV rows are written by [`CsvEncoder`], NDJSON and the JSON
+//! array by [`JsonEncoder`] (bytes straight into the buffer, arrow's output exactly), XML by
+//! [`XmlEncoder`] (values as CSV writes them, escaped for XML).
 
 mod columns;
 mod csv;
@@ -16,7 +16,7 @@ mod words;
 mod xml;
 
 pub use csv::CsvEncoder;
-pub use json::FastValues;
+pub use json::{JsonEncoder, JsonLayout};
 pub use xml::XmlEncoder;
 
 use crate::Compressed;
@@ -34,7 +34,9 @@ pub enum TextKind {
     /// Rows by wharf's encoder; the header (once per file) by arrow's writer, whose quoting
     /// rules the encoder follows.
     Csv(CsvEncoder, arrow::csv::WriterBuilder),
-    Ndjson,
+    /// Rows only: an array's `[` and `]` are written by [`ParallelText::new`] and
+    /// [`ParallelText::finish`].
+    Json(JsonEncoder),
     /// Rows only: the declaration and root tags are written by [`ParallelText::new`] and
     /// [`ParallelText::finish`].
     Xml(XmlEncoder),
@@ -45,6 +47,8 @@ pub struct ParallelText<W: Write> {
     kind: TextKind,
     /// CSV: the header is still to be written.
     header_pending: bool,
+    /// No row has been written yet (a JSON array's first has no `,` before it).
+    first_row: bool,
     threads: usize,
     /// One per slice: the slice's text.
     buffers: Vec<Vec<u8>>,
@@ -61,12 +65,17 @@ impl<W: Write> ParallelText<W> {
         header: bool,
         threads: usize,
     ) -> std::io::Result<Self> {
-        if let TextKind::Xml(encoder) = &kind {
-            out.write_all(&encoder.header())?;
+        match &kind {
+            TextKind::Xml(encoder) => out.write_all(&encoder.header())?,
+            TextKind::Json(encoder) if encoder.layout() == JsonLayout::Array => {
+                out.write_all(b"[")?
+            }
+            _ => {}
         }
         Ok(Self {
             out,
             header_pending: header && matches!(kind, TextKind::Csv(..)),
+            first_row: true,
             kind,
             threads: threads.max(1),
             buffers: Vec::new(),
@@ -74,18 +83,17 @@ impl<W: Write> ParallelText<W> {
         })
     }
 
-    fn encode(kind: &TextKind, batch: &RecordBatch, buf: &mut Vec<u8>) -> Result<(), ArrowError> {
+    /// `first`: the batch's first row is the file's first.
+    fn encode(
+        kind: &TextKind,
+        batch: &RecordBatch,
+        first: bool,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), ArrowError> {
         match kind {
             TextKind::Csv(encoder, _) => encoder.encode(batch, buf),
             TextKind::Xml(encoder) => encoder.encode(batch, buf),
-            TextKind::Ndjson => {
-                let mut writer = arrow::json::WriterBuilder::new()
-                    .with_explicit_nulls(true)
-                    .with_encoder_factory(std::sync::Arc::new(FastValues))
-                    .build::<_, arrow::json::writer::LineDelimited>(buf);
-                writer.write(batch)?;
-                writer.finish()
-            }
+            TextKind::Json(encoder) => encoder.encode(batch, first, buf),
         }
     }
 
@@ -121,11 +129,14 @@ impl<W: Write> ParallelText<W> {
         self.buffers.resize_with(slices, Vec::new);
         let per_slice = rows.div_ceil(slices);
         let kind = &self.kind;
+        let first_row = self.first_row;
         in_parallel(&mut self.buffers, |i, buf| {
             buf.clear();
             let start = (i * per_slice).min(rows);
-            Self::encode(kind, &batch.slice(start, per_slice.min(rows - start)), buf)
+            let slice = batch.slice(start, per_slice.min(rows - start));
+            Self::encode(kind, &slice, first_row && start == 0, buf)
         })?;
+        self.first_row = false;
         let buffers = &self.buffers;
         if let Some(gzip) = self.out.gzip() {
             // Each slice is deflated on the thread that encoded it, primed with the text
@@ -149,12 +160,16 @@ impl<W: Write> ParallelText<W> {
         Ok(())
     }
 
-    /// Ends the file (the CSV header of an empty result, XML's root end tag, the end of the
-    /// compressed stream).
+    /// Ends the file (the CSV header of an empty result, XML's root end tag, a JSON array's
+    /// `]`, the end of the compressed stream).
     pub fn finish(mut self, schema: &arrow::datatypes::SchemaRef) -> Result<W, ArrowError> {
         self.header(&RecordBatch::new_empty(schema.clone()))?;
-        if let TextKind::Xml(encoder) = &self.kind {
-            self.out.write_all(&encoder.footer())?;
+        match &self.kind {
+            TextKind::Xml(encoder) => self.out.write_all(&encoder.footer())?,
+            TextKind::Json(encoder) if encoder.layout() == JsonLayout::Array => {
+                self.out.write_all(b"]")?
+            }
+            _ => {}
         }
         Ok(self.out.finish()?)
     }
@@ -245,10 +260,10 @@ mod tests {
         let serial = encode(csv(), 1, &batch);
         assert_eq!(encode(csv(), 3, &batch), serial);
         assert!(serial.starts_with(b"id,s\n0,\r\n1,\"v1, \"\"q\"\"\nline\"\r\n"));
-        assert_eq!(
-            encode(TextKind::Ndjson, 4, &batch),
-            encode(TextKind::Ndjson, 1, &batch)
-        );
+        for layout in [JsonLayout::Lines, JsonLayout::Array] {
+            let json = || TextKind::Json(JsonEncoder::new(layout));
+            assert_eq!(encode(json(), 4, &batch), encode(json(), 1, &batch));
+        }
         let xml = || {
             TextKind::Xml(XmlEncoder::new(
                 vec!["id".into(), "s".into()],

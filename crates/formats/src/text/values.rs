@@ -145,6 +145,12 @@ const HUNDREDTHS_BELOW: f64 = (1_u64 << 46) as f64;
 /// decimals, are common floats in business data: they are written from their integer hundredths,
 /// checked to read back as the same value, at a fraction of the shortest-digits search.
 pub(crate) fn write_f64(value: f64, out: &mut Vec<u8>) -> bool {
+    write_hundredths(value, out) || write_float(value, out)
+}
+
+/// An `f64` below 2^46 with at most two decimals, from its integer hundredths (see
+/// [`write_f64`]); `false`, with nothing written, for any other.
+pub(crate) fn write_hundredths(value: f64, out: &mut Vec<u8>) -> bool {
     if value.abs() < HUNDREDTHS_BELOW {
         let scaled = value * 100.0;
         let hundredths = (scaled + 0.5_f64.copysign(scaled)) as i64;
@@ -164,7 +170,7 @@ pub(crate) fn write_f64(value: f64, out: &mut Vec<u8>) -> bool {
             return true;
         }
     }
-    write_float(value, out)
+    false
 }
 
 /// A float as arrow writes it (with `ryu`): the shortest digits that read back as the same

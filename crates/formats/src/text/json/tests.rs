@@ -1,7 +1,9 @@
-//! wharf's JSON value encoders against arrow's own, byte for byte, in both JSON layouts.
+//! wharf's JSON row and value encoders against arrow's own writer, byte for byte, in both JSON
+//! layouts.
 
-use super::FastValues;
-use crate::text::random;
+use super::{FastValues, JsonEncoder, JsonLayout, json_f32, json_f64};
+use crate::Compressed;
+use crate::text::{ParallelText, TextKind, random};
 use arrow::array::{
     ArrayRef, Decimal128Array, ListArray, RecordBatch, StringArray, StructArray,
     TimestampMicrosecondArray,
@@ -105,4 +107,161 @@ fn every_control_character_is_escaped_as_serde_json_does() {
         "{first}"
     );
     assert!(first.contains(r#""d":-0.005"#), "{first}");
+}
+
+/// The batches as arrow's plain writer writes them (explicit nulls, no wharf encoder), and as
+/// [`ParallelText`] with [`JsonEncoder`] does, over `threads` threads.
+fn rows_same(batches: &[RecordBatch], threads: usize) {
+    for (layout, arrow) in [
+        (JsonLayout::Lines, write_all::<LineDelimited>(batches)),
+        (JsonLayout::Array, write_all::<JsonArray>(batches)),
+    ] {
+        let out = Compressed::new(wharf_domain::TextCompression::None, Vec::new(), threads)
+            .expect("compressed");
+        let kind = TextKind::Json(JsonEncoder::new(layout));
+        let mut writer = ParallelText::new(out, kind, false, threads).expect("writer");
+        for batch in batches {
+            writer.write(batch).expect("write");
+        }
+        let schema = batches[0].schema();
+        let ours = writer.finish(&schema).expect("finish");
+        if arrow != ours {
+            let arrow = String::from_utf8_lossy(&arrow);
+            let ours = String::from_utf8_lossy(&ours);
+            let at = arrow
+                .bytes()
+                .zip(ours.bytes())
+                .position(|(a, o)| a != o)
+                .unwrap_or(arrow.len().min(ours.len()));
+            let context = |s: &str| {
+                s.get(at.saturating_sub(80)..(at + 80).min(s.len()))
+                    .map(str::to_string)
+            };
+            panic!(
+                "{layout:?}, {threads} threads: first difference at byte {at}\n arrow: {:?}\n  ours: {:?}",
+                context(&arrow),
+                context(&ours)
+            );
+        }
+    }
+}
+
+fn write_all<F: JsonFormat>(batches: &[RecordBatch]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut writer = arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, F>(&mut out);
+    for batch in batches {
+        writer.write(batch).expect("write");
+    }
+    writer.finish().expect("finish");
+    drop(writer);
+    out
+}
+
+#[test]
+fn rows_of_random_batches_are_written_as_arrow_writes_them() {
+    for seed in 0..30 {
+        let batch = random::batch(seed, 300);
+        // Batches of one row, of a few, and one big enough to be cut between threads.
+        let big = random::batch(seed + 1000, 9_000);
+        let batches = [batch.slice(0, 1), batch.slice(1, 299), big];
+        rows_same(&batches, 1);
+        rows_same(&batches, 3);
+        rows_same(&[nested(seed, 100)], 2);
+    }
+}
+
+#[test]
+fn rows_without_columns_and_names_to_escape_are_written_as_arrow_writes_them() {
+    let empty = RecordBatch::try_new_with_options(
+        Arc::new(arrow::datatypes::Schema::empty()),
+        vec![],
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(3)),
+    )
+    .expect("batch without columns");
+    rows_same(&[empty.clone(), empty], 1);
+    let value: ArrayRef = Arc::new(StringArray::from(vec![Some("x"), None]));
+    let null: ArrayRef = Arc::new(arrow::array::NullArray::new(2));
+    let batch = RecordBatch::try_from_iter([
+        ("a \"quoted\" name, with a long tail\n", value.clone()),
+        ("é", value),
+        ("nothing", null),
+    ])
+    .expect("batch");
+    rows_same(&[batch], 1);
+}
+
+/// Floats as arrow-json writes them: `lexical`, with `null` for what JSON cannot hold.
+#[test]
+fn floats_are_written_as_lexical_writes_them() {
+    fn lexical<N: lexical_core::ToLexical>(value: N) -> Vec<u8> {
+        let mut buffer = [0u8; lexical_core::BUFFER_SIZE];
+        lexical_core::write(value, &mut buffer).to_vec()
+    }
+    let mut state = 0x2545_F491_4F6C_DD1D_u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut values = vec![
+        0.0,
+        -0.0,
+        1.0,
+        0.1,
+        -0.05,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MIN_POSITIVE,
+        f64::MAX,
+    ];
+    // Both sides of lexical's plain-digit range (the hundredths' edge is the upper one).
+    for edge in [1e-5, 1e10] {
+        let mut below = edge;
+        let mut above = edge;
+        for _ in 0..50 {
+            values.extend([below, above, -below]);
+            below = f64::next_down(below);
+            above = f64::next_up(above);
+        }
+    }
+    for _ in 0..200_000 {
+        let bits = next();
+        values.push(f64::from_bits(bits));
+        values.push((bits % 100_000_000) as f64 / 100.0);
+        // Every magnitude from 1e-8 to 1e12.
+        let magnitude = 10f64.powi((bits % 21) as i32 - 8);
+        values.push(magnitude * (1.0 + (bits >> 11) as f64 / (1u64 << 53) as f64));
+    }
+    let mut out = Vec::new();
+    for value in values {
+        let want = if value.is_finite() {
+            lexical(value)
+        } else {
+            b"null".to_vec()
+        };
+        out.clear();
+        json_f64(value, &mut out);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&want),
+            "{value:e}"
+        );
+        let single = value as f32;
+        let want = if single.is_finite() {
+            lexical(single)
+        } else {
+            b"null".to_vec()
+        };
+        out.clear();
+        json_f32(single, &mut out);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&want),
+            "{single:e}"
+        );
+    }
 }
