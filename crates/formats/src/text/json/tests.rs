@@ -199,13 +199,7 @@ fn floats_are_written_as_lexical_writes_them() {
         let mut buffer = [0u8; lexical_core::BUFFER_SIZE];
         lexical_core::write(value, &mut buffer).to_vec()
     }
-    let mut state = 0x2545_F491_4F6C_DD1D_u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = random::Rng::new(7);
     let mut values = vec![
         0.0,
         -0.0,
@@ -229,7 +223,7 @@ fn floats_are_written_as_lexical_writes_them() {
         }
     }
     for _ in 0..200_000 {
-        let bits = next();
+        let bits = rng.next();
         values.push(f64::from_bits(bits));
         values.push((bits % 100_000_000) as f64 / 100.0);
         // Every magnitude from 1e-8 to 1e12.
