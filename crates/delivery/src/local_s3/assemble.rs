@@ -249,20 +249,38 @@ impl Assembly {
             }
         };
         let built = built.inspect_err(|_| placement.unseal(&self.upload_id))?;
-        // The former object's checksums must not describe the new one.
-        let _ = std::fs::remove_file(self.sidecar("internal"));
-        std::fs::rename(&built, &object).map_err(|e| {
-            if built != placement.data_path(&self.upload_id) {
+        let data = placement.data_path(&self.upload_id);
+        let info = self
+            .root
+            .join(format!(".tmp.complete-{}.internal.json", self.upload_id));
+        // Undoes what completing did before the object moved: the upload stays as it was (its
+        // placed parts in its data file), so completing can be tried again.
+        let undo = || {
+            if built != data {
                 let _ = std::fs::remove_file(&built);
             }
+            let _ = std::fs::remove_file(&info);
             placement.unseal(&self.upload_id);
-            internal("cannot move the object into place", e)
-        })?;
+        };
+        let md5s: Vec<[u8; 16]> = parts.iter().map(|p| p.md5).collect();
+        let e_tag = etag::multipart(&md5s);
+        // The ETag's record is written before anything a reader sees changes: a full disk
+        // fails here, with the former object and the upload's parts untouched. What follows
+        // the object's move are renames only.
+        let record = serde_json::json!({ "e_tag": e_tag }).to_string();
+        if let Err(e) = std::fs::write(&info, record) {
+            undo();
+            return Err(internal("cannot record the object's ETag", e));
+        }
+        // The former object's checksums must not describe the new one.
+        let _ = std::fs::remove_file(self.sidecar("internal"));
+        if let Err(e) = std::fs::rename(&built, &object) {
+            undo();
+            return Err(internal("cannot move the object into place", e));
+        }
         // The data file is the object now: no later request may take its parts from it.
         placement.forget(&self.upload_id);
 
-        let md5s: Vec<[u8; 16]> = parts.iter().map(|p| p.md5).collect();
-        let e_tag = etag::multipart(&md5s);
         // The upload's metadata (content type, user metadata) becomes the object's; without
         // any, a former object's must not stay.
         let metadata = self.sidecar("metadata");
@@ -274,14 +292,15 @@ impl Assembly {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let _ = std::fs::remove_file(&metadata);
             }
-            Err(e) => return Err(internal("cannot keep the upload's metadata", e)),
+            Err(e) => {
+                let _ = std::fs::remove_file(&info);
+                return Err(internal("cannot keep the upload's metadata", e));
+            }
         }
-        let info = serde_json::json!({ "e_tag": e_tag });
-        let tmp = self
-            .root
-            .join(format!(".tmp.complete-{}.internal.json", self.upload_id));
-        write_atomic(&tmp, &self.sidecar("internal"), info.to_string().as_bytes())
-            .map_err(|e| internal("cannot record the object's ETag", e))?;
+        std::fs::rename(&info, self.sidecar("internal")).map_err(|e| {
+            let _ = std::fs::remove_file(&info);
+            internal("cannot record the object's ETag", e)
+        })?;
 
         for part in parts {
             if let Source::Own(path) = &part.source {
