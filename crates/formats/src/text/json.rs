@@ -133,7 +133,7 @@ impl Key {
 /// A column resolved to its concrete array once per batch.
 struct Field<'a> {
     key: Key,
-    /// The validity bitmap, read inline.
+    /// The validity bitmap, read inline (not for [`Kind::Arrow`], whose encoder has its own).
     nulls: Option<NullBuffer>,
     kind: Kind<'a>,
 }
@@ -215,15 +215,11 @@ impl<'a> Field<'a> {
 
     #[inline(always)]
     fn value(&mut self, row: usize, out: &mut Vec<u8>) {
-        if let Kind::Arrow(encoder) = &mut self.kind {
-            if encoder.is_null(row) {
-                out.extend_from_slice(b"null");
-            } else {
-                encoder.encode(row, out);
-            }
-            return;
-        }
-        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+        let null = match &self.kind {
+            Kind::Arrow(encoder) => encoder.is_null(row),
+            _ => self.nulls.as_ref().is_some_and(|n| n.is_null(row)),
+        };
+        if null {
             out.extend_from_slice(b"null");
             return;
         }
@@ -247,7 +243,7 @@ impl<'a> Field<'a> {
             Kind::Date32(e) => e.encode(row, out),
             Kind::Timestamp(e) => e.encode(row, out),
             Kind::Decimal128(e) => e.encode(row, out),
-            Kind::Arrow(_) => {}
+            Kind::Arrow(encoder) => encoder.encode(row, out),
         }
     }
 }

@@ -12,41 +12,56 @@ use arrow::datatypes::{DataType, Field, Fields};
 use arrow::json::writer::{JsonArray, JsonFormat, LineDelimited};
 use std::sync::Arc;
 
-fn write<F: JsonFormat>(batch: &RecordBatch, fast: bool) -> Vec<u8> {
+/// `batches` as arrow's writer writes them (explicit nulls), with wharf's value encoders when
+/// `fast`.
+fn write<F: JsonFormat>(batches: &[RecordBatch], fast: bool) -> Vec<u8> {
     let mut out = Vec::new();
     let mut builder = arrow::json::WriterBuilder::new().with_explicit_nulls(true);
     if fast {
         builder = builder.with_encoder_factory(Arc::new(FastValues));
     }
     let mut writer = builder.build::<_, F>(&mut out);
-    writer.write(batch).expect("write");
+    for batch in batches {
+        writer.write(batch).expect("write");
+    }
     writer.finish().expect("finish");
     drop(writer);
     out
 }
 
-fn same(batch: &RecordBatch) {
-    for (arrow, ours) in [
-        (
-            write::<LineDelimited>(batch, false),
-            write::<LineDelimited>(batch, true),
-        ),
-        (
-            write::<JsonArray>(batch, false),
-            write::<JsonArray>(batch, true),
-        ),
-    ] {
-        if arrow != ours {
-            let arrow = String::from_utf8_lossy(&arrow);
-            let ours = String::from_utf8_lossy(&ours);
-            let (a, o) = arrow
-                .split('\n')
-                .zip(ours.split('\n'))
-                .find(|(a, o)| a != o)
-                .unwrap_or_default();
-            panic!("first differing line\n arrow: {a}\n  ours: {o}");
-        }
+/// Fails at the first byte where `ours` differs from `arrow`, showing 80 bytes around it.
+fn assert_same(what: &str, arrow: &[u8], ours: &[u8]) {
+    if arrow == ours {
+        return;
     }
+    let at = arrow
+        .iter()
+        .zip(ours)
+        .position(|(a, o)| a != o)
+        .unwrap_or(arrow.len().min(ours.len()));
+    let context = |s: &[u8]| {
+        String::from_utf8_lossy(&s[at.saturating_sub(80)..(at + 80).min(s.len())]).into_owned()
+    };
+    panic!(
+        "{what}: first difference at byte {at}\n arrow: {:?}\n  ours: {:?}",
+        context(arrow),
+        context(ours)
+    );
+}
+
+/// arrow's writer with and without wharf's value encoders, in both layouts.
+fn same(batch: &RecordBatch) {
+    let batches = std::slice::from_ref(batch);
+    assert_same(
+        "lines",
+        &write::<LineDelimited>(batches, false),
+        &write::<LineDelimited>(batches, true),
+    );
+    assert_same(
+        "array",
+        &write::<JsonArray>(batches, false),
+        &write::<JsonArray>(batches, true),
+    );
 }
 
 /// Lists and structs whose values go through the fast encoders too.
@@ -99,7 +114,7 @@ fn every_control_character_is_escaped_as_serde_json_does() {
     let batch =
         RecordBatch::try_from_iter([("t", text), ("ts", ts), ("d", decimal)]).expect("batch");
     same(&batch);
-    let line = write::<LineDelimited>(&batch, true);
+    let line = write::<LineDelimited>(std::slice::from_ref(&batch), true);
     let first = String::from_utf8_lossy(&line);
     assert!(first.starts_with(r#"{"t":"\u0000\u0001"#), "{first}");
     assert!(
@@ -113,8 +128,8 @@ fn every_control_character_is_escaped_as_serde_json_does() {
 /// [`ParallelText`] with [`JsonEncoder`] does, over `threads` threads.
 fn rows_same(batches: &[RecordBatch], threads: usize) {
     for (layout, arrow) in [
-        (JsonLayout::Lines, write_all::<LineDelimited>(batches)),
-        (JsonLayout::Array, write_all::<JsonArray>(batches)),
+        (JsonLayout::Lines, write::<LineDelimited>(batches, false)),
+        (JsonLayout::Array, write::<JsonArray>(batches, false)),
     ] {
         let out = Compressed::new(wharf_domain::TextCompression::None, Vec::new(), threads)
             .expect("compressed");
@@ -125,38 +140,8 @@ fn rows_same(batches: &[RecordBatch], threads: usize) {
         }
         let schema = batches[0].schema();
         let ours = writer.finish(&schema).expect("finish");
-        if arrow != ours {
-            let arrow = String::from_utf8_lossy(&arrow);
-            let ours = String::from_utf8_lossy(&ours);
-            let at = arrow
-                .bytes()
-                .zip(ours.bytes())
-                .position(|(a, o)| a != o)
-                .unwrap_or(arrow.len().min(ours.len()));
-            let context = |s: &str| {
-                s.get(at.saturating_sub(80)..(at + 80).min(s.len()))
-                    .map(str::to_string)
-            };
-            panic!(
-                "{layout:?}, {threads} threads: first difference at byte {at}\n arrow: {:?}\n  ours: {:?}",
-                context(&arrow),
-                context(&ours)
-            );
-        }
+        assert_same(&format!("{layout:?}, {threads} threads"), &arrow, &ours);
     }
-}
-
-fn write_all<F: JsonFormat>(batches: &[RecordBatch]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut writer = arrow::json::WriterBuilder::new()
-        .with_explicit_nulls(true)
-        .build::<_, F>(&mut out);
-    for batch in batches {
-        writer.write(batch).expect("write");
-    }
-    writer.finish().expect("finish");
-    drop(writer);
-    out
 }
 
 #[test]
