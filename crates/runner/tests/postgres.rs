@@ -522,6 +522,56 @@ async fn a_cancelled_run_cancels_its_query_on_the_server() {
     assert_eq!(still, "0", "the query still runs on the server");
 }
 
+/// A query stream dropped at any moment after it opens (before the query starts on the
+/// server, while it starts, while it runs) leaves nothing running there: a cancel request that
+/// arrives between two messages is ignored by PostgreSQL, so one is sent until the query ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_stream_dropped_at_any_moment_leaves_nothing_running() {
+    let schema = Schema::create("dropped");
+    let source =
+        wharf_domain::PostgresSource::parse(schema.url().as_str(), Some(SslMode::Disable), None)
+            .expect("source");
+    let warehouse = wharf_engine::PostgresWarehouse::connect(&source, 10_000)
+        .await
+        .expect("connect");
+    let delays_ms = [0, 0, 1, 2, 3, 5, 8, 13, 21, 34];
+    for (i, delay) in delays_ms.iter().enumerate() {
+        let sql = format!(
+            "SELECT g::int8 AS id, '{}_{i}' AS tag FROM generate_series(1, 40000000) g ORDER BY md5(g::text)",
+            schema.name
+        );
+        let stream = warehouse.query_with(&sql, &[]).await.expect("query");
+        tokio::time::sleep(std::time::Duration::from_millis(*delay)).await;
+        drop(stream);
+    }
+    let running = || {
+        let output = Command::new("psql")
+            .arg(server_url().as_str())
+            .args(["-X", "-At", "-c"])
+            .arg(format!(
+                "SELECT coalesce(string_agg(state || ': ' || left(query, 80), '; '), '')
+                 FROM pg_stat_activity WHERE application_name = 'wharf'
+                 AND query LIKE '%''{}\\_%'' AS tag%' AND state <> 'idle'",
+                schema.name
+            ))
+            .output()
+            .expect("psql");
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    let mut still = String::new();
+    for _ in 0..100 {
+        still = running();
+        if still.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        still, "",
+        "queries of dropped streams still run on the server"
+    );
+}
+
 /// Values no file format can hold fail the run, naming the value and the fix, and leave
 /// nothing in the bucket: an infinite date or timestamp, and NaN in a `numeric(p, s)` column
 /// (one without precision is read as text, where NaN is just a value).

@@ -202,6 +202,15 @@ async fn connect(source: &PostgresSource) -> Result<(Client, Canceller), EngineE
     Ok((client, canceller))
 }
 
+/// How long a cancelled query may take to end before its cancel request is sent again (then
+/// twice as long, up to 2 s). A request the server receives while the session waits for its
+/// next message is dropped there, and the query that message starts runs to its end: asking
+/// once is not enough.
+const CANCEL_AGAIN: Duration = Duration::from_millis(250);
+/// How long a cancelled query is waited for. Past it the connection is dropped, and the server
+/// notices only when it next writes to it.
+const CANCEL_PATIENCE: Duration = Duration::from_secs(30);
+
 /// Asks the server to cancel a session's running query, over the same kind of connection.
 enum Canceller {
     Plain,
@@ -209,13 +218,45 @@ enum Canceller {
 }
 
 impl Canceller {
+    /// Cancels the query that `running` waits for and waits until it has ended, asking again
+    /// after [`CANCEL_AGAIN`], for up to [`CANCEL_PATIENCE`].
+    async fn stop<F: Future>(&self, token: &tokio_postgres::CancelToken, running: F) {
+        let mut running = std::pin::pin!(running);
+        let deadline = tokio::time::Instant::now() + CANCEL_PATIENCE;
+        let mut again = CANCEL_AGAIN;
+        loop {
+            self.cancel(token).await;
+            tokio::select! {
+                biased;
+                _ = &mut running => return,
+                () = tokio::time::sleep(again) => {}
+            }
+            again = (again * 2).min(Duration::from_secs(2));
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    "a cancelled PostgreSQL query was still running after {} s; its connection is closed and the server stops it when it notices",
+                    CANCEL_PATIENCE.as_secs()
+                );
+                return;
+            }
+        }
+    }
+
     async fn cancel(&self, token: &tokio_postgres::CancelToken) {
-        let result = match self {
-            Canceller::Plain => token.cancel_query(NoTls).await,
-            Canceller::Tls(tls) => token.cancel_query(tls.clone()).await,
-        };
-        if let Err(e) = result {
-            tracing::debug!("cancelling a PostgreSQL query failed: {e}");
+        let sent = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            match self {
+                Canceller::Plain => token.cancel_query(NoTls).await,
+                Canceller::Tls(tls) => token.cancel_query(tls.clone()).await,
+            }
+        })
+        .await;
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("cancelling a PostgreSQL query failed: {e}"),
+            Err(_) => tracing::warn!(
+                "cancelling a PostgreSQL query failed: no answer within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ),
         }
     }
 }
@@ -583,12 +624,23 @@ impl Fetch {
         let columns: Arc<[Column]> = self.columns.into();
         let mut asked = FIRST_FETCH_ROWS.min(self.max_rows);
         let mut rows_wanted = asked;
-        let mut rows = tokio::select! {
-            rows = fetch(asked) => rows?,
-            () = sender.closed() => {
-                self.canceller.cancel(&cancel).await;
+        // A reader gone already: the query is never started.
+        if sender.is_closed() {
+            return Ok(false);
+        }
+        let mut rows = {
+            let mut first = std::pin::pin!(fetch(asked));
+            let done = tokio::select! {
+                // Polled first, so the query has started whenever the other branch stops it.
+                biased;
+                rows = &mut first => Some(rows),
+                () = sender.closed() => None,
+            };
+            let Some(rows) = done else {
+                self.canceller.stop(&cancel, first).await;
                 return Ok(false);
-            }
+            };
+            rows?
         };
         loop {
             let fetched = rows.len();
@@ -627,15 +679,19 @@ impl Fetch {
                     fetch(next_asked).await.map(Some)
                 }
             };
-            let (delivered, next) = tokio::select! {
-                both = async { tokio::join!(deliver, next) } => both,
-                () = sender.closed() => {
-                    self.canceller.cancel(&cancel).await;
-                    return Ok(false);
-                }
+            let mut both = std::pin::pin!(async { tokio::join!(deliver, next) });
+            let done = tokio::select! {
+                biased;
+                done = &mut both => Some(done),
+                () = sender.closed() => None,
             };
+            let Some((delivered, next)) = done else {
+                // `both` (polled at least once) still waits for the next fetch.
+                self.canceller.stop(&cancel, both).await;
+                return Ok(false);
+            };
+            // The reader went away between fetches: no query is running.
             let Some(bytes) = delivered? else {
-                self.canceller.cancel(&cancel).await;
                 return Ok(false);
             };
             if fetched > 0 {
