@@ -195,13 +195,73 @@ fn utf8(raw: &[u8]) -> Result<&str, String> {
 
 /// jsonb's binary form: a version byte (1), then the JSON text.
 fn jsonb(raw: &[u8]) -> Result<&str, String> {
+    utf8(jsonb_text(raw)?)
+}
+
+/// The JSON text of jsonb's binary form, as bytes (not yet checked as UTF-8).
+pub(crate) fn jsonb_text(raw: &[u8]) -> Result<&[u8], String> {
     match raw.split_first() {
-        Some((1, rest)) => utf8(rest),
+        Some((1, rest)) => Ok(rest),
         _ => Err("a jsonb value in an unknown binary version".to_string()),
     }
 }
 
-/// Appends one value (`None`: null) of kind `kind` to `b`.
+pub(crate) fn boolean(r: &[u8]) -> Result<bool, String> {
+    take::<1>(r).map(|b| b[0] != 0)
+}
+
+pub(crate) fn int16(r: &[u8]) -> Result<i16, String> {
+    take::<2>(r).map(i16::from_be_bytes)
+}
+
+pub(crate) fn int32(r: &[u8]) -> Result<i32, String> {
+    take::<4>(r).map(i32::from_be_bytes)
+}
+
+/// int8, and time (microseconds since midnight).
+pub(crate) fn int64(r: &[u8]) -> Result<i64, String> {
+    take::<8>(r).map(i64::from_be_bytes)
+}
+
+pub(crate) fn float32(r: &[u8]) -> Result<f32, String> {
+    take::<4>(r).map(f32::from_be_bytes)
+}
+
+pub(crate) fn float64(r: &[u8]) -> Result<f64, String> {
+    take::<8>(r).map(f64::from_be_bytes)
+}
+
+/// Days since 1970-01-01.
+pub(crate) fn date(r: &[u8]) -> Result<i32, String> {
+    let days = i32::from_be_bytes(take::<4>(r)?);
+    if days == i32::MAX || days == i32::MIN {
+        return Err("an infinite date, which no file format can hold; filter it out or cast it in the model's SQL".to_string());
+    }
+    days.checked_add(EPOCH_DAYS)
+        .ok_or_else(|| "a date out of range".to_string())
+}
+
+/// Microseconds since 1970-01-01 (timestamp and timestamptz).
+pub(crate) fn timestamp(r: &[u8]) -> Result<i64, String> {
+    let us = i64::from_be_bytes(take::<8>(r)?);
+    if us == i64::MAX || us == i64::MIN {
+        return Err("an infinite timestamp, which no file format can hold; filter it out or cast it in the model's SQL".to_string());
+    }
+    us.checked_add(EPOCH_MICROS)
+        .ok_or_else(|| "a timestamp out of range".to_string())
+}
+
+pub(crate) fn bytea(r: &[u8]) -> Result<&[u8], String> {
+    Ok(r)
+}
+
+/// A uuid as its hyphenated text.
+pub(crate) fn uuid(r: &[u8]) -> Result<String, String> {
+    take::<16>(r).map(uuid_text)
+}
+
+/// Appends one value (`None`: null) of kind `kind` to `b`: an array's element (a result's
+/// own columns go through [`super::builders::Builder`]).
 pub(crate) fn append(
     kind: Scalar,
     b: &mut dyn ArrayBuilder,
@@ -218,49 +278,22 @@ pub(crate) fn append(
         }};
     }
     match kind {
-        Scalar::Bool => put!(BooleanBuilder, |r: &[u8]| take::<1>(r).map(|b| b[0] != 0)),
-        Scalar::I16 => put!(Int16Builder, |r: &[u8]| take::<2>(r)
-            .map(i16::from_be_bytes)),
-        Scalar::I32 => put!(Int32Builder, |r: &[u8]| take::<4>(r)
-            .map(i32::from_be_bytes)),
-        Scalar::I64 => put!(Int64Builder, |r: &[u8]| take::<8>(r)
-            .map(i64::from_be_bytes)),
-        Scalar::F32 => put!(Float32Builder, |r: &[u8]| take::<4>(r)
-            .map(f32::from_be_bytes)),
-        Scalar::F64 => put!(Float64Builder, |r: &[u8]| take::<8>(r)
-            .map(f64::from_be_bytes)),
+        Scalar::Bool => put!(BooleanBuilder, boolean),
+        Scalar::I16 => put!(Int16Builder, int16),
+        Scalar::I32 => put!(Int32Builder, int32),
+        Scalar::I64 => put!(Int64Builder, int64),
+        Scalar::F32 => put!(Float32Builder, float32),
+        Scalar::F64 => put!(Float64Builder, float64),
         Scalar::Decimal(_, scale) => put!(Decimal128Builder, |r: &[u8]| decimal(r, scale)),
         Scalar::NumericText => put!(StringBuilder, numeric_text),
         Scalar::Text => put!(StringBuilder, utf8),
         Scalar::Jsonb => put!(StringBuilder, jsonb),
-        Scalar::Uuid => put!(StringBuilder, |r: &[u8]| take::<16>(r).map(uuid_text)),
-        Scalar::Bytea => put!(BinaryBuilder, |r: &[u8]| Ok::<_, String>(r.to_vec())),
-        Scalar::Date => put!(Date32Builder, |r: &[u8]| {
-            let days = i32::from_be_bytes(take::<4>(r)?);
-            if days == i32::MAX || days == i32::MIN {
-                return Err("an infinite date, which no file format can hold; filter it out or cast it in the model's SQL".to_string());
-            }
-            days.checked_add(EPOCH_DAYS)
-                .ok_or_else(|| "a date out of range".to_string())
-        }),
-        Scalar::Time => put!(Time64MicrosecondBuilder, |r: &[u8]| take::<8>(r)
-            .map(i64::from_be_bytes)),
+        Scalar::Uuid => put!(StringBuilder, uuid),
+        Scalar::Bytea => put!(BinaryBuilder, bytea),
+        Scalar::Date => put!(Date32Builder, date),
+        Scalar::Time => put!(Time64MicrosecondBuilder, int64),
         Scalar::Timestamp | Scalar::TimestampTz => {
-            let target = builder::<TimestampMicrosecondBuilder>(b)?;
-            match raw {
-                None => target.append_null(),
-                Some(r) => {
-                    let us = i64::from_be_bytes(take::<8>(r)?);
-                    if us == i64::MAX || us == i64::MIN {
-                        return Err("an infinite timestamp, which no file format can hold; filter it out or cast it in the model's SQL".to_string());
-                    }
-                    target.append_value(
-                        us.checked_add(EPOCH_MICROS)
-                            .ok_or_else(|| "a timestamp out of range".to_string())?,
-                    );
-                }
-            }
-            Ok(())
+            put!(TimestampMicrosecondBuilder, timestamp)
         }
         Scalar::Interval => put!(StringBuilder, interval_text),
     }
@@ -312,7 +345,7 @@ pub(crate) fn append_array(
 }
 
 /// PostgreSQL's binary numeric as exact decimal text (`-12.3400`, `NaN`, `Infinity`).
-fn numeric_text(raw: &[u8]) -> Result<String, String> {
+pub(crate) fn numeric_text(raw: &[u8]) -> Result<String, String> {
     let header = take::<8>(raw)?;
     let ndigits = u16::from_be_bytes([header[0], header[1]]) as usize;
     let weight = i16::from_be_bytes([header[2], header[3]]) as i32;
@@ -369,7 +402,7 @@ fn numeric_text(raw: &[u8]) -> Result<String, String> {
 /// A binary numeric as an integer scaled by `scale` (a `numeric(p, s)` column's `s`): straight
 /// from its base-10000 digits when that is exact and fits, through the decimal text otherwise
 /// (which also words every error).
-fn decimal(raw: &[u8], scale: i8) -> Result<i128, String> {
+pub(crate) fn decimal(raw: &[u8], scale: i8) -> Result<i128, String> {
     match decimal_from_digits(raw, scale) {
         Some(value) => Ok(value),
         None => numeric_text(raw).and_then(|t| scaled(&t, scale)),
@@ -455,7 +488,7 @@ fn uuid_text(b: [u8; 16]) -> String {
 
 /// An interval as an ISO-8601 duration, each part signed as PostgreSQL's `iso_8601` style does:
 /// `P1Y2M3DT4H5M6.5S`, `P-1D`, `PT0S`.
-fn interval_text(raw: &[u8]) -> Result<String, String> {
+pub(crate) fn interval_text(raw: &[u8]) -> Result<String, String> {
     let b = take::<16>(raw)?;
     let micros = i64::from_be_bytes(b[0..8].try_into().map_err(|_| "interval")?);
     let days = i32::from_be_bytes(b[8..12].try_into().map_err(|_| "interval")?);
