@@ -19,11 +19,6 @@
 //! | one-dimensional arrays of the above | List (multi-dimensional arrays are flattened) |
 //! | anything else (domains use their base type) | Utf8, PostgreSQL's text form (cast in SQL) |
 
-use arrow::array::{
-    ArrayBuilder, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder,
-    Float64Builder, Int16Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
-    Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
-};
 use arrow::datatypes::{DataType, Field, TimeUnit};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -183,21 +178,6 @@ fn take<const N: usize>(raw: &[u8]) -> Result<[u8; N], String> {
         .ok_or_else(|| format!("a value of {} bytes where {N} were expected", raw.len()))
 }
 
-fn builder<T: 'static>(b: &mut dyn ArrayBuilder) -> Result<&mut T, String> {
-    b.as_any_mut()
-        .downcast_mut::<T>()
-        .ok_or_else(|| "internal error: builder of the wrong type".to_string())
-}
-
-fn utf8(raw: &[u8]) -> Result<&str, String> {
-    std::str::from_utf8(raw).map_err(|e| format!("text that is not UTF-8: {e}"))
-}
-
-/// jsonb's binary form: a version byte (1), then the JSON text.
-fn jsonb(raw: &[u8]) -> Result<&str, String> {
-    utf8(jsonb_text(raw)?)
-}
-
 /// The JSON text of jsonb's binary form, as bytes (not yet checked as UTF-8).
 pub(crate) fn jsonb_text(raw: &[u8]) -> Result<&[u8], String> {
     match raw.split_first() {
@@ -260,59 +240,15 @@ pub(crate) fn uuid(r: &[u8]) -> Result<String, String> {
     take::<16>(r).map(uuid_text)
 }
 
-/// Appends one value (`None`: null) of kind `kind` to `b`: an array's element (a result's
-/// own columns go through [`super::builders::Builder`]).
-pub(crate) fn append(
-    kind: Scalar,
-    b: &mut dyn ArrayBuilder,
-    raw: Option<&[u8]>,
-) -> Result<(), String> {
-    macro_rules! put {
-        ($t:ty, $value:expr) => {{
-            let target = builder::<$t>(b)?;
-            match raw {
-                None => target.append_null(),
-                Some(raw) => target.append_value($value(raw)?),
-            }
-            Ok(())
-        }};
-    }
-    match kind {
-        Scalar::Bool => put!(BooleanBuilder, boolean),
-        Scalar::I16 => put!(Int16Builder, int16),
-        Scalar::I32 => put!(Int32Builder, int32),
-        Scalar::I64 => put!(Int64Builder, int64),
-        Scalar::F32 => put!(Float32Builder, float32),
-        Scalar::F64 => put!(Float64Builder, float64),
-        Scalar::Decimal(_, scale) => put!(Decimal128Builder, |r: &[u8]| decimal(r, scale)),
-        Scalar::NumericText => put!(StringBuilder, numeric_text),
-        Scalar::Text => put!(StringBuilder, utf8),
-        Scalar::Jsonb => put!(StringBuilder, jsonb),
-        Scalar::Uuid => put!(StringBuilder, uuid),
-        Scalar::Bytea => put!(BinaryBuilder, bytea),
-        Scalar::Date => put!(Date32Builder, date),
-        Scalar::Time => put!(Time64MicrosecondBuilder, int64),
-        Scalar::Timestamp | Scalar::TimestampTz => {
-            put!(TimestampMicrosecondBuilder, timestamp)
-        }
-        Scalar::Interval => put!(StringBuilder, interval_text),
-    }
-}
-
-/// Appends one array value: its elements, flattened, into the list's values.
-pub(crate) fn append_array(
-    kind: Scalar,
-    b: &mut dyn ArrayBuilder,
-    raw: Option<&[u8]>,
-) -> Result<(), String> {
-    let list = builder::<ListBuilder<Box<dyn ArrayBuilder>>>(b)?;
-    let Some(raw) = raw else {
-        list.append_null();
-        return Ok(());
-    };
+/// Calls `each` with every element of a one-dimensional or flattened multi-dimensional array
+/// in PostgreSQL's binary format (`None`: a null element), in order; returns how many there
+/// were. Lower bounds are dropped: a list starts at its first element.
+pub(crate) fn array_elements(
+    raw: &[u8],
+    mut each: impl FnMut(Option<&[u8]>) -> Result<(), String>,
+) -> Result<usize, String> {
     let dims = i32::from_be_bytes(take::<4>(raw)?);
-    // ndim, has-null flag, element oid, then (length, lower bound) per dimension. Lower bounds
-    // are dropped: a list starts at its first element.
+    // ndim, has-null flag, element oid, then (length, lower bound) per dimension.
     let mut at = 12usize;
     let mut count: usize = if dims == 0 { 0 } else { 1 };
     for _ in 0..dims.max(0) {
@@ -330,18 +266,16 @@ pub(crate) fn append_array(
         let len = i32::from_be_bytes(take::<4>(raw.get(at..).unwrap_or_default())?);
         at += 4;
         if len < 0 {
-            append(kind, list.values().as_mut(), None)?;
+            each(None)?;
         } else {
             let end = at
                 .checked_add(len as usize)
                 .ok_or("an array value cut short")?;
-            let value = raw.get(at..end).ok_or("an array value cut short")?;
-            append(kind, list.values().as_mut(), Some(value))?;
+            each(Some(raw.get(at..end).ok_or("an array value cut short")?))?;
             at = end;
         }
     }
-    list.append(true);
-    Ok(())
+    Ok(count)
 }
 
 /// PostgreSQL's binary numeric as exact decimal text (`-12.3400`, `NaN`, `Infinity`).
