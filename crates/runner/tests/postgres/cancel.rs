@@ -24,16 +24,10 @@ async fn a_cancelled_run_cancels_its_query_on_the_server() {
     .expect("model");
     fx.sync("sorted-csv", "sorted", settings("csv")).await;
     let active = |tag: &str| {
-        let output = Command::new("psql")
-            .arg(server_url().as_str())
-            .args(["-X", "-At", "-c"])
-            .arg(format!(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'wharf'
-                 AND state = 'active' AND query LIKE '%''{tag}'' AS tag%'"
-            ))
-            .output()
-            .expect("psql");
-        String::from_utf8_lossy(&output.stdout).trim().to_string()
+        psql_value(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'wharf'
+             AND state = 'active' AND query LIKE '%''{tag}'' AS tag%'"
+        ))
     };
     let progress = Arc::new(RunProgress::default());
     let canceller = {
@@ -93,18 +87,12 @@ async fn a_query_stream_dropped_at_any_moment_leaves_nothing_running() {
         drop(stream);
     }
     let running = || {
-        let output = Command::new("psql")
-            .arg(server_url().as_str())
-            .args(["-X", "-At", "-c"])
-            .arg(format!(
-                "SELECT coalesce(string_agg(state || ': ' || left(query, 80), '; '), '')
-                 FROM pg_stat_activity WHERE application_name = 'wharf'
-                 AND query LIKE '%''{}\\_%'' AS tag%' AND state <> 'idle'",
-                schema.name
-            ))
-            .output()
-            .expect("psql");
-        String::from_utf8_lossy(&output.stdout).trim().to_string()
+        psql_value(&format!(
+            "SELECT coalesce(string_agg(state || ': ' || left(query, 80), '; '), '')
+             FROM pg_stat_activity WHERE application_name = 'wharf'
+             AND query LIKE '%''{}\\_%'' AS tag%' AND state <> 'idle'",
+            schema.name
+        ))
     };
     let mut still = String::new();
     for _ in 0..100 {

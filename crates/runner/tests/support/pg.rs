@@ -29,6 +29,22 @@ pub fn psql(sql: &str) {
     );
 }
 
+/// Runs one query as the cluster's owner and returns its result unaligned (`a|b` per row),
+/// trimmed.
+pub fn psql_value(sql: &str) -> String {
+    let output = Command::new("psql")
+        .arg(server_url().as_str())
+        .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("run psql");
+    assert!(
+        output.status.success(),
+        "psql failed on {sql}:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
 /// A schema of this test's own, and URLs whose search_path starts there.
 pub struct Schema {
     pub name: String,
