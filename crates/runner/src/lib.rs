@@ -212,7 +212,7 @@ impl SyncContext {
             as_of,
         )
         .await?;
-        Ok((compiled.sql, compiled.params))
+        Ok(compiled.into_export())
     }
 
     pub(crate) async fn warehouse(

@@ -62,6 +62,11 @@ pub(crate) async fn compile(
     let compiled = wharf_engine::segment::compile(filter, &input, warehouse.dialect())?;
     // Plan it too: a filter that compiles but does not plan is a bug worth reporting now.
     warehouse.plan_with(&compiled.sql, &compiled.params).await?;
+    // And the statement an export runs, where it differs (values written in for PostgreSQL).
+    let (sql, params) = compiled.clone().into_export();
+    if sql != compiled.sql {
+        warehouse.plan_with(&sql, &params).await?;
+    }
     Ok(compiled)
 }
 

@@ -5,6 +5,8 @@
 
 #[path = "postgres/cancel.rs"]
 mod cancel;
+#[path = "postgres/copy.rs"]
+mod copy;
 mod support;
 
 use serde_json::{Value, json};

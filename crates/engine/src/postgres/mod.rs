@@ -1,16 +1,18 @@
 //! The PostgreSQL warehouse: a model's SQL runs in PostgreSQL, verbatim, and its rows stream
 //! back as Arrow batches.
 //!
-//! Rows come through a portal in a read-only transaction, `batch_rows` at a time, the next
-//! fetch arriving while the last is decoded, so memory is bounded by two fetches whatever the
-//! result's size, and `statement_timeout` applies to each fetch rather than to the time wharf
-//! spends uploading (`fetch`). Values arrive in PostgreSQL's binary format and are decoded
-//! straight into Arrow builders typed once per batch (`builders`, `columns`); types without a
-//! decoder are cast to text in SQL. Every session is `default_transaction_read_only`, so a
-//! model cannot write.
+//! An export's rows come through a binary `COPY (query) TO STDOUT` in a read-only transaction,
+//! in chunks of `batch_rows`, the next arriving while the last is decoded, so memory is bounded
+//! whatever the result's size, and the session's `statement_timeout` counts the time spent
+//! waiting for PostgreSQL rather than the time wharf spends uploading (`copy`). Values arrive
+//! in PostgreSQL's binary format and are decoded straight into Arrow builders typed once per
+//! batch (`builders`, `columns`); types without a decoder are cast to text in SQL. Previews
+//! and plans use ordinary statements with bound values. Every session is
+//! `default_transaction_read_only`, so a model cannot write.
 
 mod builders;
 mod columns;
+mod copy;
 mod fetch;
 mod tls;
 
@@ -19,7 +21,8 @@ use crate::segment::{Dialect, ScalarValue};
 use crate::{EngineError, QueryStream};
 use arrow::datatypes::{Schema, SchemaRef};
 use columns::{Column, Reader};
-use fetch::{Canceller, Fetch, Item, Streamed, decode};
+use copy::Copy;
+use fetch::{Canceller, Item, Streamed, decode};
 use futures::TryStreamExt as _;
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -207,13 +210,7 @@ fn parameter(value: &ScalarValue) -> Box<dyn ToSql + Sync + Send> {
         ScalarValue::Float64(Some(v)) => Box::new(*v),
         ScalarValue::Boolean(Some(v)) => Box::new(*v),
         ScalarValue::Utf8(Some(v)) => Box::new(v.clone()),
-        other => Box::new(
-            other
-                .to_array()
-                .ok()
-                .and_then(|a| arrow::util::display::array_value_to_string(&a, 0).ok())
-                .unwrap_or_else(|| other.to_string()),
-        ),
+        other => Box::new(crate::segment::postgres_text(other)),
     }
 }
 
@@ -383,26 +380,35 @@ impl PostgresWarehouse {
             .await
             .map_err(|e| error(&e, None, &self.source.display))?;
         let schema = schema_of(&columns);
-        let (batches, _) = decode(&rows, &columns, &schema)?;
+        let batches = decode(&rows, &columns, &schema)?;
         crate::preview::build(&schema, &batches)
     }
 
-    /// Runs `sql` with `params` on a connection of its own, streaming its result in batches.
-    /// Dropping the stream cancels the query on the server and rolls its transaction back; a
-    /// reader that stops without reaching the end of the result is an error, never a short
-    /// result.
+    /// Runs `sql` on a connection of its own, streaming its result in batches. Dropping the
+    /// stream cancels the query on the server and rolls its transaction back; a reader that
+    /// stops without reaching the end of the result is an error, never a short result.
+    ///
+    /// `COPY` takes no parameters: a segment's values come written into its SQL
+    /// (`CompiledSegment::into_export`), and `params` must be empty.
     pub async fn query_with(
         &self,
         sql: &str,
         params: &[ScalarValue],
     ) -> Result<QueryStream, EngineError> {
+        if !params.is_empty() {
+            return Err(EngineError::Query(format!(
+                "a PostgreSQL export reads with COPY, which takes no parameters, and {} were given: write the values into the SQL (CompiledSegment::into_export)",
+                params.len()
+            )));
+        }
         let (client, canceller) = connect(&self.source).await?;
-        let (statement, columns) = self.reader(&client, sql, params, true).await?;
+        let (_, columns) = self.reader(&client, sql, params, true).await?;
+        let read =
+            read_sql(sql, &columns).unwrap_or_else(|| crate::segment::model_sql(sql).to_string());
         let schema = schema_of(&columns);
         let (sender, receiver) = tokio::sync::mpsc::channel(2);
-        let fetch = Fetch {
-            statement,
-            params: params.to_vec(),
+        let copy = Copy {
+            statement: format!("COPY (\n{read}\n) TO STDOUT (FORMAT binary)"),
             columns,
             schema: schema.clone(),
             max_rows: self.batch_rows,
@@ -410,7 +416,7 @@ impl PostgresWarehouse {
         };
         let target = self.source.display.clone();
         tokio::spawn(async move {
-            let item = match fetch.run(client, &sender).await {
+            let item = match copy.run(client, &sender).await {
                 Ok(true) => Ok(Item::End),
                 // The reader is gone: nobody to tell.
                 Ok(false) => return,

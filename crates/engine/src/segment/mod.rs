@@ -1,6 +1,7 @@
 //! Segments compiled to SQL: a filter tree over a model becomes one query in the source's
 //! dialect, with every value a bound parameter and every identifier a column of a model's schema,
-//! quoted.
+//! quoted. For PostgreSQL the same query is also rendered with its values written in as
+//! escape-string literals, for exports (`COPY` takes no parameters; `into_export`).
 //!
 //! The query wraps the model's SQL verbatim: `SELECT "t0".* FROM (<model sql>) AS "t0" WHERE ...`.
 //! A relation (`related`) becomes a LEFT JOIN to the related model grouped by its join columns, so
@@ -78,6 +79,20 @@ pub struct SegmentInput<'a> {
 pub struct CompiledSegment {
     pub sql: String,
     pub params: Vec<ScalarValue>,
+    /// For PostgreSQL, the same query with its values written in as literals.
+    literal_sql: Option<String>,
+}
+
+impl CompiledSegment {
+    /// The statement and parameters an export runs. PostgreSQL exports read through `COPY`,
+    /// which takes no parameters, so there the values come written into the SQL (as escaped
+    /// string literals under the same casts as the placeholders); DataFusion's stay bound.
+    pub fn into_export(self) -> (String, Vec<ScalarValue>) {
+        match self.literal_sql {
+            Some(sql) => (sql, Vec::new()),
+            None => (self.sql, self.params),
+        }
+    }
 }
 
 /// Compiles `filter` over `input.model` for `dialect`. Errors name the node's path
@@ -87,11 +102,32 @@ pub fn compile(
     input: &SegmentInput<'_>,
     dialect: Dialect,
 ) -> Result<CompiledSegment, EngineError> {
+    let (sql, params) = render(filter, input, dialect, false)?;
+    let literal_sql = match dialect {
+        Dialect::Postgres => Some(render(filter, input, dialect, true)?.0),
+        Dialect::DataFusion => None,
+    };
+    Ok(CompiledSegment {
+        sql,
+        params,
+        literal_sql,
+    })
+}
+
+/// The segment's SQL with its values as placeholders (and the values), or written in as
+/// literals (PostgreSQL only).
+fn render(
+    filter: &Filter,
+    input: &SegmentInput<'_>,
+    dialect: Dialect,
+    literals: bool,
+) -> Result<(String, Vec<ScalarValue>), EngineError> {
     let mut compiler = Compiler {
         input,
         dialect,
         params: Vec::new(),
         relations: 0,
+        literals,
     };
     let mut scope = Scope {
         alias: quote("t0"),
@@ -109,10 +145,7 @@ pub fn compile(
         sql.push('\n');
     }
     let _ = write!(sql, "WHERE {condition}");
-    Ok(CompiledSegment {
-        sql,
-        params: compiler.params,
-    })
+    Ok((sql, compiler.params))
 }
 
 /// A model's SQL without trailing semicolons, so it can sit inside parentheses. Nothing else is
@@ -146,6 +179,8 @@ struct Compiler<'a> {
     dialect: Dialect,
     params: Vec<ScalarValue>,
     relations: usize,
+    /// Values written in as PostgreSQL literals rather than bound.
+    literals: bool,
 }
 
 fn child(path: &str, step: &str) -> String {
@@ -255,14 +290,19 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    /// Binds `value` and returns its placeholder.
+    /// Binds `value` and returns its placeholder (or its literal).
     fn bind(&mut self, value: ScalarValue) -> String {
         let cast = match self.dialect {
             Dialect::DataFusion => "",
             Dialect::Postgres => postgres_cast(&value),
         };
+        let written = if self.literals {
+            postgres_literal(&value)
+        } else {
+            format!("${}", self.params.len() + 1)
+        };
         self.params.push(value);
-        format!("${}{cast}", self.params.len())
+        format!("{written}{cast}")
     }
 
     fn bind_value(
@@ -548,6 +588,45 @@ impl<'a> Compiler<'a> {
 
 /// The cast PostgreSQL needs to type a parameter: numbers, booleans and text travel as
 /// themselves; decimals, dates, times and timestamps as ISO text parsed by the server.
+/// A value as PostgreSQL reads it as text: numbers and booleans as Rust writes them (the
+/// shortest text that reads back as the same float), the rest as Arrow displays it, which is
+/// the text form the placeholder's cast parses (`::text::timestamptz`).
+pub(crate) fn postgres_text(value: &ScalarValue) -> String {
+    match value {
+        ScalarValue::Int64(Some(v)) => v.to_string(),
+        ScalarValue::Float64(Some(v)) if v.is_infinite() => {
+            if *v > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
+        }
+        ScalarValue::Float64(Some(v)) => v.to_string(),
+        ScalarValue::Boolean(Some(v)) => v.to_string(),
+        ScalarValue::Utf8(Some(v)) => v.clone(),
+        other => other
+            .to_array()
+            .ok()
+            .and_then(|a| arrow::util::display::array_value_to_string(&a, 0).ok())
+            .unwrap_or_else(|| other.to_string()),
+    }
+}
+
+/// `value` as a PostgreSQL escape-string literal (`E'...'`), whose backslash escapes hold
+/// whatever `standard_conforming_strings` says; the caller adds the cast. A NUL is written as
+/// `\000`, which PostgreSQL refuses as it refuses one in a bound value.
+fn postgres_literal(value: &ScalarValue) -> String {
+    let text = postgres_text(value);
+    let mut literal = String::with_capacity(text.len() + 3);
+    literal.push_str("E'");
+    for c in text.chars() {
+        match c {
+            '\\' => literal.push_str("\\\\"),
+            '\'' => literal.push_str("\\'"),
+            '\0' => literal.push_str("\\000"),
+            c => literal.push(c),
+        }
+    }
+    literal.push('\'');
+    literal
+}
+
 fn postgres_cast(value: &ScalarValue) -> &'static str {
     match value {
         ScalarValue::Int64(_) => "::int8",

@@ -617,6 +617,44 @@ async fn values_are_parameters_and_identifiers_are_quoted() {
     let pg = compile_with(&m, &filter, Dialect::Postgres).expect("compiles");
     assert!(pg.sql.contains("\"t0\".\"a\"\"b\" = $1::text AND \"t0\".\"select\" IN ($2::int8, $3::int8) AND \"t0\".\"seen\" BETWEEN $4::text::timestamptz AND $5::text::timestamptz"), "{}", pg.sql);
     assert_eq!(pg.params, df.params);
+    // What an export runs: PostgreSQL's COPY takes no parameters, so the values are written in
+    // as escape-string literals under the same casts; DataFusion's stay bound.
+    let (export, params) = pg.clone().into_export();
+    assert!(params.is_empty());
+    assert!(export.contains("\"t0\".\"a\"\"b\" = E'\\'; DROP TABLE people; --'::text AND \"t0\".\"select\" IN (E'1'::int8, E'2'::int8) AND \"t0\".\"seen\" BETWEEN E'"), "{export}");
+    assert!(
+        export.ends_with("'::text::timestamptz AND COALESCE(\"j1\".\"v\", 0) >= E'3'::int8)"),
+        "{export}"
+    );
+    assert_eq!(
+        export.replace("E'", "").len() + 2 * 6,
+        export.len(),
+        "{export}"
+    );
+    assert_eq!(
+        df.clone().into_export(),
+        (df.sql.clone(), df.params.clone())
+    );
+    let odd = compile_with(
+        &m,
+        &json!({"column": "name", "op": "in", "value": ["a\\b'c", "$1 $$ é"]}),
+        Dialect::Postgres,
+    )
+    .expect("compiles");
+    assert!(
+        odd.clone()
+            .into_export()
+            .0
+            .ends_with("IN (E'a\\\\b\\'c'::text, E'$1 $$ é'::text)"),
+        "{}",
+        odd.into_export().0
+    );
+    // Filters refuse a NUL before this; were one to get here, PostgreSQL refuses `\000` in a
+    // literal as it refuses a NUL in a bound value.
+    assert_eq!(
+        super::postgres_literal(&ScalarValue::Utf8(Some("nul\0".into()))),
+        "E'nul\\000'"
+    );
     let ends = compile_with(
         &m,
         &json!({"column": "name", "op": "ends_with", "value": "x"}),
