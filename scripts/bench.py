@@ -92,7 +92,7 @@ def api(tool, job):
     spec = JOB_SPEC[job]
     fmt, comp = spec["fmt"], spec.get("compression")
     if tool == "wharf":
-        src = "PostgreSQL source (its cursor)" if spec.get("pg") else "DataFusion local source"
+        src = "PostgreSQL source (binary COPY)" if spec.get("pg") else "DataFusion local source"
         return f"wharf --json sync run ({src}, own multipart uploader, crc32c)"
     if tool == "psql":
         return ("psql -c '\\copy customers TO STDOUT (FORMAT csv, HEADER)' | boto3 upload_fileobj "

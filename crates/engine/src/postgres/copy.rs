@@ -16,7 +16,7 @@
 
 use super::columns::Column;
 use super::failure;
-use super::fetch::{Batcher, Canceller, Item, Streamed};
+use super::rows::{Batcher, Canceller, Item, Streamed};
 use crate::EngineError;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -38,7 +38,7 @@ const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 const HEADER: usize = 19;
 
 /// One query's rows, read with a binary `COPY`.
-pub(super) struct Copy {
+pub(super) struct CopyOut {
     /// `COPY (...) TO STDOUT (FORMAT binary)`.
     pub statement: String,
     pub columns: Vec<Column>,
@@ -109,7 +109,7 @@ struct Clock {
     bytes: usize,
 }
 
-impl Copy {
+impl CopyOut {
     /// Sends every batch; `Ok(true)` at the end of the result, `Ok(false)` when the receiver
     /// went away (the query is cancelled on the server).
     pub(super) async fn run(self, mut client: Client, sender: &Sender) -> Result<bool, Streamed> {

@@ -13,7 +13,7 @@
 mod builders;
 mod columns;
 mod copy;
-mod fetch;
+mod rows;
 mod tls;
 
 use crate::preview::Preview;
@@ -21,9 +21,9 @@ use crate::segment::{Dialect, ScalarValue};
 use crate::{EngineError, QueryStream};
 use arrow::datatypes::{Schema, SchemaRef};
 use columns::{Column, Reader};
-use copy::Copy;
-use fetch::{Canceller, Item, Streamed, decode};
+use copy::CopyOut;
 use futures::TryStreamExt as _;
+use rows::{Canceller, Item, Streamed, decode};
 use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
@@ -407,7 +407,7 @@ impl PostgresWarehouse {
             read_sql(sql, &columns).unwrap_or_else(|| crate::segment::model_sql(sql).to_string());
         let schema = schema_of(&columns);
         let (sender, receiver) = tokio::sync::mpsc::channel(2);
-        let copy = Copy {
+        let copy = CopyOut {
             statement: format!("COPY (\n{read}\n) TO STDOUT (FORMAT binary)"),
             columns,
             schema: schema.clone(),

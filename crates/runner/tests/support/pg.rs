@@ -17,24 +17,20 @@ pub fn server_url() -> url::Url {
 
 /// Runs SQL as the cluster's owner.
 pub fn psql(sql: &str) {
-    let output = Command::new("psql")
-        .arg(server_url().as_str())
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("run psql");
-    assert!(
-        output.status.success(),
-        "psql failed on {sql}:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_psql("-q", sql);
 }
 
 /// Runs one query as the cluster's owner and returns its result unaligned (`a|b` per row),
 /// trimmed.
 pub fn psql_value(sql: &str) -> String {
+    run_psql("-At", sql)
+}
+
+/// psql with `flags` on `sql`, stopping at the first error; its standard output.
+fn run_psql(flags: &str, sql: &str) -> String {
     let output = Command::new("psql")
         .arg(server_url().as_str())
-        .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .args(["-X", flags, "-v", "ON_ERROR_STOP=1", "-c", sql])
         .output()
         .expect("run psql");
     assert!(

@@ -1,6 +1,7 @@
-//! What both ways of reading rows share: values appended into typed builders and cut into
-//! batches ([`Batcher`]), rows of a small result decoded at once ([`decode`], for previews),
-//! and a running query cancelled on the server ([`Canceller`]).
+//! What reading rows takes, whichever way they come (an export's COPY, a preview's statement):
+//! values appended into typed builders and cut into batches ([`Batcher`]), the rows of a small
+//! result decoded at once ([`decode`], for previews), and a running query cancelled on the
+//! server ([`Canceller`]).
 
 use super::CONNECT_TIMEOUT;
 use super::builders::Builder;
@@ -102,8 +103,6 @@ pub(super) struct Batcher<'a> {
     builders: Vec<Builder>,
     rows: usize,
     bytes: usize,
-    /// Bytes of every value appended, for sizing what is asked for next.
-    pub total: usize,
     batches: Vec<RecordBatch>,
 }
 
@@ -117,7 +116,6 @@ impl<'a> Batcher<'a> {
             builders: columns.iter().map(|c| Builder::new(c, rows)).collect(),
             rows: 0,
             bytes: 0,
-            total: 0,
             batches: Vec::new(),
         }
     }
@@ -132,7 +130,6 @@ impl<'a> Batcher<'a> {
     pub(super) fn value(&mut self, i: usize, raw: Option<&[u8]>) -> Result<(), EngineError> {
         let size = raw.map_or(0, <[u8]>::len);
         self.bytes += size;
-        self.total += size;
         self.builders[i].append(raw).map_err(|why| {
             EngineError::Query(format!("column {:?} holds {why}", self.columns[i].name))
         })
