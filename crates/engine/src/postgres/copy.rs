@@ -30,7 +30,7 @@ use tokio_postgres::Client;
 
 /// Bytes of rows gathered into one chunk at most; also the span over which the statement
 /// timeout counts the time spent waiting for the server.
-pub(super) const CHUNK_BYTES: usize = 16 << 20;
+const CHUNK_BYTES: usize = 16 << 20;
 
 /// The start of every binary COPY stream.
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";

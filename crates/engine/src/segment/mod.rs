@@ -586,8 +586,6 @@ impl<'a> Compiler<'a> {
     }
 }
 
-/// The cast PostgreSQL needs to type a parameter: numbers, booleans and text travel as
-/// themselves; decimals, dates, times and timestamps as ISO text parsed by the server.
 /// A value as PostgreSQL reads it as text: numbers and booleans as Rust writes them (the
 /// shortest text that reads back as the same float), the rest as Arrow displays it, which is
 /// the text form the placeholder's cast parses (`::text::timestamptz`).
@@ -627,6 +625,8 @@ fn postgres_literal(value: &ScalarValue) -> String {
     literal
 }
 
+/// The cast PostgreSQL needs to type a parameter: numbers, booleans and text travel as
+/// themselves; decimals, dates, times and timestamps as ISO text parsed by the server.
 fn postgres_cast(value: &ScalarValue) -> &'static str {
     match value {
         ScalarValue::Int64(_) => "::int8",
